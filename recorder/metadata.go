@@ -1,0 +1,71 @@
+package recorder
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Metadata describes one recording chunk, in the shape Azure Communication
+// Services call recording publishes (PROTOCOL.md), plus botline's own fields.
+type Metadata struct {
+	ResourceID           string          `json:"resourceId"`
+	CallID               string          `json:"callId"`
+	ChunkDocumentID      string          `json:"chunkDocumentId"`
+	ChunkIndex           int             `json:"chunkIndex"`
+	ChunkStartTime       string          `json:"chunkStartTime"`
+	ChunkDuration        float64         `json:"chunkDuration"` // milliseconds of audio in the file
+	PauseResumeIntervals []PauseInterval `json:"pauseResumeIntervals"`
+	RecordingInfo        RecordingInfo   `json:"recordingInfo"`
+	Participants         []Participant   `json:"participants"`
+
+	RecordingID    string `json:"recordingId"`
+	ConversationID string `json:"conversationId,omitempty"`
+	// EndReason is empty while the chunk is being written, then e.g. "SessionEnded".
+	EndReason string `json:"endReason,omitempty"`
+}
+
+// PauseInterval is one paused stretch: its start and length in milliseconds.
+type PauseInterval struct {
+	StartTime string  `json:"startTime"`
+	Duration  float64 `json:"duration"`
+}
+
+// RecordingInfo describes the audio format of a chunk.
+type RecordingInfo struct {
+	ContentType        string             `json:"contentType"` // mixed | unmixed
+	ChannelType        string             `json:"channelType"` // audioOnly
+	Format             string             `json:"format"`      // wav
+	AudioConfiguration AudioConfiguration `json:"audioConfiguration"`
+}
+
+// AudioConfiguration is the audio format. SampleRate is a string, as ACS
+// publishes it.
+type AudioConfiguration struct {
+	SampleRate string `json:"sampleRate"`
+	BitRate    int    `json:"bitRate"`
+	Channels   int    `json:"channels"`
+}
+
+// Participant is one party of the call.
+type Participant struct {
+	ParticipantID string `json:"participantId"`
+}
+
+// writeJSON writes v to path atomically (temp file, then rename), so a
+// reader never sees half a document.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o640); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}

@@ -1,0 +1,244 @@
+package recorder
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/botline/botline/internal/randid"
+)
+
+// syncEvery is how many frames pass between flushes of a file (1 s of 20 ms
+// frames): a crash loses at most about a second of audio.
+const syncEvery = 50
+
+// Config describes the call a Recorder records.
+type Config struct {
+	Dir            string // where files go; created if missing
+	SampleRate     int    // samples per second of the frames given to WriteAudio; default 8000
+	ResourceID     string // the gateway's name, "resourceId" in metadata
+	CallID         string // SIP Call-ID
+	ConversationID string
+	Participants   []string // participant ids: the caller, then the bot
+	Logger         *slog.Logger
+	Now            func() time.Time // clock, for tests; default time.Now
+}
+
+// Info names the files of one recording session.
+type Info struct {
+	RecordingID  string
+	AudioPath    string
+	MetadataPath string
+	Duration     time.Duration // audio in the file
+}
+
+// Recorder records one call. Commands (Do, Close) may come from any
+// goroutine; WriteAudio is called by the call's media goroutine, the one
+// writer of the file. The mutex is per call, never global.
+type Recorder struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	state    State
+	cur      *session
+	writeErr error // first write failure of cur, reported on the next command
+	mix      []int16
+}
+
+// session is one recording: one WAV file and its metadata.
+type session struct {
+	info     Info
+	wav      *WAVWriter
+	md       Metadata
+	pausedAt time.Time
+	frames   int
+}
+
+// New returns an idle Recorder.
+func New(cfg Config) *Recorder {
+	if cfg.SampleRate == 0 {
+		cfg.SampleRate = 8000
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Recorder{cfg: cfg, log: cfg.Logger}
+}
+
+// State returns the current recording state.
+func (r *Recorder) State() State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state
+}
+
+// Do applies one command. On success it returns the session the command
+// acted on; a refusal or failure is an *Error.
+func (r *Recorder) Do(c Command) (Info, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next, rerr := Transition(r.state, c)
+	if rerr != nil {
+		return Info{}, rerr
+	}
+	now := r.cfg.Now()
+	switch c {
+	case Start:
+		s, err := r.open(now)
+		if err != nil {
+			return Info{}, failed(err)
+		}
+		r.cur = s
+	case Pause:
+		r.cur.pausedAt = now
+	case Resume:
+		r.cur.closePause(now)
+	case Stop:
+		info, err := r.finish(now, "SessionEnded")
+		r.state = Idle
+		if err != nil {
+			return info, failed(err)
+		}
+		return info, nil
+	}
+	r.state = next
+	if err := r.syncLocked(); err != nil {
+		return r.cur.info, failed(err)
+	}
+	return r.cur.info, nil
+}
+
+// Close stops a running or paused recording (the call ended) and finalizes
+// its files. It reports whether there was one.
+func (r *Recorder) Close(endReason string) (Info, bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state == Idle {
+		return Info{}, false, nil
+	}
+	info, err := r.finish(r.cfg.Now(), endReason)
+	r.state = Idle
+	return info, true, err
+}
+
+// WriteAudio records one frame: the caller's audio and what the gateway
+// played to the caller, mixed into one mono signal. Frames arriving while
+// idle or paused are dropped, so a paused stretch is absent from the file.
+func (r *Recorder) WriteAudio(caller, played []int16) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state != Recording || r.writeErr != nil {
+		return
+	}
+	n := min(len(caller), len(played))
+	if cap(r.mix) < n {
+		r.mix = make([]int16, n)
+	}
+	m := r.mix[:n]
+	for i := range m {
+		v := int32(caller[i]) + int32(played[i])
+		m[i] = int16(max(-32768, min(32767, v)))
+	}
+	s := r.cur
+	err := s.wav.Write(m)
+	if err == nil {
+		s.frames++
+		if s.frames%syncEvery == 0 {
+			err = s.wav.Sync()
+		}
+	}
+	if err != nil {
+		r.writeErr = err
+		r.log.Error("recording write failed", "recordingId", s.info.RecordingID, "callId", r.cfg.CallID, "err", err)
+	}
+}
+
+func (r *Recorder) open(now time.Time) (*session, error) {
+	if err := os.MkdirAll(r.cfg.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("recordings dir: %w", err)
+	}
+	id := randid.New()
+	base := filepath.Join(r.cfg.Dir, id)
+	w, err := CreateWAV(base+".wav", r.cfg.SampleRate, 1)
+	if err != nil {
+		return nil, err
+	}
+	parts := make([]Participant, len(r.cfg.Participants))
+	for i, p := range r.cfg.Participants {
+		parts[i] = Participant{ParticipantID: p}
+	}
+	r.writeErr = nil
+	return &session{
+		info: Info{RecordingID: id, AudioPath: base + ".wav", MetadataPath: base + ".json"},
+		wav:  w,
+		md: Metadata{
+			ResourceID:           r.cfg.ResourceID,
+			CallID:               r.cfg.CallID,
+			ChunkDocumentID:      id,
+			ChunkStartTime:       isoTime(now),
+			PauseResumeIntervals: []PauseInterval{},
+			RecordingInfo: RecordingInfo{
+				ContentType: "mixed",
+				ChannelType: "audioOnly",
+				Format:      "wav",
+				AudioConfiguration: AudioConfiguration{
+					SampleRate: strconv.Itoa(r.cfg.SampleRate),
+					BitRate:    r.cfg.SampleRate * 16,
+					Channels:   1,
+				},
+			},
+			Participants:   parts,
+			RecordingID:    id,
+			ConversationID: r.cfg.ConversationID,
+		},
+	}, nil
+}
+
+func (s *session) closePause(now time.Time) {
+	if s.pausedAt.IsZero() {
+		return
+	}
+	s.md.PauseResumeIntervals = append(s.md.PauseResumeIntervals, PauseInterval{
+		StartTime: isoTime(s.pausedAt),
+		Duration:  ms(now.Sub(s.pausedAt)),
+	})
+	s.pausedAt = time.Time{}
+}
+
+// syncLocked flushes the current file and rewrites its metadata.
+func (r *Recorder) syncLocked() error {
+	s := r.cur
+	err := s.wav.Sync()
+	s.md.ChunkDuration = ms(s.wav.Duration())
+	return errors.Join(err, writeJSON(s.info.MetadataPath, s.md))
+}
+
+// finish closes the current file and writes its final metadata.
+func (r *Recorder) finish(now time.Time, endReason string) (Info, error) {
+	s := r.cur
+	r.cur = nil
+	s.closePause(now)
+	err := s.wav.Close()
+	s.md.ChunkDuration = ms(s.wav.Duration())
+	s.md.EndReason = endReason
+	s.info.Duration = s.wav.Duration()
+	err = errors.Join(r.writeErr, err, writeJSON(s.info.MetadataPath, s.md))
+	r.writeErr = nil
+	if err != nil {
+		r.log.Error("recording finalize failed", "recordingId", s.info.RecordingID, "err", err)
+	}
+	return s.info, err
+}
+
+func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+func ms(d time.Duration) float64 { return float64(d.Milliseconds()) }
