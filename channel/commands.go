@@ -1,0 +1,55 @@
+package channel
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/botline/botline/activity"
+	"github.com/botline/botline/recorder"
+)
+
+// commandRequest is a command activity the bot sent.
+type commandRequest struct {
+	name  string
+	id    string // channel-assigned id of the command activity
+	value activity.CommandValue
+}
+
+var recordingCommands = map[string]recorder.Command{
+	activity.CommandRecordingStart:  recorder.Start,
+	activity.CommandRecordingPause:  recorder.Pause,
+	activity.CommandRecordingResume: recorder.Resume,
+	activity.CommandRecordingStop:   recorder.Stop,
+}
+
+// command runs a command and queues its commandResult: name equal to the
+// command's, replyToId the command's channel id, value.commandId echoed (or
+// the command's id when it had none).
+func (g *Gateway) command(conv *conversation, cmd commandRequest, log *slog.Logger) {
+	commandID := cmd.value.CommandID
+	if commandID == "" {
+		commandID = cmd.id
+	}
+	var result *activity.Error
+	if rc, ok := recordingCommands[cmd.name]; ok {
+		info, err := conv.rec.Do(rc)
+		if err != nil {
+			var re *recorder.Error
+			if !errors.As(err, &re) {
+				re = &recorder.Error{Code: recorder.CodeFailed, Message: "Recording failed: " + err.Error()}
+			}
+			result = &activity.Error{Code: re.Code, Message: re.Message}
+			log.Info("recording command refused", "command", rc.String(), "commandId", commandID, "code", re.Code)
+		} else {
+			attrs := []any{"command", rc.String(), "commandId", commandID, "recordingId", info.RecordingID, "file", info.AudioPath}
+			if rc == recorder.Stop {
+				attrs = append(attrs, "duration", info.Duration.String())
+			}
+			log.Info("recording "+rc.String(), attrs...)
+		}
+	} else {
+		result = activity.NotSupported(cmd.name)
+		log.Info("command not supported", "name", cmd.name, "commandId", commandID)
+	}
+	conv.send(activity.NewCommandResult(cmd.name, cmd.id, commandID, result))
+}

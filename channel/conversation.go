@@ -1,0 +1,63 @@
+package channel
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/botline/botline/activity"
+	"github.com/botline/botline/recorder"
+)
+
+// callControl is what a conversation needs of its call.
+type callControl interface {
+	Hangup(ctx context.Context) error
+}
+
+// conversation is one call seen as a Bot Framework conversation.
+type conversation struct {
+	id          string
+	callID      string
+	call        callControl
+	rec         *recorder.Recorder
+	caller, bot activity.ChannelAccount
+	serviceURL  string
+	channelData json.RawMessage
+	out         *outbox
+
+	seq         atomic.Uint64
+	ended       atomic.Bool
+	hungUpByBot atomic.Bool
+}
+
+// nextID returns a new channel-assigned activity id, "<conversation>-0001".
+func (c *conversation) nextID() string {
+	return fmt.Sprintf("%s-%04d", c.id, c.seq.Add(1))
+}
+
+// newActivity returns an activity from the caller to the bot with the full
+// envelope of PROTOCOL.md.
+func (c *conversation) newActivity(typ string) *activity.Activity {
+	caller, bot := c.caller, c.bot
+	return &activity.Activity{
+		Type:         typ,
+		ID:           c.nextID(),
+		Timestamp:    time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
+		ServiceURL:   c.serviceURL,
+		ChannelID:    activity.ChannelID,
+		From:         &caller,
+		Recipient:    &bot,
+		Conversation: &activity.ConversationAccount{ID: c.id},
+		ChannelData:  c.channelData,
+	}
+}
+
+// send queues an activity for the bot, filling in the envelope.
+func (c *conversation) send(a *activity.Activity) {
+	env := c.newActivity(a.Type)
+	a.ID, a.Timestamp, a.ServiceURL, a.ChannelID = env.ID, env.Timestamp, env.ServiceURL, env.ChannelID
+	a.From, a.Recipient, a.Conversation, a.ChannelData = env.From, env.Recipient, env.Conversation, env.ChannelData
+	c.out.push(a)
+}

@@ -1,0 +1,196 @@
+package channel
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/botline/botline/activity"
+	"github.com/botline/botline/internal/randid"
+	"github.com/botline/botline/recorder"
+	"github.com/botline/botline/sip"
+)
+
+// endedRetention is how long an ended conversation still accepts the bot's
+// late replies before its id is unknown.
+const endedRetention = time.Minute
+
+// Config configures a Gateway.
+type Config struct {
+	PublicURL     string       // serviceUrl given to the bot, e.g. http://127.0.0.1:8080
+	Bot           BotTransport // where activities go
+	RecordingsDir string
+	ResourceID    string // "resourceId" in recording metadata
+	BotID         string // recipient id of the bot; default "bot"
+	Logger        *slog.Logger
+}
+
+// Gateway joins calls and conversations. It implements sip.Handler for the
+// SIP side and serves the Connector API (Handler) for the bot.
+type Gateway struct {
+	cfg Config
+	log *slog.Logger
+
+	mu    sync.Mutex
+	convs map[string]*conversation
+}
+
+// New returns a Gateway.
+func New(cfg Config) *Gateway {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.BotID == "" {
+		cfg.BotID = "bot"
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/") + "/"
+	return &Gateway{cfg: cfg, log: cfg.Logger, convs: map[string]*conversation{}}
+}
+
+// Errors of Send.
+var (
+	ErrUnknownConversation = errors.New("conversation not found")
+	ErrBadActivity         = errors.New("invalid activity")
+)
+
+type channelData struct {
+	CallID    string `json:"callId"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+	Direction string `json:"direction"`
+}
+
+// CallAnswered opens the call's conversation and tells the bot the caller
+// joined.
+func (g *Gateway) CallAnswered(c *sip.Call) sip.AudioSink {
+	return g.open(c, c).rec
+}
+
+func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
+	id := randid.New()
+	cd, _ := json.Marshal(channelData{CallID: c.ID, From: c.FromURI, To: c.ToURI, Direction: "inbound"})
+	log := g.log.With("conversationId", id, "callId", c.ID)
+	conv := &conversation{
+		id: id, callID: c.ID, call: ctl,
+		caller:      activity.ChannelAccount{ID: c.Caller, Name: c.Caller},
+		bot:         activity.ChannelAccount{ID: g.cfg.BotID, Name: c.Dialed},
+		serviceURL:  g.cfg.PublicURL,
+		channelData: cd,
+		out:         newOutbox(g.cfg.Bot, log),
+		rec: recorder.New(recorder.Config{
+			Dir: g.cfg.RecordingsDir, ResourceID: g.cfg.ResourceID, CallID: c.ID,
+			ConversationID: id, Participants: []string{c.Caller, g.cfg.BotID}, Logger: log,
+		}),
+	}
+	g.mu.Lock()
+	g.convs[id] = conv
+	g.mu.Unlock()
+	log.Info("conversation started", "caller", c.Caller, "dialed", c.Dialed)
+	up := &activity.Activity{Type: activity.TypeConversationUpdate, MembersAdded: []activity.ChannelAccount{conv.caller}}
+	conv.send(up)
+	return conv
+}
+
+// CallEnded stops the call's recording and ends the conversation.
+func (g *Gateway) CallEnded(c *sip.Call, reason string) {
+	g.mu.Lock()
+	var conv *conversation
+	for _, cv := range g.convs {
+		if cv.callID == c.ID && !cv.ended.Load() {
+			conv = cv
+			break
+		}
+	}
+	g.mu.Unlock()
+	if conv != nil {
+		g.end(conv, reason)
+	}
+}
+
+func (g *Gateway) end(conv *conversation, reason string) {
+	if conv.ended.Swap(true) {
+		return
+	}
+	log := g.log.With("conversationId", conv.id, "callId", conv.callID)
+	if info, had, err := conv.rec.Close("SessionEnded"); had {
+		if err != nil {
+			log.Error("recording finalized with errors", "recordingId", info.RecordingID, "file", info.AudioPath, "err", err)
+		} else {
+			log.Info("recording stopped", "recordingId", info.RecordingID, "file", info.AudioPath,
+				"metadata", info.MetadataPath, "duration", info.Duration.String(), "by", "hangup")
+		}
+	}
+	if !conv.hungUpByBot.Load() {
+		eoc := &activity.Activity{Type: activity.TypeEndOfConversation, Code: activity.EndCompletedSuccessfully, Text: reason}
+		conv.send(eoc)
+	}
+	conv.out.close()
+	log.Info("conversation ended", "reason", reason)
+	time.AfterFunc(endedRetention, func() {
+		g.mu.Lock()
+		delete(g.convs, conv.id)
+		g.mu.Unlock()
+	})
+}
+
+func (g *Gateway) conversation(id string) *conversation {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.convs[id]
+}
+
+// Send takes one activity from the bot for its conversation (the Connector
+// API's work, also called in-process by the embedded bot) and returns the
+// id the channel assigned to it.
+func (g *Gateway) Send(ctx context.Context, a *activity.Activity) (string, error) {
+	if a.Conversation == nil || a.Conversation.ID == "" {
+		return "", ErrUnknownConversation
+	}
+	return g.post(ctx, a.Conversation.ID, a)
+}
+
+func (g *Gateway) post(ctx context.Context, convID string, a *activity.Activity) (string, error) {
+	conv := g.conversation(convID)
+	if conv == nil {
+		return "", ErrUnknownConversation
+	}
+	if a.Type == "" {
+		return "", errors.Join(ErrBadActivity, errors.New("activity has no type"))
+	}
+	var cmd commandRequest
+	if a.Type == activity.TypeCommand {
+		v, err := activity.ParseCommandValue(a.Value)
+		if err != nil {
+			return "", errors.Join(ErrBadActivity, err)
+		}
+		cmd = commandRequest{name: a.Name, value: v}
+	}
+	id := conv.nextID()
+	log := g.log.With("conversationId", conv.id, "callId", conv.callID)
+	if conv.ended.Load() {
+		log.Info("activity after the call ended ignored", "type", a.Type, "name", a.Name, "id", id)
+		return id, nil
+	}
+	switch a.Type {
+	case activity.TypeCommand:
+		cmd.id = id
+		g.command(conv, cmd, log)
+	case activity.TypeEndOfConversation:
+		log.Info("bot ended the conversation", "id", id)
+		conv.hungUpByBot.Store(true)
+		go func() {
+			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if err := conv.call.Hangup(hctx); err != nil {
+				log.Warn("hang-up failed", "err", err)
+			}
+		}()
+	default:
+		log.Info("activity from bot", "type", a.Type, "name", a.Name, "id", id)
+	}
+	return id, nil
+}

@@ -1,0 +1,101 @@
+// Package channel turns each call into a Bot Framework conversation: it
+// delivers the channel's activities to the bot in order, serves the
+// Connector API the bot answers on, and dispatches the bot's recording
+// commands to the call's recorder.
+package channel
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/botline/botline/activity"
+)
+
+// BotTransport delivers one activity to the bot and returns when the bot
+// has accepted it.
+type BotTransport interface {
+	Deliver(ctx context.Context, a *activity.Activity) error
+}
+
+// BotFunc adapts an in-process bot to a BotTransport.
+type BotFunc func(ctx context.Context, a *activity.Activity) error
+
+// Deliver calls f.
+func (f BotFunc) Deliver(ctx context.Context, a *activity.Activity) error { return f(ctx, a) }
+
+// HTTPBot delivers activities by POSTing them to a bot's messaging endpoint
+// (Transport 1 of PROTOCOL.md). No Authorization header is sent: the bot is
+// expected to run without an app id and password.
+type HTTPBot struct {
+	Endpoint string       // e.g. http://127.0.0.1:3978/api/messages
+	Client   *http.Client // default: a client with a 30 s timeout
+	Attempts int          // tries on network errors and 5xx; default 3
+}
+
+// Deliver POSTs a, retrying with backoff on network errors and 5xx.
+func (b *HTTPBot) Deliver(ctx context.Context, a *activity.Activity) error {
+	body, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("encode activity: %w", err)
+	}
+	client := b.Client
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	attempts := max(b.Attempts, 1)
+	if b.Attempts == 0 {
+		attempts = 3
+	}
+	backoff := 200 * time.Millisecond
+	for i := 1; ; i++ {
+		err = b.post(ctx, client, body)
+		if err == nil || i == attempts || !retryable(err) {
+			return err
+		}
+		select {
+		case <-time.After(backoff):
+			backoff *= 2
+		case <-ctx.Done():
+			return fmt.Errorf("deliver %s: %w", a.Type, ctx.Err())
+		}
+	}
+}
+
+type statusError struct {
+	code int
+	body string
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("bot answered %d: %s", e.code, e.body)
+}
+
+func retryable(err error) bool {
+	if se, ok := err.(*statusError); ok {
+		return se.code >= 500
+	}
+	return true
+}
+
+func (b *HTTPBot) post(ctx context.Context, client *http.Client, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.Endpoint, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("bot request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("post to bot: %w", err)
+	}
+	defer res.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(res.Body, 512))
+	if res.StatusCode/100 != 2 {
+		return &statusError{res.StatusCode, string(bytes.TrimSpace(msg))}
+	}
+	return nil
+}

@@ -1,0 +1,78 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+)
+
+// End reasons passed to Handler.CallEnded.
+const (
+	EndRemoteHangup = "caller hung up"
+	EndLocalHangup  = "gateway hung up"
+	EndNoAck        = "no ACK for 200 OK"
+	EndShutdown     = "gateway shutting down"
+)
+
+// Call is one answered call.
+type Call struct {
+	ID       string // SIP Call-ID
+	FromURI  string // caller's URI
+	ToURI    string // dialed URI
+	Caller   string // caller's number (user part of From)
+	Dialed   string // dialed number (user part of To)
+	Codec    string // negotiated codec name
+	Answered time.Time
+
+	srv    *Server
+	dialog *sipgo.DialogServerSession
+	media  *media
+
+	ready    chan struct{} // closed once answering finished, well or not
+	answered bool          // the handler was told of the call (set before ready)
+	endOnce  sync.Once
+	done     chan struct{}
+}
+
+// Done is closed when the call has ended.
+func (c *Call) Done() <-chan struct{} { return c.done }
+
+// Hangup sends BYE to the caller and ends the call.
+func (c *Call) Hangup(ctx context.Context) error {
+	select {
+	case <-c.done:
+		return nil
+	default:
+	}
+	err := c.dialog.Bye(ctx)
+	c.end(EndLocalHangup)
+	if err != nil {
+		return fmt.Errorf("send BYE: %w", err)
+	}
+	return nil
+}
+
+// end stops the media (so the last frame reaches the sink first), then tells
+// the handler. It runs once.
+func (c *Call) end(reason string) {
+	c.endOnce.Do(func() {
+		close(c.done)
+		<-c.ready
+		c.srv.forget(c)
+		if !c.answered {
+			return
+		}
+		stats := MediaStats{}
+		if c.media != nil {
+			stats = c.media.stop()
+		}
+		c.srv.log.Info("call ended", "callId", c.ID, "reason", reason,
+			"duration", time.Since(c.Answered).Round(time.Millisecond).String(),
+			"rtpReceived", stats.Received, "rtpSent", stats.Sent, "rtpLate", stats.Late)
+		c.srv.cfg.Handler.CallEnded(c, reason)
+		c.dialog.Close()
+	})
+}

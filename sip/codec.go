@@ -1,0 +1,43 @@
+// Package sip is botline's SIP user-agent server: it answers calls on
+// sipgo, negotiates G.711 in SDP, and runs each call's RTP media.
+package sip
+
+import "github.com/zaf/g711"
+
+// Codec is a G.711 variant negotiated for a call.
+type Codec struct {
+	Name        string // "PCMU" or "PCMA"
+	PayloadType uint8
+	decode      *[256]int16
+	encode      func(int16) uint8
+}
+
+var ulawTable, alawTable [256]int16
+
+func init() {
+	for i := range 256 {
+		ulawTable[i] = g711.DecodeUlawFrame(uint8(i))
+		alawTable[i] = g711.DecodeAlawFrame(uint8(i))
+	}
+}
+
+// The codecs botline speaks, in order of preference when an offer does not
+// say otherwise.
+var (
+	PCMU = Codec{Name: "PCMU", PayloadType: 0, decode: &ulawTable, encode: g711.EncodeUlawFrame}
+	PCMA = Codec{Name: "PCMA", PayloadType: 8, decode: &alawTable, encode: g711.EncodeAlawFrame}
+)
+
+// Decode turns G.711 bytes into PCM, len(dst) >= len(src).
+func (c Codec) Decode(dst []int16, src []byte) {
+	for i, b := range src {
+		dst[i] = c.decode[b]
+	}
+}
+
+// Encode turns PCM into G.711 bytes, len(dst) >= len(src).
+func (c Codec) Encode(dst []byte, src []int16) {
+	for i, s := range src {
+		dst[i] = c.encode(s)
+	}
+}

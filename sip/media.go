@@ -1,0 +1,154 @@
+package sip
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// FrameSize is the samples in one 20 ms frame at 8 kHz.
+const FrameSize = 160
+
+const (
+	frameTime = 20 * time.Millisecond
+	// playoutDelay is how long received audio waits in the jitter buffer.
+	playoutDelay = 60 * time.Millisecond
+	// maxCatchUp bounds how many frames a late tick makes up for.
+	maxCatchUp = 10
+)
+
+// AudioSink receives a call's audio, one 20 ms frame per tick of the call's
+// clock: what the caller said and what the gateway played to the caller.
+// The slices are reused after the call returns.
+type AudioSink interface {
+	WriteAudio(caller, played []int16)
+}
+
+// MediaStats counts a call's RTP.
+type MediaStats struct {
+	Received, Sent, Late, Foreign uint64
+}
+
+// media runs one call's RTP: a single goroutine receives packets into the
+// jitter buffer and, every 20 ms, reads a frame out, hands it to the sink and
+// sends a frame to the caller. It needs no lock on the packet path.
+type media struct {
+	conn   *net.UDPConn
+	remote netip.AddrPort
+	codec  Codec
+	dtmfPT uint8
+	sink   AudioSink
+	log    *slog.Logger
+
+	jb     *jitterBuffer
+	pkt    rtp.Packet
+	out    rtp.Packet
+	rbuf   []byte
+	sbuf   []byte
+	caller []int16
+	played []int16
+	stats  MediaStats
+
+	stopOnce sync.Once
+	done     chan struct{}
+}
+
+func newMedia(conn *net.UDPConn, offer *Offer, sink AudioSink, log *slog.Logger, ssrc uint32) *media {
+	m := &media{
+		conn: conn, remote: offer.Remote, codec: offer.Codec, sink: sink, log: log,
+		jb:     newJitterBuffer(uint32(playoutDelay.Milliseconds() * 8)),
+		rbuf:   make([]byte, 1500),
+		sbuf:   make([]byte, 12+FrameSize),
+		caller: make([]int16, FrameSize),
+		played: make([]int16, FrameSize),
+		done:   make(chan struct{}),
+	}
+	if offer.HasDTMF {
+		m.dtmfPT = offer.DTMF
+	}
+	m.out.Header = rtp.Header{Version: 2, PayloadType: offer.Codec.PayloadType, SSRC: ssrc, SequenceNumber: uint16(ssrc >> 7), Timestamp: ssrc * 3}
+	m.out.Payload = make([]byte, FrameSize)
+	return m
+}
+
+// run serves the call's media until stop. Call it on its own goroutine.
+func (m *media) run() {
+	defer close(m.done)
+	next := time.Now().Add(frameTime)
+	_ = m.conn.SetReadDeadline(next)
+	for {
+		n, from, err := m.conn.ReadFromUDPAddrPort(m.rbuf)
+		if err == nil {
+			m.receive(m.rbuf[:n], from)
+		} else if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return // closed by stop
+		}
+		now := time.Now()
+		if now.Before(next) {
+			continue
+		}
+		for k := 0; !now.Before(next); k++ {
+			if k == maxCatchUp { // far behind (process stalled): skip ahead
+				next = now
+			}
+			m.tick()
+			next = next.Add(frameTime)
+		}
+		_ = m.conn.SetReadDeadline(next)
+	}
+}
+
+func (m *media) receive(b []byte, from netip.AddrPort) {
+	if err := m.pkt.Unmarshal(b); err != nil || m.pkt.Version != 2 {
+		m.stats.Foreign++
+		return
+	}
+	m.stats.Received++
+	if !m.remote.IsValid() || m.remote.Addr().IsUnspecified() {
+		m.remote = from // caller offered 0.0.0.0 or nothing usable: answer where it sends from
+	}
+	switch m.pkt.PayloadType {
+	case m.codec.PayloadType:
+		m.jb.write(m.pkt.SSRC, m.pkt.Timestamp, m.pkt.Payload, &m.codec)
+	case m.dtmfPT:
+		// RFC 4733 events: handled by the DTMF work (issue 4); not audio.
+	default:
+		m.stats.Foreign++
+	}
+}
+
+// tick moves one frame: caller audio out of the jitter buffer into the sink,
+// and the gateway's audio (silence until prompts exist) out to the caller.
+func (m *media) tick() {
+	m.jb.read(m.caller)
+	clear(m.played)
+	m.sink.WriteAudio(m.caller, m.played)
+	if !m.remote.IsValid() || m.remote.Addr().IsUnspecified() {
+		return
+	}
+	m.codec.Encode(m.out.Payload, m.played)
+	m.out.SequenceNumber++
+	m.out.Timestamp += FrameSize
+	n, err := m.out.MarshalTo(m.sbuf)
+	if err != nil {
+		return
+	}
+	if _, err := m.conn.WriteToUDPAddrPort(m.sbuf[:n], m.remote); err == nil {
+		m.stats.Sent++
+	}
+}
+
+// stop ends run and waits for it, so the sink gets no frame after stop
+// returns. It returns the call's RTP counts.
+func (m *media) stop() MediaStats {
+	m.stopOnce.Do(func() { m.conn.Close() })
+	<-m.done
+	m.stats.Late = m.jb.late
+	return m.stats
+}

@@ -1,0 +1,155 @@
+package sip
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pion/sdp/v3"
+)
+
+// Errors of offer negotiation. ErrMalformedSDP answers 400,
+// ErrNoUsableCodec answers 488.
+var (
+	ErrMalformedSDP  = errors.New("malformed SDP")
+	ErrNoUsableCodec = errors.New("no usable audio codec (PCMU or PCMA) offered")
+)
+
+// Offer is what botline takes from an SDP offer.
+type Offer struct {
+	Remote     netip.AddrPort // where to send RTP
+	Codec      Codec          // chosen codec
+	DTMF       uint8          // telephone-event payload type, 0 if not offered
+	Ptime      time.Duration  // the offerer's packet time, 0 if not given
+	HasDTMF    bool
+}
+
+// ParseOffer parses an SDP offer and chooses the first G.711 codec of its
+// first audio stream, and telephone-event when offered.
+func ParseOffer(body []byte) (*Offer, error) {
+	var sd sdp.SessionDescription
+	if err := sd.Unmarshal(body); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformedSDP, err)
+	}
+	conn := sd.ConnectionInformation
+	for _, md := range sd.MediaDescriptions {
+		if md.MediaName.Media != "audio" || md.MediaName.Port.Value == 0 {
+			continue
+		}
+		if md.ConnectionInformation != nil {
+			conn = md.ConnectionInformation
+		}
+		if conn == nil || conn.Address == nil {
+			return nil, fmt.Errorf("%w: no connection address", ErrMalformedSDP)
+		}
+		host := conn.Address.Address
+		if i := strings.IndexByte(host, '/'); i >= 0 { // multicast TTL suffix
+			host = host[:i]
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return nil, fmt.Errorf("%w: connection address %q: %w", ErrMalformedSDP, host, err)
+		}
+		port := md.MediaName.Port.Value
+		if port < 0 || port > 65535 {
+			return nil, fmt.Errorf("%w: port %d", ErrMalformedSDP, port)
+		}
+		o := &Offer{Remote: netip.AddrPortFrom(ip, uint16(port))}
+		names := rtpmaps(md)
+		chosen := false
+		for _, f := range md.MediaName.Formats {
+			pt, err := strconv.ParseUint(f, 10, 7)
+			if err != nil {
+				return nil, fmt.Errorf("%w: payload type %q", ErrMalformedSDP, f)
+			}
+			name, ok := names[uint8(pt)]
+			if !ok {
+				switch pt {
+				case 0:
+					name = "pcmu/8000"
+				case 8:
+					name = "pcma/8000"
+				}
+			}
+			switch {
+			case !chosen && (name == "pcmu/8000" || name == "pcma/8000"):
+				o.Codec = PCMU
+				if name == "pcma/8000" {
+					o.Codec = PCMA
+				}
+				o.Codec.PayloadType = uint8(pt)
+				chosen = true
+			case name == "telephone-event/8000" && !o.HasDTMF:
+				o.DTMF, o.HasDTMF = uint8(pt), true
+			}
+		}
+		if v, ok := md.Attribute("ptime"); ok {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 && n <= 200 {
+				o.Ptime = time.Duration(n) * time.Millisecond
+			}
+		}
+		if !chosen {
+			return nil, ErrNoUsableCodec
+		}
+		return o, nil
+	}
+	return nil, ErrNoUsableCodec
+}
+
+// rtpmaps maps payload types to lower-case "encoding/clock" names.
+func rtpmaps(md *sdp.MediaDescription) map[uint8]string {
+	m := map[uint8]string{}
+	for _, a := range md.Attributes {
+		if a.Key != "rtpmap" {
+			continue
+		}
+		ptStr, rest, ok := strings.Cut(a.Value, " ")
+		pt, err := strconv.ParseUint(ptStr, 10, 7)
+		if !ok || err != nil {
+			continue
+		}
+		enc := strings.ToLower(strings.TrimSpace(rest))
+		if parts := strings.Split(enc, "/"); len(parts) > 2 { // drop channel count
+			enc = parts[0] + "/" + parts[1]
+		}
+		m[uint8(pt)] = enc
+	}
+	return m
+}
+
+// Answer builds the SDP answer: one audio stream at ip:port with the chosen
+// codec, telephone-event when offered, and a 20 ms ptime.
+func Answer(o *Offer, ip netip.Addr, port int, sessionID uint64) ([]byte, error) {
+	addrType := "IP4"
+	if ip.Is6() && !ip.Is4In6() {
+		addrType = "IP6"
+	}
+	formats := []string{strconv.Itoa(int(o.Codec.PayloadType))}
+	attrs := []sdp.Attribute{
+		{Key: "rtpmap", Value: fmt.Sprintf("%d %s/8000", o.Codec.PayloadType, o.Codec.Name)},
+	}
+	if o.HasDTMF {
+		formats = append(formats, strconv.Itoa(int(o.DTMF)))
+		attrs = append(attrs,
+			sdp.Attribute{Key: "rtpmap", Value: fmt.Sprintf("%d telephone-event/8000", o.DTMF)},
+			sdp.Attribute{Key: "fmtp", Value: fmt.Sprintf("%d 0-16", o.DTMF)})
+	}
+	attrs = append(attrs, sdp.Attribute{Key: "ptime", Value: "20"}, sdp.Attribute{Key: "sendrecv"})
+	sd := sdp.SessionDescription{
+		Origin: sdp.Origin{
+			Username: "botline", SessionID: sessionID, SessionVersion: sessionID,
+			NetworkType: "IN", AddressType: addrType, UnicastAddress: ip.String(),
+		},
+		SessionName:           "botline",
+		ConnectionInformation: &sdp.ConnectionInformation{NetworkType: "IN", AddressType: addrType, Address: &sdp.Address{Address: ip.String()}},
+		TimeDescriptions:      []sdp.TimeDescription{{}},
+		MediaDescriptions: []*sdp.MediaDescription{{
+			MediaName:  sdp.MediaName{Media: "audio", Port: sdp.RangedPort{Value: port}, Protos: []string{"RTP", "AVP"}, Formats: formats},
+			Attributes: attrs,
+		}},
+	}
+	return sd.Marshal()
+}

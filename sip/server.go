@@ -1,0 +1,266 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// Handler is told of calls; the channel implements it.
+type Handler interface {
+	// CallAnswered is called once the caller has ACKed the 200 OK. It
+	// returns the sink that receives the call's audio.
+	CallAnswered(c *Call) AudioSink
+	// CallEnded is called once when an answered call ends, after its last
+	// audio frame reached the sink.
+	CallEnded(c *Call, reason string)
+}
+
+// Config configures a Server.
+type Config struct {
+	Listen   string     // host:port for UDP and TCP
+	MediaIP  netip.Addr // address bound for RTP and put in SDP
+	Ports    *PortRange
+	RingTime time.Duration // time between 180 Ringing and 200 OK
+	Handler  Handler
+	Logger   *slog.Logger
+}
+
+// Server is the SIP user-agent server.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	dialog *sipgo.DialogUA
+
+	mu    sync.Mutex
+	calls map[string]*Call // by dialog id
+}
+
+// NewServer builds a Server; ListenAndServe starts it.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	host, portStr, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("sip listen %q: %w", cfg.Listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("sip listen port %q: %w", portStr, err)
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("botline"), sipgo.WithUserAgentHostname(host))
+	if err != nil {
+		return nil, fmt.Errorf("sip user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(cfg.Logger))
+	if err != nil {
+		return nil, fmt.Errorf("sip server: %w", err)
+	}
+	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientLogger(cfg.Logger))
+	if err != nil {
+		return nil, fmt.Errorf("sip client: %w", err)
+	}
+	s := &Server{
+		cfg: cfg, log: cfg.Logger, ua: ua, srv: srv, calls: map[string]*Call{},
+		dialog: &sipgo.DialogUA{
+			Client:     client,
+			ContactHDR: sip.ContactHeader{Address: sip.Uri{User: "botline", Host: host, Port: port}},
+		},
+	}
+	srv.OnInvite(s.onInvite)
+	srv.OnAck(s.onAck)
+	srv.OnBye(s.onBye)
+	srv.OnOptions(s.onOptions)
+	return s, nil
+}
+
+// ListenAndServe serves SIP over UDP and TCP on cfg.Listen until ctx ends,
+// then hangs up the calls still up.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	errc := make(chan error, 2)
+	for _, network := range []string{"udp", "tcp"} {
+		go func() { errc <- s.srv.ListenAndServe(ctx, network, s.cfg.Listen) }()
+	}
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	s.hangupAll()
+	s.ua.Close()
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("sip listen %s: %w", s.cfg.Listen, err)
+	}
+	return nil
+}
+
+func (s *Server) hangupAll() {
+	s.mu.Lock()
+	calls := make([]*Call, 0, len(s.calls))
+	for _, c := range s.calls {
+		calls = append(calls, c)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range calls {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = c.dialog.Bye(ctx)
+			c.end(EndShutdown)
+		})
+	}
+	wg.Wait()
+}
+
+func (s *Server) forget(c *Call) {
+	s.mu.Lock()
+	delete(s.calls, c.dialog.ID)
+	s.mu.Unlock()
+}
+
+func (s *Server) lookup(req *sip.Request) *Call {
+	id, err := sip.DialogIDFromRequestUAS(req)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[id]
+}
+
+func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, log *slog.Logger) {
+	if err := tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil)); err != nil {
+		log.Debug("sip respond failed", "code", code, "err", err)
+	}
+}
+
+func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	log := s.log.With("callId", req.CallID().Value())
+	if s.lookup(req) != nil {
+		// A re-INVITE: hold/unhold and codec changes are not handled yet.
+		respond(tx, req, 488, "Not Acceptable Here", log)
+		return
+	}
+	if ct := req.ContentType(); ct == nil || ct.Value() != "application/sdp" || len(req.Body()) == 0 {
+		log.Warn("call refused", "status", 488, "reason", "INVITE without an SDP offer")
+		respond(tx, req, 488, "Not Acceptable Here", log)
+		return
+	}
+	offer, err := ParseOffer(req.Body())
+	if err != nil {
+		code, reason := 400, "Bad Request"
+		if errors.Is(err, ErrNoUsableCodec) {
+			code, reason = 488, "Not Acceptable Here"
+		}
+		log.Warn("call refused", "status", code, "err", err)
+		respond(tx, req, code, reason, log)
+		return
+	}
+	conn, err := s.cfg.Ports.Listen(s.cfg.MediaIP)
+	if err != nil {
+		log.Error("call refused", "status", 503, "err", err)
+		respond(tx, req, 503, "Service Unavailable", log)
+		return
+	}
+	dlg, err := s.dialog.ReadInvite(req, tx)
+	if err != nil {
+		conn.Close()
+		log.Warn("call refused", "status", 400, "err", err)
+		respond(tx, req, 400, "Bad Request", log)
+		return
+	}
+	sessID := rand.Uint64() >> 1
+	answer, err := Answer(offer, s.cfg.MediaIP, conn.LocalAddr().(*net.UDPAddr).Port, sessID)
+	if err != nil {
+		conn.Close()
+		log.Error("call refused", "status", 500, "err", err)
+		_ = dlg.Respond(500, "Server Internal Error", nil)
+		return
+	}
+	from, to := req.From(), req.To()
+	c := &Call{
+		ID: req.CallID().Value(), FromURI: from.Address.String(), ToURI: to.Address.String(),
+		Caller: from.Address.User, Dialed: to.Address.User, Codec: offer.Codec.Name,
+		srv: s, dialog: dlg, done: make(chan struct{}), ready: make(chan struct{}),
+	}
+	if err := dlg.Respond(180, "Ringing", nil); err != nil {
+		conn.Close()
+		log.Info("call ended before answer", "err", err)
+		return
+	}
+	if s.cfg.RingTime > 0 {
+		select {
+		case <-time.After(s.cfg.RingTime):
+		case <-dlg.Context().Done(): // CANCEL: sipgo answered 200 and 487
+			conn.Close()
+			log.Info("call canceled", "from", c.FromURI, "to", c.ToURI)
+			return
+		}
+	}
+	s.mu.Lock()
+	s.calls[dlg.ID] = c
+	s.mu.Unlock()
+	c.Answered = time.Now()
+	if err := dlg.RespondSDP(answer); err != nil {
+		// 200 OK not ACKed (or the INVITE was canceled as we answered).
+		conn.Close()
+		close(c.ready)
+		s.forget(c)
+		log.Warn("call not established", "err", err)
+		if dlg.LoadState() == sip.DialogStateConfirmed || dlg.LoadState() == sip.DialogStateEstablished {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = dlg.Bye(ctx)
+			cancel()
+		}
+		return
+	}
+	log.Info("call answered", "from", c.FromURI, "to", c.ToURI, "codec", c.Codec,
+		"rtpLocal", conn.LocalAddr().String(), "rtpRemote", offer.Remote.String())
+	sink := s.cfg.Handler.CallAnswered(c)
+	c.media = newMedia(conn, offer, sink, log, rand.Uint32())
+	go c.media.run()
+	c.answered = true
+	close(c.ready)
+}
+
+func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	if c := s.lookup(req); c != nil {
+		_ = c.dialog.ReadAck(req, tx)
+	}
+}
+
+func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.lookup(req)
+	if c == nil {
+		respond(tx, req, 481, "Call/Transaction Does Not Exist", s.log)
+		return
+	}
+	if err := c.dialog.ReadBye(req, tx); err != nil {
+		respond(tx, req, 481, "Call/Transaction Does Not Exist", s.log)
+		return
+	}
+	c.end(EndRemoteHangup)
+}
+
+func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"))
+	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("sip respond failed", "err", err)
+	}
+}
