@@ -1,0 +1,155 @@
+// Command botline is the telephony channel for Bot Framework bots: it
+// answers SIP calls, turns each into a conversation with a bot, and records
+// calls on the bot's command.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/botline/botline/activity"
+	"github.com/botline/botline/bots/recordbot"
+	"github.com/botline/botline/channel"
+	"github.com/botline/botline/sip"
+)
+
+type options struct {
+	sipListen, httpListen, publicURL, botEndpoint string
+	recordingsDir, mediaIP, rtpPorts, logFormat   string
+	ringTime, botCallTime                         time.Duration
+}
+
+func parseFlags(args []string) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("botline", flag.ContinueOnError)
+	fs.StringVar(&o.sipListen, "sip-listen", "127.0.0.1:5060", "SIP address, served over UDP and TCP")
+	fs.StringVar(&o.httpListen, "http-listen", "127.0.0.1:8080", "HTTP address of the Connector API and /healthz")
+	fs.StringVar(&o.publicURL, "public-url", "", "serviceUrl given to bots (default http://<http-listen>)")
+	fs.StringVar(&o.botEndpoint, "bot-endpoint", "", "bot messaging endpoint, e.g. http://127.0.0.1:3978/api/messages (empty = embedded default bot)")
+	fs.StringVar(&o.recordingsDir, "recordings-dir", "./recordings", "where recordings (WAV + JSON metadata) are written")
+	fs.StringVar(&o.mediaIP, "media-ip", "", "address bound for RTP and put in SDP (default the host of --sip-listen)")
+	fs.StringVar(&o.rtpPorts, "rtp-ports", "20000-30000", "UDP port range for RTP, MIN-MAX")
+	fs.DurationVar(&o.ringTime, "ring-time", 0, "time between 180 Ringing and 200 OK")
+	fs.DurationVar(&o.botCallTime, "default-bot-call-time", 30*time.Second, "the embedded default bot hangs up this long after answering (0 = never)")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: botline [flags]\n\nbotline answers SIP calls and turns each into a Bot Framework conversation.\n"+
+			"Every flag can also be set by an environment variable BOTLINE_<NAME>, e.g. BOTLINE_SIP_LISTEN.\nFlags win over the environment.\n\n")
+		fs.PrintDefaults()
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "BOTLINE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if err := f.Value.Set(v); err != nil {
+				fmt.Fprintf(os.Stderr, "botline: %s: %v\n", env, err)
+				os.Exit(2)
+			}
+		}
+	})
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if o.publicURL == "" {
+		o.publicURL = "http://" + o.httpListen
+	}
+	if o.mediaIP == "" {
+		host, _, err := net.SplitHostPort(o.sipListen)
+		if err != nil {
+			return nil, fmt.Errorf("--sip-listen %q: %w", o.sipListen, err)
+		}
+		o.mediaIP = host
+	}
+	return o, nil
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "botline:", err)
+		os.Exit(2)
+	}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, nil)
+	if o.logFormat == "json" {
+		h = slog.NewJSONHandler(os.Stderr, nil)
+	}
+	log := slog.New(h)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, log); err != nil {
+		log.Error("botline stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o *options, log *slog.Logger) error {
+	mediaIP, err := netip.ParseAddr(o.mediaIP)
+	if err != nil || mediaIP.IsUnspecified() {
+		return fmt.Errorf("--media-ip %q: need a concrete IP address (set --media-ip when --sip-listen is a wildcard)", o.mediaIP)
+	}
+	ports, err := sip.ParsePortRange(o.rtpPorts)
+	if err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(o.recordingsDir)
+	if err != nil {
+		return fmt.Errorf("--recordings-dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("--recordings-dir: %w", err)
+	}
+	host, _ := os.Hostname()
+	gwCfg := channel.Config{PublicURL: o.publicURL, RecordingsDir: dir, ResourceID: "botline@" + host, Logger: log}
+	var gw *channel.Gateway
+	botDesc := o.botEndpoint
+	if o.botEndpoint != "" {
+		gwCfg.Bot = &channel.HTTPBot{Endpoint: o.botEndpoint}
+	} else {
+		bot := &recordbot.Bot{CallTime: o.botCallTime, Log: log}
+		gwCfg.Bot = channel.BotFunc(func(ctx context.Context, a *activity.Activity) error {
+			return bot.OnActivity(ctx, a, gw)
+		})
+		botDesc = "embedded recordbot (hangs up after " + o.botCallTime.String() + ")"
+	}
+	gw = channel.New(gwCfg)
+
+	srv, err := sip.NewServer(sip.Config{
+		Listen: o.sipListen, MediaIP: mediaIP, Ports: ports, RingTime: o.ringTime, Handler: gw, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.httpListen)
+	if err != nil {
+		return fmt.Errorf("--http-listen: %w", err)
+	}
+	httpSrv := &http.Server{Handler: gw.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "err", err)
+		}
+	}()
+	log.Info("botline ready", "sip", o.sipListen, "http", ln.Addr().String(), "serviceUrl", o.publicURL,
+		"bot", botDesc, "recordings", dir, "mediaIp", mediaIP.String(), "rtpPorts", o.rtpPorts)
+
+	sipErr := srv.ListenAndServe(ctx) // returns after hanging up live calls
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = httpSrv.Shutdown(shutCtx)
+	log.Info("botline stopped")
+	return sipErr
+}
