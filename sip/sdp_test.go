@@ -1,0 +1,90 @@
+package sip
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+const sippOffer = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+	"m=audio 6000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-11,16\r\na=ptime:30\r\n"
+
+func TestParseOffer(t *testing.T) {
+	o, err := ParseOffer([]byte(sippOffer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Codec.Name != "PCMA" || o.Codec.PayloadType != 8 || !o.HasDTMF || o.DTMF != 101 ||
+		o.Ptime != 30*time.Millisecond || o.Remote.String() != "127.0.0.1:6000" {
+		t.Fatalf("offer %+v", o)
+	}
+	// Static payload type without rtpmap; the first G.711 offered wins.
+	o, err = ParseOffer([]byte("v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 7000 RTP/AVP 18 0 8\r\nc=IN IP4 10.0.0.2\r\n"))
+	if err != nil || o.Codec.Name != "PCMU" || o.HasDTMF || o.Remote.String() != "10.0.0.2:7000" {
+		t.Fatalf("offer %+v, %v", o, err)
+	}
+}
+
+func TestParseOfferErrors(t *testing.T) {
+	cases := map[string]error{
+		"garbage": ErrMalformedSDP,
+		"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 7000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n": ErrNoUsableCodec,
+		"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=video 7000 RTP/AVP 96\r\n":                           ErrNoUsableCodec,
+		"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 not-an-ip\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\n":                         ErrMalformedSDP,
+		"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\n":                                              ErrMalformedSDP,
+	}
+	for body, want := range cases {
+		if _, err := ParseOffer([]byte(body)); !errors.Is(err, want) {
+			t.Errorf("%q: err %v, want %v", body, err, want)
+		}
+	}
+}
+
+func TestJitterBufferReordersAndFillsLoss(t *testing.T) {
+	j := newJitterBuffer(0)
+	pkt := func(v byte, n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = v
+		}
+		return b
+	}
+	c := PCMU
+	// 30 ms packets (240 samples), the second one arrives before the first,
+	// the third is lost, the fourth arrives.
+	j.write(1, 1000, pkt(0x10, 240), &c)
+	j.write(1, 1480, pkt(0x30, 240), &c) // reordered ahead
+	j.write(1, 1240, pkt(0x20, 240), &c)
+	j.write(1, 1960, pkt(0x50, 240), &c) // 1720 lost
+	out := make([]int16, 160)
+	var got []int16
+	for range 9 { // 180 ms
+		j.read(out)
+		got = append(got, out...)
+	}
+	want := func(i int) int16 {
+		switch {
+		case i < 240:
+			return ulawTable[0x10]
+		case i < 480:
+			return ulawTable[0x20]
+		case i < 720:
+			return ulawTable[0x30]
+		case i < 960:
+			return 0
+		case i < 1200:
+			return ulawTable[0x50]
+		}
+		return 0
+	}
+	for i, v := range got {
+		if v != want(i) {
+			t.Fatalf("sample %d = %d, want %d", i, v, want(i))
+		}
+	}
+	// A packet older than the read position is late and dropped.
+	j.write(1, 1000, pkt(0x70, 160), &c)
+	if j.late != 1 {
+		t.Fatalf("late = %d", j.late)
+	}
+}

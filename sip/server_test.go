@@ -1,0 +1,297 @@
+package sip_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/botline/botline/internal/caller"
+	"github.com/botline/botline/sip"
+	"github.com/emiago/sipgo"
+	siplib "github.com/emiago/sipgo/sip"
+)
+
+// handler records what the server tells it; its sink keeps caller audio.
+type handler struct {
+	mu       sync.Mutex
+	calls    []*sip.Call
+	audio    []int16
+	answered chan *sip.Call
+	ended    chan string
+}
+
+func newHandler() *handler {
+	return &handler{answered: make(chan *sip.Call, 8), ended: make(chan string, 8)}
+}
+
+func (h *handler) CallAnswered(c *sip.Call) sip.AudioSink {
+	h.mu.Lock()
+	h.calls = append(h.calls, c)
+	h.mu.Unlock()
+	h.answered <- c
+	return h
+}
+
+func (h *handler) CallEnded(c *sip.Call, reason string) { h.ended <- reason }
+
+func (h *handler) WriteAudio(caller, played []int16) {
+	h.mu.Lock()
+	h.audio = append(h.audio, caller...)
+	h.mu.Unlock()
+}
+
+// freePort returns a port free for both UDP and TCP on 127.0.0.1.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		u, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := u.LocalAddr().(*net.UDPAddr).Port
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		u.Close()
+		if err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+func startServer(t *testing.T, ring time.Duration) (string, *handler) {
+	t.Helper()
+	h := newHandler()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	base := 40000 + (freePort(t) % 10000)
+	srv, err := sip.NewServer(sip.Config{
+		Listen: addr, MediaIP: netip.MustParseAddr("127.0.0.1"),
+		Ports: &sip.PortRange{Min: base, Max: base + 200}, RingTime: ring, Handler: h,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.ListenAndServe(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitSIP(t, addr)
+	return addr, h
+}
+
+// waitSIP waits until the server answers OPTIONS with 200.
+func waitSIP(t *testing.T, addr string) {
+	t.Helper()
+	for range 100 {
+		if res := rawRequest(t, addr, "OPTIONS", "", 200*time.Millisecond); strings.HasPrefix(res, "SIP/2.0 200") {
+			return
+		}
+	}
+	t.Fatalf("SIP server at %s never answered OPTIONS", addr)
+}
+
+// rawRequest sends one hand-written request over UDP and returns the first
+// final response line ("" on timeout).
+func rawRequest(t *testing.T, addr, method, extra string, wait time.Duration) string {
+	t.Helper()
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	local := c.LocalAddr().String()
+	msg := fmt.Sprintf("%s sip:svc@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%d\r\nFrom: <sip:t@%s>;tag=1\r\nTo: <sip:svc@%s>\r\nCall-ID: raw-%d\r\n%sMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+		method, addr, local, time.Now().UnixNano(), local, addr, time.Now().UnixNano(), extra)
+	if extra == "" {
+		msg = strings.Replace(msg, "Max-Forwards", "CSeq: 1 "+method+"\r\nMax-Forwards", 1)
+	}
+	c.Write([]byte(msg))
+	c.SetReadDeadline(time.Now().Add(wait))
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return ""
+		}
+		line, _, _ := strings.Cut(string(buf[:n]), "\r\n")
+		if !strings.HasPrefix(line, "SIP/2.0 1") {
+			return line
+		}
+	}
+}
+
+func tone(freq float64, amp float64, d time.Duration) []int16 {
+	n := int(d.Seconds() * 8000)
+	s := make([]int16, n)
+	for i := range s {
+		s[i] = int16(amp * math.Sin(2*math.Pi*freq*float64(i)/8000))
+	}
+	return s
+}
+
+func rms(s []int16) float64 {
+	var sum float64
+	for _, v := range s {
+		sum += float64(v) * float64(v)
+	}
+	return math.Sqrt(sum / float64(len(s)))
+}
+
+func newPhone(t *testing.T) *caller.Phone {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	p, err := caller.NewPhone(ctx, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestCallAudioReachesSink places a real call, streams a tone and hangs up:
+// the sink gets the tone, the caller gets RTP, the call ends once.
+func TestCallAudioReachesSink(t *testing.T) {
+	addr, h := startServer(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	call, err := newPhone(t).Dial(ctx, addr, "+14255550123", "+18005550199", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := <-h.answered
+	if c.Caller != "+14255550123" || c.Dialed != "+18005550199" || c.Codec != "PCMU" {
+		t.Fatalf("call %+v", c)
+	}
+	if err := call.SendAudio(ctx, tone(1000, 8000, time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // let the playout delay drain before BYE
+	if err := call.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if reason := <-h.ended; reason != sip.EndRemoteHangup {
+		t.Fatalf("end reason %q", reason)
+	}
+	if call.ReceivedPackets() < 20 {
+		t.Fatalf("gateway sent %d RTP packets to the caller", call.ReceivedPackets())
+	}
+	h.mu.Lock()
+	audio := h.audio
+	h.mu.Unlock()
+	// Find the tone: ~1 s of samples with the RMS of an 8000-peak sine.
+	var loud int
+	for i := 0; i+160 <= len(audio); i += 160 {
+		if r := rms(audio[i : i+160]); r > 5000 && r < 6300 {
+			loud++
+		}
+	}
+	if loud < 45 || loud > 51 {
+		t.Fatalf("%d loud frames of %d, want ~50 (1 s of tone)", loud, len(audio)/160)
+	}
+}
+
+// TestRefusals checks 488 for an offer without G.711 and 400 for a
+// malformed offer or request, and that none disturbs the next call.
+func TestRefusals(t *testing.T) {
+	addr, h := startServer(t, 0)
+	p := newPhone(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	status := func(err error) int {
+		var de *sipgo.ErrDialogResponse
+		if errors.As(err, &de) {
+			return de.Res.StatusCode
+		}
+		t.Fatalf("not a SIP refusal: %v", err)
+		return 0
+	}
+	_, err := p.DialSDP(ctx, addr, "a", "b", "application/sdp", caller.Offer("127.0.0.1", 7000, 18), nil)
+	if got := status(err); got != 488 {
+		t.Fatalf("G.729-only offer: %d, want 488", got)
+	}
+	_, err = p.DialSDP(ctx, addr, "a", "b", "application/sdp", []byte("garbage"), nil)
+	if got := status(err); got != 400 {
+		t.Fatalf("garbage SDP: %d, want 400", got)
+	}
+	_, err = p.DialSDP(ctx, addr, "a", "b", "", nil, nil)
+	if got := status(err); got != 488 {
+		t.Fatalf("no offer: %d, want 488", got)
+	}
+	if line := rawRequest(t, addr, "INVITE", "X-Missing: CSeq\r\n", 2*time.Second); !strings.HasPrefix(line, "SIP/2.0 400") {
+		t.Fatalf("INVITE without CSeq: %q, want 400", line)
+	}
+	if line := rawRequest(t, addr, "BYE", "", 2*time.Second); !strings.HasPrefix(line, "SIP/2.0 481") {
+		t.Fatalf("BYE outside a dialog: %q, want 481", line)
+	}
+	// Unparseable bytes are dropped; the server keeps serving.
+	if c, err := net.Dial("udp", addr); err == nil {
+		c.Write([]byte("\x00\x01garbage\r\n\r\n"))
+		c.Close()
+	}
+	call, err := p.Dial(ctx, addr, "a", "b", nil)
+	if err != nil {
+		t.Fatalf("call after bad input: %v", err)
+	}
+	<-h.answered
+	call.Hangup(ctx)
+	<-h.ended
+}
+
+// TestCancelBeforeAnswer cancels a ringing call: no call is reported.
+func TestCancelBeforeAnswer(t *testing.T) {
+	addr, h := startServer(t, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	dialCtx, hang := context.WithCancel(ctx)
+	var codes []int
+	_, err := newPhone(t).Dial(dialCtx, addr, "a", "b", func(r *siplib.Response) {
+		codes = append(codes, r.StatusCode)
+		if r.StatusCode == 180 {
+			hang() // CANCEL
+		}
+	})
+	if err == nil {
+		t.Fatal("canceled call was answered")
+	}
+	if len(codes) == 0 || codes[len(codes)-1] != 180 {
+		t.Fatalf("responses %v, want ringing", codes)
+	}
+	select {
+	case c := <-h.answered:
+		t.Fatalf("canceled call reported answered: %v", c.ID)
+	case <-time.After(500 * time.Millisecond):
+	}
+}
+
+// TestHangupFromGateway checks that Call.Hangup sends BYE to the caller.
+func TestHangupFromGateway(t *testing.T) {
+	addr, h := startServer(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	call, err := newPhone(t).Dial(ctx, addr, "a", "b", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := <-h.answered
+	if err := c.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-call.Ended():
+	case <-ctx.Done():
+		t.Fatal("caller never got BYE")
+	}
+	if reason := <-h.ended; reason != sip.EndLocalHangup {
+		t.Fatalf("end reason %q", reason)
+	}
+	call.Close()
+}
