@@ -20,11 +20,11 @@ var (
 
 // Offer is what botline takes from an SDP offer.
 type Offer struct {
-	Remote     netip.AddrPort // where to send RTP
-	Codec      Codec          // chosen codec
-	DTMF       uint8          // telephone-event payload type, 0 if not offered
-	Ptime      time.Duration  // the offerer's packet time, 0 if not given
-	HasDTMF    bool
+	Remote  netip.AddrPort // where to send RTP
+	Codec   Codec          // chosen codec
+	DTMF    uint8          // telephone-event payload type, 0 if not offered
+	Ptime   time.Duration  // the offerer's packet time, 0 if not given
+	HasDTMF bool
 }
 
 // ParseOffer parses an SDP offer and chooses the first G.711 codec of its

@@ -29,9 +29,9 @@ func TestParseOfferErrors(t *testing.T) {
 	cases := map[string]error{
 		"garbage": ErrMalformedSDP,
 		"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 7000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n": ErrNoUsableCodec,
-		"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=video 7000 RTP/AVP 96\r\n":                           ErrNoUsableCodec,
+		"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=video 7000 RTP/AVP 96\r\n":                          ErrNoUsableCodec,
 		"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 not-an-ip\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\n":                         ErrMalformedSDP,
-		"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\n":                                              ErrMalformedSDP,
+		"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\n":                                               ErrMalformedSDP,
 	}
 	for body, want := range cases {
 		if _, err := ParseOffer([]byte(body)); !errors.Is(err, want) {

@@ -1,0 +1,90 @@
+// A stock botbuilder-js 4.x bot for botline's interop test. It answers on
+// http://127.0.0.1:$BOT_PORT/api/messages with CloudAdapter and no app id or
+// password. When the caller joins it sends the recording commands of the
+// script below one at a time, each after the previous one's commandResult,
+// then ends the call. Every activity it receives, and the id the channel
+// returned for every command it sent, is printed as one JSON line on stdout.
+const express = require('express');
+const {
+  ActivityHandler, CloudAdapter, ConfigurationBotFrameworkAuthentication,
+} = require('botbuilder');
+
+const rec = (op) => `channel/vnd.microsoft.telephony.recording.${op}`;
+// value undefined = no value at all, as older C# helpers send pause/resume.
+const script = [
+  { name: rec('pause'), value: { commandId: 'c1' } },
+  { name: rec('stop'), value: { commandId: 'c2' } },
+  { name: rec('resume') },
+  { name: rec('start'), value: { commandId: 'c4' } },
+  { name: rec('start'), value: { commandId: 'c5' } },
+  { name: rec('resume'), value: { commandId: 'c6' } },
+  { name: rec('pause'), value: { commandId: 'c7' } },
+  { name: rec('pause'), value: { commandId: 'c8' } },
+  { name: rec('start'), value: { commandId: 'c9' } },
+  { name: rec('resume') },
+  { name: rec('stop'), value: { commandId: 'c11' } },
+  { name: rec('stop'), value: { commandId: 'c12' } },
+  { name: rec('start'), value: { commandId: 'c13' } },
+  { name: rec('pause'), value: { commandId: 'c14' } },
+  { name: rec('stop'), value: { commandId: 'c15' } },
+  { name: rec('start'), value: { commandId: 'c16' } },
+  { name: 'channel/vnd.microsoft.telephony.unknown', value: { commandId: 'c17' } },
+];
+const pauseMs = Number(process.env.STEP_DELAY_MS || 200);
+
+const log = (o) => process.stdout.write(JSON.stringify(o) + '\n');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+class InteropBot extends ActivityHandler {
+  constructor() {
+    super();
+    this.step = new Map(); // conversation id -> next step
+    this.onMembersAdded(async (context, next) => {
+      const a = context.activity;
+      log({ event: 'conversationUpdate', activity: a });
+      if (a.membersAdded.some((m) => m.id !== a.recipient.id)) {
+        this.step.set(a.conversation.id, 0);
+        await this.sendStep(context);
+      }
+      await next();
+    });
+    this.onCommandResult(async (context, next) => {
+      log({ event: 'commandResult', activity: context.activity });
+      await sleep(pauseMs); // let some audio through between commands
+      await this.sendStep(context);
+      await next();
+    });
+    this.onEndOfConversation(async (context, next) => {
+      log({ event: 'endOfConversation', activity: context.activity });
+      await next();
+    });
+  }
+
+  async sendStep(context) {
+    const conv = context.activity.conversation.id;
+    const i = this.step.get(conv);
+    if (i === undefined) return;
+    if (i >= script.length) {
+      this.step.delete(conv);
+      const res = await context.sendActivity({ type: 'endOfConversation', code: 'completedSuccessfully' });
+      log({ event: 'sent', step: i, type: 'endOfConversation', id: res && res.id });
+      return;
+    }
+    this.step.set(conv, i + 1);
+    const cmd = { type: 'command', name: script[i].name };
+    if (script[i].value !== undefined) cmd.value = script[i].value;
+    const res = await context.sendActivity(cmd);
+    log({ event: 'sent', step: i, type: 'command', name: cmd.name, value: cmd.value, id: res && res.id });
+  }
+}
+
+const adapter = new CloudAdapter(new ConfigurationBotFrameworkAuthentication({}));
+adapter.onTurnError = async (context, error) => {
+  log({ event: 'error', message: String(error && error.stack || error) });
+};
+const bot = new InteropBot();
+const app = express();
+app.use(express.json({ limit: '1mb' }));
+app.post('/api/messages', (req, res) => adapter.process(req, res, (context) => bot.run(context)));
+const port = Number(process.env.BOT_PORT || 3978);
+app.listen(port, '127.0.0.1', () => log({ event: 'listening', port }));

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// binary is the botline binary built once for the end-to-end tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "botline-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "botline")
+	if out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build botline: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer is a bytes.Buffer safe for a process writing and a test reading.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// gateway is a running botline process.
+type gateway struct {
+	sipAddr, httpURL, dir string
+	log                   *syncBuffer
+}
+
+// freePort returns a port free for both UDP and TCP on 127.0.0.1.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		u, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := u.LocalAddr().(*net.UDPAddr).Port
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		u.Close()
+		if err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// startGateway runs the botline binary with args added to fresh listen
+// addresses and recordings dir, and waits until it serves /healthz.
+func startGateway(t *testing.T, args ...string) *gateway {
+	t.Helper()
+	g := &gateway{
+		sipAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		dir:     t.TempDir(),
+		log:     &syncBuffer{},
+	}
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	g.httpURL = "http://" + httpAddr
+	rtp := 30000 + freePort(t)%20000
+	args = append([]string{"--sip-listen", g.sipAddr, "--http-listen", httpAddr, "--recordings-dir", g.dir,
+		"--rtp-ports", fmt.Sprintf("%d-%d", rtp, rtp+100)}, args...)
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = g.log, g.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("botline log:\n%s", g.log.String())
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for {
+		res, err := http.Get(g.httpURL + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return g
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("botline exited at start:\n%s", g.log.String())
+		case <-ctx.Done():
+			t.Fatalf("botline never became healthy:\n%s", g.log.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

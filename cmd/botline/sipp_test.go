@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/botline/botline/activity"
+	"github.com/botline/botline/bots/recordbot"
+)
+
+// TestSIPpCallWithPauseResume drives a full call from SIPp (the example
+// scenario, playing a speech pcap and hanging up) into the built binary,
+// with an HTTP bot that starts recording, pauses it for a second and
+// resumes. The WAV must be valid, hold the caller's audio, and last the
+// recorded time minus the paused time.
+func TestSIPpCallWithPauseResume(t *testing.T) {
+	sipp, err := exec.LookPath("sipp")
+	if err != nil {
+		t.Fatal("sipp not installed: run `make test`, which installs Debian's sip-tester")
+	}
+	bot := startHTTPBot(t)
+	gw := startGateway(t, "--bot-endpoint", bot.url)
+
+	sippPort, mediaPort := freePort(t), 40000+freePort(t)%20000
+	sippDone := make(chan error, 1)
+	var sippOut syncBuffer
+	go func() {
+		cmd := exec.Command(sipp, "-sf", filepath.Join("..", "..", "examples", "sipp", "caller.xml"),
+			"-s", "+18005550199", "-m", "1", "-i", "127.0.0.1", "-p", fmt.Sprint(sippPort),
+			"-mp", fmt.Sprint(mediaPort), "-timeout", "40", "-timeout_error", "-nostdin", gw.sipAddr)
+		cmd.Stdout, cmd.Stderr = &sippOut, &sippOut
+		sippDone <- cmd.Run()
+	}()
+
+	up := bot.next(t, activity.TypeConversationUpdate, 15*time.Second)
+	conv := up.a.Conversation
+	var cd struct{ CallID string }
+	json.Unmarshal(up.a.ChannelData, &cd)
+	if up.a.From.ID != "+14255550123" || up.a.Recipient.Name != "+18005550199" || cd.CallID == "" {
+		t.Fatalf("conversationUpdate %+v", up.a)
+	}
+	conn := recordbot.HTTPConnector{}
+	ctx := context.Background()
+	// command sends a recording command and returns when the channel
+	// applied it: the midpoint of the Connector POST.
+	command := func(name, id string) time.Time {
+		v, _ := json.Marshal(activity.CommandValue{CommandID: id})
+		t0 := time.Now()
+		if _, err := conn.Send(ctx, &activity.Activity{Type: activity.TypeCommand, Name: name, Value: v,
+			Conversation: conv, ServiceURL: up.a.ServiceURL}); err != nil {
+			t.Fatal(err)
+		}
+		t1 := time.Now()
+		res := bot.next(t, activity.TypeCommandResult, 5*time.Second)
+		var rv activity.CommandResultValue
+		json.Unmarshal(res.a.Value, &rv)
+		if res.a.Name != name || rv.CommandID != id || rv.Error != nil {
+			t.Fatalf("commandResult %s %s", res.a.Name, res.a.Value)
+		}
+		return t0.Add(t1.Sub(t0) / 2)
+	}
+	start := command(activity.CommandRecordingStart, "s1")
+	time.Sleep(2 * time.Second)
+	pause := command(activity.CommandRecordingPause, "p1")
+	time.Sleep(time.Second)
+	resume := command(activity.CommandRecordingResume, "r1")
+
+	// Bad input on the Connector API during the call.
+	if code, body := post(t, gw.httpURL+"/v3/conversations/"+conv.ID+"/activities", "{not json"); code != 400 || !strings.Contains(body, `"code":"BadArgument"`) {
+		t.Fatalf("invalid JSON: %d %s", code, body)
+	}
+	if code, body := post(t, gw.httpURL+"/v3/conversations/nope/activities", `{"type":"message","text":"hi"}`); code != 404 || !strings.Contains(body, `"error":{"code":"ConversationNotFound"`) {
+		t.Fatalf("unknown conversation: %d %s", code, body)
+	}
+
+	eoc := bot.next(t, activity.TypeEndOfConversation, 30*time.Second)
+	if err := <-sippDone; err != nil {
+		t.Fatalf("sipp call failed: %v\n%s", err, sippOut.String())
+	}
+	if eoc.a.Code != activity.EndCompletedSuccessfully {
+		t.Fatalf("endOfConversation %+v", eoc.a)
+	}
+
+	wavs, _ := filepath.Glob(filepath.Join(gw.dir, "*.wav"))
+	if len(wavs) != 1 {
+		t.Fatalf("recordings %v, want one file", wavs)
+	}
+	w := readWAV(t, wavs[0])
+	want := eoc.at.Sub(start) - resume.Sub(pause)
+	t.Logf("WAV %v; recorded %v minus paused %v = %v", w.duration, eoc.at.Sub(start), resume.Sub(pause), want)
+	if d := abs(w.duration - want); d > 300*time.Millisecond {
+		t.Fatalf("WAV lasts %v, recorded minus paused time is %v", w.duration, want)
+	}
+	if r := rmsOf(w.samples); r < 500 {
+		t.Fatalf("recording is near silent (RMS %.0f): the caller's audio is missing", r)
+	}
+	md := readMetadata(t, strings.TrimSuffix(wavs[0], ".wav")+".json")
+	if md.CallID != cd.CallID || md.ConversationID != conv.ID || md.EndReason != "SessionEnded" {
+		t.Fatalf("metadata ids %+v", md)
+	}
+	if abs(time.Duration(md.ChunkDuration)*time.Millisecond-w.duration) > 20*time.Millisecond {
+		t.Fatalf("metadata chunkDuration %v ms, file %v", md.ChunkDuration, w.duration)
+	}
+	if len(md.PauseResumeIntervals) != 1 || abs(time.Duration(md.PauseResumeIntervals[0].Duration)*time.Millisecond-resume.Sub(pause)) > 100*time.Millisecond {
+		t.Fatalf("pause intervals %+v, paused %v", md.PauseResumeIntervals, resume.Sub(pause))
+	}
+}
