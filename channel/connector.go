@@ -50,15 +50,7 @@ func (g *Gateway) serveActivity(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) serveHealth(w http.ResponseWriter, _ *http.Request) {
-	g.mu.Lock()
-	n := 0
-	for _, c := range g.convs {
-		if !c.ended.Load() {
-			n++
-		}
-	}
-	g.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "calls": n})
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "calls": g.live.Load()})
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {

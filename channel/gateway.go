@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/botline/botline/activity"
@@ -35,8 +37,10 @@ type Gateway struct {
 	cfg Config
 	log *slog.Logger
 
-	mu    sync.Mutex
-	convs map[string]*conversation
+	mu       sync.Mutex
+	convs    map[string]*conversation
+	live     atomic.Int64   // conversations whose call has not fully ended
+	outboxes sync.WaitGroup // outboxes still delivering
 }
 
 // New returns a Gateway.
@@ -80,7 +84,7 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		bot:         activity.ChannelAccount{ID: g.cfg.BotID, Name: c.Dialed},
 		serviceURL:  g.cfg.PublicURL,
 		channelData: cd,
-		out:         newOutbox(g.cfg.Bot, log),
+		out:         newOutbox(g.cfg.Bot, log, &g.outboxes),
 		rec: recorder.New(recorder.Config{
 			Dir: g.cfg.RecordingsDir, ResourceID: g.cfg.ResourceID, CallID: c.ID,
 			ConversationID: id, Participants: []string{c.Caller, g.cfg.BotID}, Logger: log,
@@ -89,6 +93,7 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 	g.mu.Lock()
 	g.convs[id] = conv
 	g.mu.Unlock()
+	g.live.Add(1)
 	log.Info("conversation started", "caller", c.Caller, "dialed", c.Dialed)
 	up := &activity.Activity{Type: activity.TypeConversationUpdate, MembersAdded: []activity.ChannelAccount{conv.caller}}
 	conv.send(up)
@@ -129,12 +134,26 @@ func (g *Gateway) end(conv *conversation, reason string) {
 		conv.send(eoc)
 	}
 	conv.out.close()
+	g.live.Add(-1)
 	log.Info("conversation ended", "reason", reason)
 	time.AfterFunc(endedRetention, func() {
 		g.mu.Lock()
 		delete(g.convs, conv.id)
 		g.mu.Unlock()
 	})
+}
+
+// Wait returns once every ended conversation's activities were delivered to
+// the bot, or when ctx ends. Call it after the SIP server stopped.
+func (g *Gateway) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { g.outboxes.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("undelivered activities at shutdown: %w", ctx.Err())
+	}
 }
 
 func (g *Gateway) conversation(id string) *conversation {

@@ -22,9 +22,9 @@ type outbox struct {
 	done   chan struct{}
 }
 
-func newOutbox(bot BotTransport, log *slog.Logger) *outbox {
+func newOutbox(bot BotTransport, log *slog.Logger, wg *sync.WaitGroup) *outbox {
 	o := &outbox{bot: bot, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	go o.run()
+	wg.Go(o.run)
 	return o
 }
 

@@ -65,6 +65,7 @@ func (c *Call) end(reason string) {
 		if !c.answered {
 			return
 		}
+		defer c.srv.ends.Done()
 		stats := MediaStats{}
 		if c.media != nil {
 			stats = c.media.stop()

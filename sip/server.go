@@ -46,6 +46,7 @@ type Server struct {
 
 	mu    sync.Mutex
 	calls map[string]*Call // by dialog id
+	ends  sync.WaitGroup   // answered calls not yet fully ended
 }
 
 // NewServer builds a Server; ListenAndServe starts it.
@@ -88,7 +89,8 @@ func NewServer(cfg Config) (*Server, error) {
 }
 
 // ListenAndServe serves SIP over UDP and TCP on cfg.Listen until ctx ends,
-// then hangs up the calls still up.
+// then hangs up the calls still up and returns once every call has ended
+// (its handler told, its recording finalized).
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	errc := make(chan error, 2)
 	for _, network := range []string{"udp", "tcp"} {
@@ -124,6 +126,7 @@ func (s *Server) hangupAll() {
 		})
 	}
 	wg.Wait()
+	s.ends.Wait() // calls ending on their own: let them finish too
 }
 
 func (s *Server) forget(c *Call) {
@@ -233,6 +236,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	sink := s.cfg.Handler.CallAnswered(c)
 	c.media = newMedia(conn, offer, sink, log, rand.Uint32())
 	go c.media.run()
+	s.ends.Add(1)
 	c.answered = true
 	close(c.ready)
 }

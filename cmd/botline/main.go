@@ -149,6 +149,9 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	sipErr := srv.ListenAndServe(ctx) // returns after hanging up live calls
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if err := gw.Wait(shutCtx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
 	_ = httpSrv.Shutdown(shutCtx)
 	log.Info("botline stopped")
 	return sipErr

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -128,4 +129,24 @@ func startGateway(t *testing.T, args ...string) *gateway {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// waitIdle waits until the gateway reports no live call: every call's
+// recording is finalized and its end announced.
+func (g *gateway) waitIdle(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := http.Get(g.httpURL + "/healthz")
+		if err == nil {
+			var h struct{ Calls int }
+			json.NewDecoder(res.Body).Decode(&h)
+			res.Body.Close()
+			if h.Calls == 0 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("gateway still has live calls")
 }
