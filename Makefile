@@ -1,0 +1,44 @@
+# botline: make run | make call | make test | make bench
+SHELL := /bin/bash
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SIP ?= 127.0.0.1:5060
+GO_TEST_FLAGS ?= -race -count=1 -timeout 15m
+
+.PHONY: run build call test deps deps-sipp deps-node bench vet
+
+## run: the gateway with its embedded default bot, recordings in ./recordings
+run:
+	go run ./cmd/botline
+
+build:
+	go build -o bin/botline ./cmd/botline
+
+## call: place the example SIPp call (~8 s of speech) against `make run`
+call: deps-sipp
+	sipp -sf examples/sipp/caller.xml -s +18005550199 -m 1 -i 127.0.0.1 -p 5070 \
+		-timeout 30 -timeout_error -nostdin $(SIP) >/tmp/botline-call.log 2>&1 \
+		&& echo "call completed" || { echo "call failed (is 'make run' running?); SIPp said:"; tail -20 /tmp/botline-call.log; exit 1; }
+	@sleep 0.5; newest=$$(ls -t recordings/*.wav 2>/dev/null | head -1); \
+	if [ -n "$$newest" ]; then echo "recording: $$newest"; echo "metadata:  $${newest%.wav}.json"; \
+	else echo "no recording in ./recordings (was 'make run' started from this directory?)"; fi
+
+## test: everything, installing SIPp and the Node interop bot's packages when missing
+test: deps vet
+	go test $(GO_TEST_FLAGS) ./...
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	go vet ./...
+
+deps: deps-sipp deps-node
+
+deps-sipp:
+	@command -v sipp >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq sip-tester; }
+
+deps-node:
+	@command -v node >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
+	@[ -d bots/interop/node_modules/botbuilder ] || (cd bots/interop && npm ci --no-audit --no-fund)
+
+## bench: micro-benchmarks of the media path
+bench:
+	go test -run '^$$' -bench . -benchmem ./...
