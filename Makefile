@@ -33,10 +33,10 @@ vet:
 deps: deps-sipp deps-node
 
 deps-sipp:
-	@command -v sipp >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq sip-tester; }
+	@command -v sipp >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq sip-tester; }
 
 deps-node:
-	@command -v node >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
+	@command -v node >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
 	@[ -d bots/interop/node_modules/botbuilder ] || (cd bots/interop && npm ci --no-audit --no-fund)
 
 ## bench: micro-benchmarks of the media path

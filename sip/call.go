@@ -15,6 +15,7 @@ const (
 	EndLocalHangup  = "gateway hung up"
 	EndNoAck        = "no ACK for 200 OK"
 	EndShutdown     = "gateway shutting down"
+	EndRTPTimeout   = "no RTP from the caller"
 )
 
 // Call is one answered call.
@@ -42,13 +43,17 @@ func (c *Call) Done() <-chan struct{} { return c.done }
 
 // Hangup sends BYE to the caller and ends the call.
 func (c *Call) Hangup(ctx context.Context) error {
+	return c.hangup(ctx, EndLocalHangup)
+}
+
+func (c *Call) hangup(ctx context.Context, reason string) error {
 	select {
 	case <-c.done:
 		return nil
 	default:
 	}
 	err := c.dialog.Bye(ctx)
-	c.end(EndLocalHangup)
+	c.end(reason)
 	if err != nil {
 		return fmt.Errorf("send BYE: %w", err)
 	}

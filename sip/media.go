@@ -55,6 +55,11 @@ type media struct {
 	played []int16
 	stats  MediaStats
 
+	timeout   time.Duration // hang up after this long without RTP; 0 = never
+	lastRecv  time.Time
+	onTimeout func() // called once, on the media goroutine
+	timedOut  bool
+
 	stopOnce sync.Once
 	done     chan struct{}
 }
@@ -80,6 +85,7 @@ func newMedia(conn *net.UDPConn, offer *Offer, sink AudioSink, log *slog.Logger,
 // run serves the call's media until stop. Call it on its own goroutine.
 func (m *media) run() {
 	defer close(m.done)
+	m.lastRecv = time.Now()
 	next := time.Now().Add(frameTime)
 	_ = m.conn.SetReadDeadline(next)
 	for {
@@ -92,6 +98,10 @@ func (m *media) run() {
 		now := time.Now()
 		if now.Before(next) {
 			continue
+		}
+		if m.timeout > 0 && !m.timedOut && now.Sub(m.lastRecv) > m.timeout {
+			m.timedOut = true
+			m.onTimeout()
 		}
 		for k := 0; !now.Before(next); k++ {
 			if k == maxCatchUp { // far behind (process stalled): skip ahead
@@ -110,6 +120,7 @@ func (m *media) receive(b []byte, from netip.AddrPort) {
 		return
 	}
 	m.stats.Received++
+	m.lastRecv = time.Now()
 	if !m.remote.IsValid() || m.remote.Addr().IsUnspecified() {
 		m.remote = from // caller offered 0.0.0.0 or nothing usable: answer where it sends from
 	}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -32,8 +33,11 @@ type Config struct {
 	MediaIP  netip.Addr // address bound for RTP and put in SDP
 	Ports    *PortRange
 	RingTime time.Duration // time between 180 Ringing and 200 OK
-	Handler  Handler
-	Logger   *slog.Logger
+	// RTPTimeout hangs up a call whose caller sent no RTP for this long
+	// (a caller gone without BYE); 0 = never.
+	RTPTimeout time.Duration
+	Handler    Handler
+	Logger     *slog.Logger
 }
 
 // Server is the SIP user-agent server.
@@ -151,7 +155,17 @@ func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string
 	}
 }
 
+// guard keeps a panic while handling one request from taking down the
+// process and every other call.
+func (s *Server) guard(req *sip.Request, tx sip.ServerTransaction) {
+	if r := recover(); r != nil {
+		s.log.Error("panic handling SIP request", "method", req.Method.String(), "panic", r, "stack", string(debug.Stack()))
+		respond(tx, req, 500, "Server Internal Error", s.log)
+	}
+}
+
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	defer s.guard(req, tx)
 	log := s.log.With("callId", req.CallID().Value())
 	if s.lookup(req) != nil {
 		// A re-INVITE: hold/unhold and codec changes are not handled yet.
@@ -235,6 +249,15 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		"rtpLocal", conn.LocalAddr().String(), "rtpRemote", offer.Remote.String())
 	sink := s.cfg.Handler.CallAnswered(c)
 	c.media = newMedia(conn, offer, sink, log, rand.Uint32())
+	c.media.timeout = s.cfg.RTPTimeout
+	c.media.onTimeout = func() {
+		log.Warn("hanging up: no RTP", "timeout", s.cfg.RTPTimeout.String())
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = c.hangup(ctx, EndRTPTimeout)
+		}()
+	}
 	go c.media.run()
 	s.ends.Add(1)
 	c.answered = true
@@ -248,6 +271,7 @@ func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	defer s.guard(req, tx)
 	c := s.lookup(req)
 	if c == nil {
 		respond(tx, req, 481, "Call/Transaction Does Not Exist", s.log)

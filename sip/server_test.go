@@ -68,16 +68,20 @@ func freePort(t *testing.T) int {
 	return 0
 }
 
-func startServer(t *testing.T, ring time.Duration) (string, *handler) {
+func startServer(t *testing.T, ring time.Duration, opts ...func(*sip.Config)) (string, *handler) {
 	t.Helper()
 	h := newHandler()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	base := 40000 + (freePort(t) % 10000)
-	srv, err := sip.NewServer(sip.Config{
+	cfg := sip.Config{
 		Listen: addr, MediaIP: netip.MustParseAddr("127.0.0.1"),
 		Ports: &sip.PortRange{Min: base, Max: base + 200}, RingTime: ring, Handler: h,
 		Logger: slog.New(slog.DiscardHandler),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := sip.NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,6 +295,28 @@ func TestHangupFromGateway(t *testing.T) {
 		t.Fatal("caller never got BYE")
 	}
 	if reason := <-h.ended; reason != sip.EndLocalHangup {
+		t.Fatalf("end reason %q", reason)
+	}
+	call.Close()
+}
+
+// TestRTPTimeoutHangsUp checks that a caller who goes silent at the RTP
+// level (gone without BYE) is hung up.
+func TestRTPTimeoutHangsUp(t *testing.T) {
+	addr, h := startServer(t, 0, func(c *sip.Config) { c.RTPTimeout = 300 * time.Millisecond })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	call, err := newPhone(t).Dial(ctx, addr, "a", "b", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-h.answered
+	select {
+	case <-call.Ended():
+	case <-ctx.Done():
+		t.Fatal("silent caller never got BYE")
+	}
+	if reason := <-h.ended; reason != sip.EndRTPTimeout {
 		t.Fatalf("end reason %q", reason)
 	}
 	call.Close()

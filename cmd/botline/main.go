@@ -28,7 +28,7 @@ import (
 type options struct {
 	sipListen, httpListen, publicURL, botEndpoint string
 	recordingsDir, mediaIP, rtpPorts, logFormat   string
-	ringTime, botCallTime                         time.Duration
+	ringTime, botCallTime, rtpTimeout             time.Duration
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -42,6 +42,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.mediaIP, "media-ip", "", "address bound for RTP and put in SDP (default the host of --sip-listen)")
 	fs.StringVar(&o.rtpPorts, "rtp-ports", "20000-30000", "UDP port range for RTP, MIN-MAX")
 	fs.DurationVar(&o.ringTime, "ring-time", 0, "time between 180 Ringing and 200 OK")
+	fs.DurationVar(&o.rtpTimeout, "rtp-timeout", 60*time.Second, "hang up a call whose caller sent no RTP for this long (0 = never)")
 	fs.DurationVar(&o.botCallTime, "default-bot-call-time", 30*time.Second, "the embedded default bot hangs up this long after answering (0 = never)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.Usage = func() {
@@ -128,7 +129,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	gw = channel.New(gwCfg)
 
 	srv, err := sip.NewServer(sip.Config{
-		Listen: o.sipListen, MediaIP: mediaIP, Ports: ports, RingTime: o.ringTime, Handler: gw, Logger: log,
+		Listen: o.sipListen, MediaIP: mediaIP, Ports: ports, RingTime: o.ringTime, RTPTimeout: o.rtpTimeout, Handler: gw, Logger: log,
 	})
 	if err != nil {
 		return err

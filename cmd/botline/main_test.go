@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -106,6 +107,9 @@ func startGateway(t *testing.T, args ...string) *gateway {
 		case <-time.After(10 * time.Second):
 			cmd.Process.Kill()
 			<-exited
+		}
+		if strings.Contains(g.log.String(), "DATA RACE") {
+			t.Errorf("the race detector fired in botline")
 		}
 		if t.Failed() {
 			t.Logf("botline log:\n%s", g.log.String())
