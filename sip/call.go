@@ -75,9 +75,11 @@ func (c *Call) end(reason string) {
 		if c.media != nil {
 			stats = c.media.stop()
 		}
+		c.srv.totals.add(stats)
 		c.srv.log.Info("call ended", "callId", c.ID, "reason", reason,
 			"duration", time.Since(c.Answered).Round(time.Millisecond).String(),
-			"rtpReceived", stats.Received, "rtpSent", stats.Sent, "rtpLate", stats.Late)
+			"rtpReceived", stats.Received, "rtpLost", stats.Lost, "rtpLate", stats.Late,
+			"rtpSent", stats.Sent, "jitter", stats.Jitter.String())
 		c.srv.cfg.Handler.CallEnded(c, reason)
 		c.dialog.Close()
 	})

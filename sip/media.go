@@ -30,9 +30,13 @@ type AudioSink interface {
 	WriteAudio(caller, played []int16)
 }
 
-// MediaStats counts a call's RTP.
+// MediaStats counts a call's RTP. Received, Lost and Jitter describe the
+// caller's audio stream; Late counts packets that arrived after their time
+// was played out; Foreign counts packets that were not the call's audio or
+// events.
 type MediaStats struct {
-	Received, Sent, Late, Foreign uint64
+	Received, Lost, Sent, Late, Foreign uint64
+	Jitter                              time.Duration
 }
 
 // media runs one call's RTP: a single goroutine receives packets into the
@@ -54,6 +58,7 @@ type media struct {
 	caller []int16
 	played []int16
 	stats  MediaStats
+	rtp    RTPStats
 
 	timeout   time.Duration // hang up after this long without RTP; 0 = never
 	lastRecv  time.Time
@@ -119,13 +124,13 @@ func (m *media) receive(b []byte, from netip.AddrPort) {
 		m.stats.Foreign++
 		return
 	}
-	m.stats.Received++
 	m.lastRecv = time.Now()
 	if !m.remote.IsValid() || m.remote.Addr().IsUnspecified() {
 		m.remote = from // caller offered 0.0.0.0 or nothing usable: answer where it sends from
 	}
 	switch m.pkt.PayloadType {
 	case m.codec.PayloadType:
+		m.rtp.Update(m.pkt.SequenceNumber, m.pkt.Timestamp, m.lastRecv)
 		m.jb.write(m.pkt.SSRC, m.pkt.Timestamp, m.pkt.Payload, &m.codec)
 	case m.dtmfPT:
 		// RFC 4733 events: handled by the DTMF work (issue 4); not audio.
@@ -161,5 +166,6 @@ func (m *media) stop() MediaStats {
 	m.stopOnce.Do(func() { m.conn.Close() })
 	<-m.done
 	m.stats.Late = m.jb.late
+	m.stats.Received, m.stats.Lost, m.stats.Jitter = m.rtp.Received, m.rtp.Lost(), m.rtp.Jitter()
 	return m.stats
 }

@@ -51,6 +51,48 @@ type Server struct {
 	mu    sync.Mutex
 	calls map[string]*Call // by dialog id
 	ends  sync.WaitGroup   // answered calls not yet fully ended
+
+	totals totals
+}
+
+// Totals sums the media of every ended call.
+type Totals struct {
+	Calls        uint64 `json:"calls"`
+	RTPReceived  uint64 `json:"rtpReceived"`
+	RTPLost      uint64 `json:"rtpLost"`
+	RTPLate      uint64 `json:"rtpLate"`
+	RTPSent      uint64 `json:"rtpSent"`
+	RTPForeign   uint64 `json:"rtpForeign"`
+	MaxJitterUs  int64  `json:"maxJitterUs"`
+	MeanJitterUs int64  `json:"meanJitterUs"`
+}
+
+// totals is updated once per ended call, never per packet.
+type totals struct {
+	mu        sync.Mutex
+	t         Totals
+	jitterSum time.Duration
+}
+
+func (t *totals) add(s MediaStats) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.t.Calls++
+	t.t.RTPReceived += s.Received
+	t.t.RTPLost += s.Lost
+	t.t.RTPLate += s.Late
+	t.t.RTPSent += s.Sent
+	t.t.RTPForeign += s.Foreign
+	t.t.MaxJitterUs = max(t.t.MaxJitterUs, s.Jitter.Microseconds())
+	t.jitterSum += s.Jitter
+	t.t.MeanJitterUs = (t.jitterSum / time.Duration(t.t.Calls)).Microseconds()
+}
+
+// Stats returns the media totals of the calls ended so far.
+func (s *Server) Stats() Totals {
+	s.totals.mu.Lock()
+	defer s.totals.mu.Unlock()
+	return s.totals.t
 }
 
 // NewServer builds a Server; ListenAndServe starts it.

@@ -1,0 +1,55 @@
+package sip
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/botline/botline/recorder"
+	"github.com/pion/rtp"
+)
+
+// BenchmarkMediaPacket measures the per-packet media path of one call: RTP
+// parse, G.711 decode into the jitter buffer, the 20 ms tick (jitter read,
+// mix, WAV write through the recorder) and the G.711 packet sent back. One
+// op is one received and one sent 20 ms packet.
+func BenchmarkMediaPacket(b *testing.B) {
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	sinkConn, _ := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	defer sinkConn.Close()
+	go func() { // drain what the call sends
+		buf := make([]byte, 1500)
+		for {
+			if _, err := sinkConn.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	rec := recorder.New(recorder.Config{Dir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if _, err := rec.Do(recorder.Start); err != nil {
+		b.Fatal(err)
+	}
+	defer rec.Close("SessionEnded")
+	offer := &Offer{Remote: sinkConn.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: PCMU}
+	m := newMedia(conn, offer, rec, slog.New(slog.DiscardHandler), 42)
+
+	in := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SSRC: 7, Timestamp: 1000, SequenceNumber: 1}, Payload: make([]byte, FrameSize)}
+	for i := range in.Payload {
+		in.Payload[i] = byte(i)
+	}
+	raw := make([]byte, 1500)
+	from := netip.MustParseAddrPort("127.0.0.1:9")
+	b.ReportAllocs()
+	for b.Loop() {
+		n, _ := in.MarshalTo(raw)
+		m.receive(raw[:n], from)
+		m.tick()
+		in.SequenceNumber++
+		in.Timestamp += FrameSize
+	}
+}
