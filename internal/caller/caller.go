@@ -7,11 +7,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
+	botsip "github.com/botline/botline/sip"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
@@ -72,7 +75,16 @@ type Call struct {
 	PT       uint8          // negotiated payload type (0 PCMU, 8 PCMA)
 	received chan struct{}
 	mu       sync.Mutex
-	nRecv    int
+	stats    botsip.RTPStats
+
+	// sending state, owned by whoever calls SendPacket
+	out     rtp.Packet
+	outBuf  []byte
+	encode  func(int16) uint8
+	dst     netip.AddrPort
+	dtmfPT  uint8
+	dtmf    []byte // digits waiting to be sent
+	dtmfPos int    // packets of the current digit sent
 }
 
 // Offer returns an SDP offer for an RTP socket at ip:port with the given
@@ -119,6 +131,14 @@ func (p *Phone) Dial(ctx context.Context, target, from, to string, onResponse fu
 	ip := sd.ConnectionInformation.Address.Address
 	c.Remote = netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(md.MediaName.Port.Value))
 	fmt.Sscan(md.MediaName.Formats[0], &c.PT)
+	for _, a := range md.Attributes {
+		var pt uint8
+		if a.Key == "rtpmap" && strings.Contains(a.Value, "telephone-event") {
+			fmt.Sscan(a.Value, &pt)
+			c.dtmfPT = pt
+		}
+	}
+	c.initSender()
 	go c.drain()
 	return c, nil
 }
@@ -158,16 +178,33 @@ func (p *Phone) DialSDP(ctx context.Context, target, from, to, contentType strin
 	return &Call{Dialog: dlg, received: make(chan struct{})}, nil
 }
 
-// drain counts the far end's RTP; Received is closed on the first packet.
+func (c *Call) initSender() {
+	c.encode = g711.EncodeUlawFrame
+	if c.PT == 8 {
+		c.encode = g711.EncodeAlawFrame
+	}
+	c.out = rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: c.PT, SSRC: mrand.Uint32(), SequenceNumber: uint16(mrand.Uint32()), Timestamp: mrand.Uint32()}}
+	c.out.Payload = make([]byte, 160)
+	c.outBuf = make([]byte, 1500)
+	c.dst = c.Remote
+}
+
+// drain measures the far end's RTP.
 func (c *Call) drain() {
 	buf := make([]byte, 1500)
+	var h rtp.Header
 	for {
-		if _, err := c.RTP.Read(buf); err != nil {
+		n, err := c.RTP.Read(buf)
+		if err != nil {
 			return
 		}
+		if _, err := h.Unmarshal(buf[:n]); err != nil {
+			continue
+		}
+		now := time.Now()
 		c.mu.Lock()
-		c.nRecv++
-		if c.nRecv == 1 {
+		c.stats.Update(h.SequenceNumber, h.Timestamp, now)
+		if c.stats.Received == 1 {
 			close(c.received)
 		}
 		c.mu.Unlock()
@@ -178,7 +215,81 @@ func (c *Call) drain() {
 func (c *Call) ReceivedPackets() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.nRecv
+	return int(c.stats.Received)
+}
+
+// Stats returns the statistics of the far end's RTP so far.
+func (c *Call) Stats() botsip.RTPStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
+}
+
+// QueueDTMF queues digits (0-9, *, #) to be sent as RFC 4733 events by
+// SendPacket, in place of audio. It reports false when the far end did not
+// accept telephone-event. Not safe concurrently with SendPacket.
+func (c *Call) QueueDTMF(digits string) bool {
+	if c.dtmfPT == 0 {
+		return false
+	}
+	c.dtmf = append(c.dtmf, digits...)
+	return true
+}
+
+// dtmfEvent maps a digit to its RFC 4733 event code.
+func dtmfEvent(d byte) byte {
+	switch {
+	case d >= '0' && d <= '9':
+		return d - '0'
+	case d == '*':
+		return 10
+	case d == '#':
+		return 11
+	}
+	return 0
+}
+
+// SendPacket sends the next 20 ms packet: the 160 samples given, or, while
+// digits are queued, the current RFC 4733 event (5 packets of 100 ms tone
+// plus 3 end packets, one timestamp per event). It allocates nothing.
+func (c *Call) SendPacket(samples []int16) error {
+	var payload []byte
+	if len(c.dtmf) > 0 {
+		const toneFrames, endFrames = 5, 3
+		c.out.PayloadType = c.dtmfPT
+		c.out.Marker = c.dtmfPos == 0
+		dur := uint16(min(c.dtmfPos+1, toneFrames) * 160)
+		flags := byte(10) // volume
+		if c.dtmfPos >= toneFrames {
+			flags |= 0x80 // end
+		}
+		payload = c.outBuf[1400:1404]
+		payload[0], payload[1], payload[2], payload[3] = dtmfEvent(c.dtmf[0]), flags, byte(dur>>8), byte(dur)
+		c.dtmfPos++
+		if c.dtmfPos == toneFrames+endFrames {
+			c.dtmf, c.dtmfPos = c.dtmf[1:], 0
+			c.out.Timestamp += toneFrames * 160
+		}
+	} else {
+		c.out.PayloadType, c.out.Marker = c.PT, false
+		for i := range 160 {
+			c.out.Payload[i] = c.encode(samples[i])
+		}
+		payload = c.out.Payload
+		defer func() { c.out.Timestamp += 160 }()
+	}
+	saved := c.out.Payload
+	c.out.Payload = payload
+	n, err := c.out.MarshalTo(c.outBuf[:1400])
+	c.out.Payload = saved
+	if err != nil {
+		return err
+	}
+	c.out.SequenceNumber++
+	if _, err := c.RTP.WriteToUDPAddrPort(c.outBuf[:n], c.dst); err != nil {
+		return fmt.Errorf("send rtp: %w", err)
+	}
+	return nil
 }
 
 // Ended is done when the call ended (either side hung up).
@@ -205,29 +316,12 @@ func (c *Call) SendAudio(ctx context.Context, samples []int16) error {
 	if c.RTP == nil {
 		return errors.New("call has no media")
 	}
-	encode := g711.EncodeUlawFrame
-	if c.PT == 8 {
-		encode = g711.EncodeAlawFrame
-	}
-	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: c.PT, SSRC: 0x1234abcd, SequenceNumber: 1000, Timestamp: 5000}}
-	pkt.Payload = make([]byte, 160)
-	buf := make([]byte, 1500)
-	dst := net.UDPAddrFromAddrPort(c.Remote)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for off := 0; off+160 <= len(samples); off += 160 {
-		for i := range 160 {
-			pkt.Payload[i] = encode(samples[off+i])
-		}
-		n, err := pkt.MarshalTo(buf)
-		if err != nil {
+		if err := c.SendPacket(samples[off : off+160]); err != nil {
 			return err
 		}
-		if _, err := c.RTP.WriteTo(buf[:n], dst); err != nil {
-			return fmt.Errorf("send rtp: %w", err)
-		}
-		pkt.SequenceNumber++
-		pkt.Timestamp += 160
 		select {
 		case <-tick.C:
 		case <-ctx.Done():

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// capacityStep is one row of the capacity table.
+type capacityStep struct {
+	Calls         int
+	Report        *report
+	GatewayCores  float64 // steady state, all calls up
+	GatewayRSSMiB float64 // peak
+	IdleRSSMiB    float64
+	KiBPerCall    float64
+	FloorCores    float64
+	Ratio         float64
+	LossLatePct   float64
+	Verdict       string
+}
+
+// runCapacity steps concurrency against a fresh gateway per step (embedded
+// bot recording every call) and against the floor, and writes the table.
+func runCapacity(args []string) error {
+	fs := flag.NewFlagSet("capacity", flag.ExitOnError)
+	botline := fs.String("botline", "bin/botline", "the botline binary")
+	stepsArg := fs.String("steps", "100,250,500,1000,2000,3000", "concurrency steps")
+	hold := fs.Duration("hold", 20*time.Second, "hold time of every call")
+	rate := fs.Float64("rate", 200, "call setups per second")
+	out := fs.String("out", "docs/PERFORMANCE.md", "where to write the table")
+	work := fs.String("work", os.TempDir(), "scratch directory for recordings")
+	fs.Parse(args)
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var steps []capacityStep
+	for _, s := range strings.Split(*stepsArg, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return fmt.Errorf("--steps: %q", s)
+		}
+		st, err := capacityStepRun(*botline, self, n, *hold, *rate, *work)
+		if err != nil {
+			return err
+		}
+		steps = append(steps, st)
+		fmt.Fprintf(os.Stderr, "%d calls: gateway %.3f cores, floor %.3f cores, %.0f KiB/call, loss+late %.3f%%, failed %d: %s\n",
+			n, st.GatewayCores, st.FloorCores, st.KiBPerCall, st.LossLatePct, st.Report.Failed, st.Verdict)
+		if st.Verdict != "ok" {
+			break
+		}
+	}
+	return os.WriteFile(*out, []byte(capacityMarkdown(steps, *hold, *rate, strings.Join(os.Args, " "))), 0o644)
+}
+
+func capacityStepRun(botline, self string, n int, hold time.Duration, rate float64, work string) (capacityStep, error) {
+	st := capacityStep{Calls: n}
+	dir, err := os.MkdirTemp(work, "capacity-")
+	if err != nil {
+		return st, err
+	}
+	defer os.RemoveAll(dir)
+	const sipAddr, httpAddr = "127.0.0.1:35060", "127.0.0.1:38080"
+	gw := exec.Command(botline, "--sip-listen", sipAddr, "--http-listen", httpAddr, "--recordings-dir", filepath.Join(dir, "rec"),
+		"--default-bot-call-time", "0", "--rtp-ports", "20000-39999", "--log-format", "json")
+	var gwLog bytes.Buffer
+	gw.Stderr = &gwLog
+	if err := gw.Start(); err != nil {
+		return st, err
+	}
+	defer func() { gw.Process.Signal(os.Interrupt); gw.Wait() }()
+	if err := waitHealthy("http://" + httpAddr + "/healthz"); err != nil {
+		return st, fmt.Errorf("%w: %s", err, gwLog.String())
+	}
+	st.IdleRSSMiB = float64(procRSS(gw.Process.Pid, "VmRSS")) / 1024
+
+	cfg := config{target: sipAddr, localIP: "127.0.0.1", calls: n, concurrency: n, rate: rate, hold: hold,
+		maxTime: hold + time.Duration(float64(n)/rate*float64(time.Second)) + 2*time.Minute, shards: runtime.GOMAXPROCS(0)}
+	before, _ := fetchStats("http://" + httpAddr + "/stats")
+	cores := sampleSteady(gw.Process.Pid, time.Duration(float64(n)/rate*float64(time.Second)), hold)
+	rep, err := run(context.Background(), cfg)
+	if err != nil {
+		return st, err
+	}
+	after, _ := fetchStats("http://" + httpAddr + "/stats")
+	rep.Gateway = diff(before, after)
+	st.Report = rep
+	st.GatewayCores = <-cores
+	st.GatewayRSSMiB = float64(procRSS(gw.Process.Pid, "VmHWM")) / 1024
+	st.KiBPerCall = (st.GatewayRSSMiB - st.IdleRSSMiB) * 1024 / float64(n)
+	st.LossLatePct = max(rep.RxLossPct+rep.RxLatePct, rep.Gateway.LossPct+rep.Gateway.LatePct)
+
+	// The floor: the same streams, received and written by the least code.
+	fl := exec.Command(self, "--floor", "127.0.0.1:40000", "--calls", strconv.Itoa(n), "--floor-dir", filepath.Join(dir, "floor"))
+	if err := fl.Start(); err != nil {
+		return st, err
+	}
+	time.Sleep(500 * time.Millisecond) // let it bind its sockets
+	fcores := sampleSteady(fl.Process.Pid, 0, hold)
+	if _, err := runRTPOnly(context.Background(), config{localIP: "127.0.0.1", calls: n, hold: hold}, "127.0.0.1", 40000); err != nil {
+		return st, err
+	}
+	st.FloorCores = <-fcores
+	fl.Process.Signal(os.Interrupt)
+	fl.Wait()
+	if st.FloorCores > 0 {
+		st.Ratio = st.GatewayCores / st.FloorCores
+	}
+	st.Verdict = "ok"
+	switch {
+	case rep.Failed > 0:
+		st.Verdict = fmt.Sprintf("%d calls failed", rep.Failed)
+	case st.LossLatePct > 0.1:
+		st.Verdict = "loss+late over 0.1%"
+	}
+	return st, nil
+}
+
+// sampleSteady measures pid's CPU (user+sys, in cores) between setup+2s and
+// setup+hold-2s from now: the window in which all calls are up.
+func sampleSteady(pid int, setup, hold time.Duration) <-chan float64 {
+	ch := make(chan float64, 1)
+	go func() {
+		from, to := setup+2*time.Second, setup+hold-2*time.Second
+		if to <= from {
+			from, to = setup, setup+hold
+		}
+		time.Sleep(from)
+		c0, t0 := procCPU(pid), time.Now()
+		time.Sleep(to - from)
+		c1, t1 := procCPU(pid), time.Now()
+		ch <- (c1 - c0).Seconds() / t1.Sub(t0).Seconds()
+	}()
+	return ch
+}
+
+// procCPU is a process's user+sys time from /proc/PID/stat.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+// procRSS reads a VmRSS/VmHWM line (KiB) from /proc/PID/status.
+func procRSS(pid int, key string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, key+":") {
+			v, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
+			return v
+		}
+	}
+	return 0
+}
+
+func waitHealthy(url string) error {
+	for range 200 {
+		if res, err := http.Get(url); err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("gateway never became healthy")
+}
+
+func capacityMarkdown(steps []capacityStep, hold time.Duration, rate float64, cmd string) string {
+	var b strings.Builder
+	var uts syscall.Utsname
+	syscall.Uname(&uts)
+	fmt.Fprintf(&b, "| concurrent calls | answered / failed | setup p50 / p99 ms | loss+late %% (worst direction) | jitter max ms (to / from gw) | gateway CPU cores | per call (ms CPU/s) | gateway RSS MiB (idle) | KiB per call | floor CPU cores | ratio to floor | verdict |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, s := range steps {
+		r := s.Report
+		fmt.Fprintf(&b, "| %d | %d / %d | %.2f / %.2f | %.3f | %.2f / %.2f | %.3f | %.3f | %.0f (%.0f) | %.0f | %.3f | %.1fx | %s |\n",
+			s.Calls, r.Answered, r.Failed, r.SetupP50Ms, r.SetupP99Ms, s.LossLatePct, r.Gateway.MaxJitterMs, r.RxJitterMaxMs,
+			s.GatewayCores, 1000*s.GatewayCores/float64(s.Calls), s.GatewayRSSMiB, s.IdleRSSMiB, s.KiBPerCall, s.FloorCores, s.Ratio, s.Verdict)
+	}
+	fmt.Fprintf(&b, "\nMachine: %d cores (runtime.NumCPU), %s. Hold %v per call, setup rate %.0f calls/s, generator on the same machine.\n",
+		runtime.NumCPU(), runtime.Version(), hold, rate)
+	fmt.Fprintf(&b, "Command: `%s`\n", cmd)
+	return b.String()
+}
