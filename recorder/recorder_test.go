@@ -168,3 +168,23 @@ func BenchmarkWriteAudio(b *testing.B) {
 	}
 	r.Close("SessionEnded")
 }
+
+// BenchmarkPauseResume measures one pause plus one resume (each rewrites
+// the metadata and syncs the WAV), in recordings of up to 10 pauses.
+func BenchmarkPauseResume(b *testing.B) {
+	r := New(Config{Dir: b.TempDir()})
+	r.Do(Start)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i++; i%10 == 0 {
+			b.StopTimer()
+			r.Do(Stop)
+			r.Do(Start)
+			b.StartTimer()
+		}
+		r.Do(Pause)
+		r.Do(Resume)
+	}
+	r.Close("SessionEnded")
+}

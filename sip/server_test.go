@@ -49,7 +49,7 @@ func (h *handler) WriteAudio(caller, played []int16) {
 }
 
 // freePort returns a port free for both UDP and TCP on 127.0.0.1.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	for range 20 {
 		u, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -68,7 +68,7 @@ func freePort(t *testing.T) int {
 	return 0
 }
 
-func startServer(t *testing.T, ring time.Duration, opts ...func(*sip.Config)) (string, *handler) {
+func startServer(t testing.TB, ring time.Duration, opts ...func(*sip.Config)) (string, *handler) {
 	t.Helper()
 	h := newHandler()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -94,7 +94,7 @@ func startServer(t *testing.T, ring time.Duration, opts ...func(*sip.Config)) (s
 }
 
 // waitSIP waits until the server answers OPTIONS with 200.
-func waitSIP(t *testing.T, addr string) {
+func waitSIP(t testing.TB, addr string) {
 	t.Helper()
 	for range 100 {
 		if res := rawRequest(t, addr, "OPTIONS", "", 200*time.Millisecond); strings.HasPrefix(res, "SIP/2.0 200") {
@@ -106,7 +106,7 @@ func waitSIP(t *testing.T, addr string) {
 
 // rawRequest sends one hand-written request over UDP and returns the first
 // final response line ("" on timeout).
-func rawRequest(t *testing.T, addr, method, extra string, wait time.Duration) string {
+func rawRequest(t testing.TB, addr, method, extra string, wait time.Duration) string {
 	t.Helper()
 	c, err := net.Dial("udp", addr)
 	if err != nil {
@@ -320,4 +320,34 @@ func TestRTPTimeoutHangsUp(t *testing.T) {
 		t.Fatalf("end reason %q", reason)
 	}
 	call.Close()
+}
+
+// BenchmarkInvite measures a whole call setup and teardown over loopback
+// UDP: INVITE, 100/180/200 with SDP, ACK, BYE, 200, port release.
+func BenchmarkInvite(b *testing.B) {
+	addr, h := startServer(b, 0)
+	go func() {
+		for range h.ended {
+		}
+	}()
+	go func() {
+		for range h.answered {
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := caller.NewPhone(ctx, "127.0.0.1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		call, err := p.Dial(ctx, addr, "a", "b", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := call.Hangup(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

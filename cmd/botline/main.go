@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -30,6 +31,7 @@ type options struct {
 	sipListen, httpListen, publicURL, botEndpoint string
 	recordingsDir, mediaIP, rtpPorts, logFormat   string
 	ringTime, botCallTime, rtpTimeout             time.Duration
+	pprof                                         bool
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -46,6 +48,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.rtpTimeout, "rtp-timeout", 60*time.Second, "hang up a call whose caller sent no RTP for this long (0 = never)")
 	fs.DurationVar(&o.botCallTime, "default-bot-call-time", 30*time.Second, "the embedded default bot hangs up this long after answering (0 = never)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on --http-listen")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: botline [flags]\n\nbotline answers SIP calls and turns each into a Bot Framework conversation.\n"+
 			"Every flag can also be set by an environment variable BOTLINE_<NAME>, e.g. BOTLINE_SIP_LISTEN.\nFlags win over the environment.\n\n")
@@ -145,6 +148,10 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(srv.Stats())
 	})
+	if o.pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

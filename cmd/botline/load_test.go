@@ -1,0 +1,57 @@
+package main
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// TestCapacitySmoke runs botline-load (50 concurrent recorded calls for
+// 10 s) against the binary with the embedded bot recording every call. It
+// fails on any failed call or on loss+late above 0.1% in either direction;
+// it asserts no timing.
+func TestCapacitySmoke(t *testing.T) {
+	load := filepath.Join(t.TempDir(), "botline-load")
+	if out, err := exec.Command("go", "build", "-o", load, "../botline-load").CombinedOutput(); err != nil {
+		t.Fatalf("build botline-load: %v\n%s", err, out)
+	}
+	gw := startGateway(t, "--default-bot-call-time", "0")
+	out, err := exec.Command(load, "--target", gw.sipAddr, "--calls", "50", "--concurrency", "50", "--rate", "50",
+		"--hold", "10s", "--dtmf", "1", "--json", "--gateway-stats", gw.httpURL+"/stats").Output()
+	if err != nil && len(out) == 0 {
+		t.Fatalf("botline-load: %v", err)
+	}
+	var rep struct {
+		Answered, Failed     int
+		Errors               map[string]int
+		RxExpected           uint64
+		RxLossPct, RxLatePct float64
+		Gateway              struct {
+			Calls            uint64
+			RTPReceived      uint64
+			LossPct, LatePct float64
+		}
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("report %s: %v", out, err)
+	}
+	t.Logf("report: %s", out)
+	if rep.Answered != 50 || rep.Failed != 0 {
+		t.Fatalf("answered %d, failed %d: %v", rep.Answered, rep.Failed, rep.Errors)
+	}
+	if rep.RxExpected < 50*400 || rep.RxLossPct+rep.RxLatePct > 0.1 {
+		t.Fatalf("from gateway: %d packets, loss %.3f%% late %.3f%%", rep.RxExpected, rep.RxLossPct, rep.RxLatePct)
+	}
+	if rep.Gateway.Calls != 50 || rep.Gateway.RTPReceived < 50*400 || rep.Gateway.LossPct+rep.Gateway.LatePct > 0.1 {
+		t.Fatalf("to gateway: %+v", rep.Gateway)
+	}
+	gw.waitIdle(t)
+	wavs, _ := filepath.Glob(filepath.Join(gw.dir, "*.wav"))
+	if len(wavs) != 50 {
+		t.Fatalf("%d recordings, want 50", len(wavs))
+	}
+	if w := readWAV(t, wavs[0]); w.duration < 9e9 {
+		t.Fatalf("recording lasts %v, want ~10 s", w.duration)
+	}
+}
