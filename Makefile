@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SIP ?= 127.0.0.1:5060
 GO_TEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: run build call test deps deps-sipp deps-node bench vet
+.PHONY: run build call test deps deps-sipp deps-node bench bench-capacity vet
 
 ## run: the gateway with its embedded default bot, recordings in ./recordings
 run:
@@ -39,6 +39,14 @@ deps-node:
 	@command -v node >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
 	@[ -d bots/interop/node_modules/botbuilder ] || (cd bots/interop && npm ci --no-audit --no-fund)
 
-## bench: micro-benchmarks of the media path
+## bench: micro-benchmarks (media path, SIP, activities, recorder)
 bench:
 	go test -run '^$$' -bench . -benchmem ./...
+
+## bench-capacity: step concurrent recorded calls until loss/late or failures; writes docs/PERFORMANCE.md
+CAPACITY_STEPS ?= 100,250,500,1000,2000,3000
+CAPACITY_HOLD ?= 20s
+bench-capacity:
+	go build -o bin/botline ./cmd/botline
+	go build -o bin/botline-load ./cmd/botline-load
+	bin/botline-load capacity --botline bin/botline --steps $(CAPACITY_STEPS) --hold $(CAPACITY_HOLD) --out docs/PERFORMANCE.md

@@ -63,7 +63,28 @@ func runCapacity(args []string) error {
 			break
 		}
 	}
-	return os.WriteFile(*out, []byte(capacityMarkdown(steps, *hold, *rate, strings.Join(os.Args, " "))), 0o644)
+	return writeBetweenMarkers(*out, capacityMarkdown(steps, *hold, *rate, strings.Join(os.Args, " ")))
+}
+
+const beginMarker, endMarker = "<!-- capacity:begin -->", "<!-- capacity:end -->"
+
+// writeBetweenMarkers replaces the text between the capacity markers of
+// path (creating the file or appending the markers if missing), keeping
+// the hand-written analysis around it.
+func writeBetweenMarkers(path, table string) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	s := string(old)
+	block := beginMarker + "\n" + table + endMarker
+	i, j := strings.Index(s, beginMarker), strings.Index(s, endMarker)
+	if i >= 0 && j > i {
+		s = s[:i] + block + s[j+len(endMarker):]
+	} else {
+		s += "\n" + block + "\n"
+	}
+	return os.WriteFile(path, []byte(s), 0o644)
 }
 
 func capacityStepRun(botline, self string, n int, hold time.Duration, rate float64, work string) (capacityStep, error) {
