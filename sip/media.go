@@ -1,11 +1,9 @@
 package sip
 
 import (
-	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"sync"
 	"time"
 
@@ -39,10 +37,14 @@ type MediaStats struct {
 	Jitter                              time.Duration
 }
 
-// media runs one call's RTP: a single goroutine receives packets into the
-// jitter buffer and, every 20 ms, reads a frame out, hands it to the sink and
-// sends a frame to the caller. It needs no lock on the packet path.
+// media runs one call's RTP: its goroutine receives packets into the jitter
+// buffer; every 20 ms the shared clock reads a frame out, hands it to the
+// sink and sends a frame to the caller. mu (this call's only) orders the two.
 type media struct {
+	mu       sync.Mutex
+	shard    *clockShard
+	shardIdx int
+
 	conn   *net.UDPConn
 	remote netip.AddrPort
 	codec  Codec
@@ -59,6 +61,9 @@ type media struct {
 	played []int16
 	stats  MediaStats
 	rtp    RTPStats
+	// silence is one encoded frame of silence: what the caller hears while
+	// nothing plays, encoded once.
+	silence []byte
 
 	timeout   time.Duration // hang up after this long without RTP; 0 = never
 	lastRecv  time.Time
@@ -78,47 +83,40 @@ func newMedia(conn *net.UDPConn, offer *Offer, sink AudioSink, log *slog.Logger,
 		caller: make([]int16, FrameSize),
 		played: make([]int16, FrameSize),
 		done:   make(chan struct{}),
+
+		shardIdx: -1,
 	}
 	if offer.HasDTMF {
 		m.dtmfPT = offer.DTMF
 	}
 	m.out.Header = rtp.Header{Version: 2, PayloadType: offer.Codec.PayloadType, SSRC: ssrc, SequenceNumber: uint16(ssrc >> 7), Timestamp: ssrc * 3}
 	m.out.Payload = make([]byte, FrameSize)
+	m.silence = make([]byte, FrameSize)
+	offer.Codec.Encode(m.silence, m.played)
 	return m
 }
 
-// run serves the call's media until stop. Call it on its own goroutine.
+// start joins the clock and receives until stop.
+func (m *media) start(c *clock) {
+	m.lastRecv = time.Now()
+	c.add(m)
+	go m.run()
+}
+
 func (m *media) run() {
 	defer close(m.done)
-	m.lastRecv = time.Now()
-	next := time.Now().Add(frameTime)
-	_ = m.conn.SetReadDeadline(next)
 	for {
 		n, from, err := m.conn.ReadFromUDPAddrPort(m.rbuf)
-		if err == nil {
-			m.receive(m.rbuf[:n], from)
-		} else if !errors.Is(err, os.ErrDeadlineExceeded) {
+		if err != nil {
 			return // closed by stop
 		}
-		now := time.Now()
-		if now.Before(next) {
-			continue
-		}
-		if m.timeout > 0 && !m.timedOut && now.Sub(m.lastRecv) > m.timeout {
-			m.timedOut = true
-			m.onTimeout()
-		}
-		for k := 0; !now.Before(next); k++ {
-			if k == maxCatchUp { // far behind (process stalled): skip ahead
-				next = now
-			}
-			m.tick()
-			next = next.Add(frameTime)
-		}
-		_ = m.conn.SetReadDeadline(next)
+		m.mu.Lock()
+		m.receive(m.rbuf[:n], from)
+		m.mu.Unlock()
 	}
 }
 
+// receive takes one packet; the caller holds m.mu.
 func (m *media) receive(b []byte, from netip.AddrPort) {
 	if err := m.pkt.Unmarshal(b); err != nil || m.pkt.Version != 2 {
 		m.stats.Foreign++
@@ -141,14 +139,20 @@ func (m *media) receive(b []byte, from netip.AddrPort) {
 
 // tick moves one frame: caller audio out of the jitter buffer into the sink,
 // and the gateway's audio (silence until prompts exist) out to the caller.
-func (m *media) tick() {
+func (m *media) tick(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.timeout > 0 && !m.timedOut && now.Sub(m.lastRecv) > m.timeout {
+		m.timedOut = true
+		m.onTimeout()
+	}
 	m.jb.read(m.caller)
 	clear(m.played)
 	m.sink.WriteAudio(m.caller, m.played)
 	if !m.remote.IsValid() || m.remote.Addr().IsUnspecified() {
 		return
 	}
-	m.codec.Encode(m.out.Payload, m.played)
+	copy(m.out.Payload, m.silence) // nothing plays yet: m.played is silence
 	m.out.SequenceNumber++
 	m.out.Timestamp += FrameSize
 	n, err := m.out.MarshalTo(m.sbuf)
@@ -163,8 +167,15 @@ func (m *media) tick() {
 // stop ends run and waits for it, so the sink gets no frame after stop
 // returns. It returns the call's RTP counts.
 func (m *media) stop() MediaStats {
-	m.stopOnce.Do(func() { m.conn.Close() })
+	m.stopOnce.Do(func() {
+		if m.shard != nil {
+			m.shard.remove(m)
+		}
+		m.conn.Close()
+	})
 	<-m.done
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.stats.Late = m.jb.late
 	m.stats.Received, m.stats.Lost, m.stats.Jitter = m.rtp.Received, m.rtp.Lost(), m.rtp.Jitter()
 	return m.stats

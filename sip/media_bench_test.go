@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/botline/botline/recorder"
 	"github.com/pion/rtp"
@@ -47,8 +48,10 @@ func BenchmarkMediaPacket(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		n, _ := in.MarshalTo(raw)
+		m.mu.Lock()
 		m.receive(raw[:n], from)
-		m.tick()
+		m.mu.Unlock()
+		m.tick(time.Now())
 		in.SequenceNumber++
 		in.Timestamp += FrameSize
 	}

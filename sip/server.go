@@ -51,6 +51,7 @@ type Server struct {
 	mu    sync.Mutex
 	calls map[string]*Call // by dialog id
 	ends  sync.WaitGroup   // answered calls not yet fully ended
+	clock *clock
 
 	totals totals
 }
@@ -121,7 +122,7 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("sip client: %w", err)
 	}
 	s := &Server{
-		cfg: cfg, log: cfg.Logger, ua: ua, srv: srv, calls: map[string]*Call{},
+		cfg: cfg, log: cfg.Logger, ua: ua, srv: srv, calls: map[string]*Call{}, clock: newClock(),
 		dialog: &sipgo.DialogUA{
 			Client:     client,
 			ContactHDR: sip.ContactHeader{Address: sip.Uri{User: "botline", Host: host, Port: port}},
@@ -148,6 +149,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.hangupAll()
+	s.clock.close()
 	s.ua.Close()
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("sip listen %s: %w", s.cfg.Listen, err)
@@ -300,7 +302,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			_ = c.hangup(ctx, EndRTPTimeout)
 		}()
 	}
-	go c.media.run()
+	c.media.start(s.clock)
 	s.ends.Add(1)
 	c.answered = true
 	close(c.ready)
