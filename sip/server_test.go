@@ -100,6 +100,7 @@ func waitSIP(t testing.TB, addr string) {
 		if res := rawRequest(t, addr, "OPTIONS", "", 200*time.Millisecond); strings.HasPrefix(res, "SIP/2.0 200") {
 			return
 		}
+		time.Sleep(20 * time.Millisecond) // not listening yet (port unreachable comes back at once)
 	}
 	t.Fatalf("SIP server at %s never answered OPTIONS", addr)
 }
