@@ -213,13 +213,13 @@ func capacityMarkdown(steps []capacityStep, hold time.Duration, rate float64, cm
 	var b strings.Builder
 	var uts syscall.Utsname
 	syscall.Uname(&uts)
-	fmt.Fprintf(&b, "| concurrent calls | answered / failed | setup p50 / p99 ms | loss+late %% (worst direction) | jitter max ms (to / from gw) | gateway CPU cores | per call (ms CPU/s) | gateway RSS MiB (idle) | KiB per call | floor CPU cores | ratio to floor | verdict |\n")
-	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| concurrent calls | answered / failed | setup p50 / p99 ms | loss+late %% (worst direction) | jitter max ms (to / from gw) | gateway CPU cores | per call (ms CPU/s) | gateway RSS MiB (idle) | KiB per call | floor CPU cores | ratio to floor | generator CPU cores | verdict |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range steps {
 		r := s.Report
-		fmt.Fprintf(&b, "| %d | %d / %d | %.2f / %.2f | %.3f | %.2f / %.2f | %.3f | %.3f | %.0f (%.0f) | %.0f | %.3f | %.1fx | %s |\n",
+		fmt.Fprintf(&b, "| %d | %d / %d | %.2f / %.2f | %.3f | %.2f / %.2f | %.3f | %.3f | %.0f (%.0f) | %.0f | %.3f | %.1fx | %.2f | %s |\n",
 			s.Calls, r.Answered, r.Failed, r.SetupP50Ms, r.SetupP99Ms, s.LossLatePct, r.Gateway.MaxJitterMs, r.RxJitterMaxMs,
-			s.GatewayCores, 1000*s.GatewayCores/float64(s.Calls), s.GatewayRSSMiB, s.IdleRSSMiB, s.KiBPerCall, s.FloorCores, s.Ratio, s.Verdict)
+			s.GatewayCores, 1000*s.GatewayCores/float64(s.Calls), s.GatewayRSSMiB, s.IdleRSSMiB, s.KiBPerCall, s.FloorCores, s.Ratio, r.CPUCores, s.Verdict)
 	}
 	fmt.Fprintf(&b, "\nMachine: %d cores (runtime.NumCPU), %s. Hold %v per call, setup rate %.0f calls/s, generator on the same machine.\n",
 		runtime.NumCPU(), runtime.Version(), hold, rate)
