@@ -72,16 +72,21 @@ func (s *clockShard) run(stop <-chan struct{}) {
 		case <-t.C:
 		}
 		now := time.Now()
+		// Behind schedule (CPU starved), the frames due are still recorded
+		// and their RTP timestamps still advance, so the caller's and the
+		// recording's timelines stay true to the clock; only the first
+		// maxCatchUp are sent (late), the rest are dropped, not burst.
 		for k := 0; !now.Before(next); k++ {
-			if k == maxCatchUp { // far behind (process stalled): skip ahead
-				next = now
-			}
+			send := k < maxCatchUp
 			s.mu.Lock()
 			for _, m := range s.medias {
-				m.tick(now)
+				m.tick(now, send)
 			}
 			s.mu.Unlock()
 			next = next.Add(frameTime)
+			if k == maxSkip { // stalled for seconds: jump, do not replay
+				next = now.Add(frameTime)
+			}
 		}
 		t.Reset(time.Until(next))
 	}

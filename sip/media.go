@@ -17,8 +17,11 @@ const (
 	frameTime = 20 * time.Millisecond
 	// playoutDelay is how long received audio waits in the jitter buffer.
 	playoutDelay = 60 * time.Millisecond
-	// maxCatchUp bounds how many frames a late tick makes up for.
+	// maxCatchUp bounds how many overdue frames a late tick still sends.
 	maxCatchUp = 10
+	// maxSkip bounds how many overdue frames a late tick records (as they
+	// arrived) before jumping to now.
+	maxSkip = 50
 )
 
 // AudioSink receives a call's audio, one 20 ms frame per tick of the call's
@@ -34,6 +37,7 @@ type AudioSink interface {
 // events.
 type MediaStats struct {
 	Received, Lost, Sent, Late, Foreign uint64
+	Skipped                             uint64 // frames not sent because the clock ran behind
 	Jitter                              time.Duration
 }
 
@@ -139,7 +143,7 @@ func (m *media) receive(b []byte, from netip.AddrPort) {
 
 // tick moves one frame: caller audio out of the jitter buffer into the sink,
 // and the gateway's audio (silence until prompts exist) out to the caller.
-func (m *media) tick(now time.Time) {
+func (m *media) tick(now time.Time, send bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.timeout > 0 && !m.timedOut && now.Sub(m.lastRecv) > m.timeout {
@@ -149,12 +153,16 @@ func (m *media) tick(now time.Time) {
 	m.jb.read(m.caller)
 	clear(m.played)
 	m.sink.WriteAudio(m.caller, m.played)
-	if !m.remote.IsValid() || m.remote.Addr().IsUnspecified() {
+	m.out.SequenceNumber++
+	m.out.Timestamp += FrameSize
+	if !send || !m.remote.IsValid() || m.remote.Addr().IsUnspecified() {
+		m.out.SequenceNumber-- // a dropped frame is a timestamp gap, not a sequence gap
+		if !send {
+			m.stats.Skipped++
+		}
 		return
 	}
 	copy(m.out.Payload, m.silence) // nothing plays yet: m.played is silence
-	m.out.SequenceNumber++
-	m.out.Timestamp += FrameSize
 	n, err := m.out.MarshalTo(m.sbuf)
 	if err != nil {
 		return

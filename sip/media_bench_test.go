@@ -51,7 +51,7 @@ func BenchmarkMediaPacket(b *testing.B) {
 		m.mu.Lock()
 		m.receive(raw[:n], from)
 		m.mu.Unlock()
-		m.tick(time.Now())
+		m.tick(time.Now(), true)
 		in.SequenceNumber++
 		in.Timestamp += FrameSize
 	}

@@ -64,6 +64,7 @@ type Totals struct {
 	RTPLate      uint64 `json:"rtpLate"`
 	RTPSent      uint64 `json:"rtpSent"`
 	RTPForeign   uint64 `json:"rtpForeign"`
+	RTPSkipped   uint64 `json:"rtpSkipped"` // frames not sent: the gateway ran behind
 	MaxJitterUs  int64  `json:"maxJitterUs"`
 	MeanJitterUs int64  `json:"meanJitterUs"`
 }
@@ -84,6 +85,7 @@ func (t *totals) add(s MediaStats) {
 	t.t.RTPLate += s.Late
 	t.t.RTPSent += s.Sent
 	t.t.RTPForeign += s.Foreign
+	t.t.RTPSkipped += s.Skipped
 	t.t.MaxJitterUs = max(t.t.MaxJitterUs, s.Jitter.Microseconds())
 	t.jitterSum += s.Jitter
 	t.t.MeanJitterUs = (t.jitterSum / time.Duration(t.t.Calls)).Microseconds()

@@ -46,8 +46,9 @@ type callStats struct {
 // pacer sends one 20 ms packet for every call it holds at every tick:
 // a few goroutines with one timer each, not one per call.
 type pacer struct {
-	mu    sync.Mutex
-	calls map[*caller.Call]*uint64
+	mu      sync.Mutex
+	calls   map[*caller.Call]*uint64
+	skipped uint64 // packets not sent because the generator fell behind
 }
 
 func (p *pacer) add(c *caller.Call, sent *uint64) {
@@ -65,22 +66,33 @@ func (p *pacer) remove(c *caller.Call) {
 func (p *pacer) run(ctx context.Context, audio []int16) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	start := time.Now()
+	ticks := 0
 	pos := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
-		}
-		frame := audio[pos : pos+160]
-		pos = (pos + 160) % (len(audio) - 160)
-		p.mu.Lock()
-		for c, sent := range p.calls {
-			if c.SendPacket(frame) == nil {
-				*sent++
+		case now := <-tick.C:
+			// Ticks the ticker dropped (generator starved) become timestamp
+			// gaps, so they show as loss rather than as lateness forever.
+			due := int(now.Sub(start) / (20 * time.Millisecond))
+			skip := max(0, due-ticks-1)
+			ticks = max(ticks+1, due)
+			frame := audio[pos : pos+160]
+			pos = (pos + 160) % (len(audio) - 160)
+			p.mu.Lock()
+			for c, sent := range p.calls {
+				if skip > 0 {
+					c.SkipFrames(skip)
+					p.skipped += uint64(skip)
+				}
+				if c.SendPacket(frame) == nil {
+					*sent++
+				}
 			}
+			p.mu.Unlock()
 		}
-		p.mu.Unlock()
 	}
 }
 
@@ -146,10 +158,21 @@ launch:
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	var skipped uint64
+	for _, p := range pacers {
+		p.mu.Lock()
+		skipped += p.skipped
+		p.mu.Unlock()
+	}
 	var ru1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
-	return summarize(cfg, results[:attempted], elapsed, cpu), nil
+	rep := summarize(cfg, results[:attempted], elapsed, cpu)
+	rep.TxSkipped = skipped
+	if rep.RTPSent > 0 {
+		rep.TxSkippedPct = 100 * float64(skipped) / float64(rep.RTPSent+skipped)
+	}
+	return rep, nil
 }
 
 func placeCall(ctx context.Context, cfg config, phone *caller.Phone, p *pacer, i int) result {

@@ -249,6 +249,10 @@ func dtmfEvent(d byte) byte {
 	return 0
 }
 
+// SkipFrames advances the stream's timestamp by n 20 ms frames not sent
+// (a sender that fell behind), so the far end sees a gap, not lateness.
+func (c *Call) SkipFrames(n int) { c.out.Timestamp += uint32(n * 160) }
+
 // SendPacket sends the next 20 ms packet: the 160 samples given, or, while
 // digits are queued, the current RFC 4733 event (5 packets of 100 ms tone
 // plus 3 end packets, one timestamp per event). It allocates nothing.
