@@ -122,7 +122,7 @@ func capacityStepRun(botline, self string, n int, hold time.Duration, rate float
 	st.GatewayCores = <-cores
 	st.GatewayRSSMiB = float64(procRSS(gw.Process.Pid, "VmHWM")) / 1024
 	st.KiBPerCall = (st.GatewayRSSMiB - st.IdleRSSMiB) * 1024 / float64(n)
-	st.LossLatePct = max(rep.RxLossPct+rep.RxLatePct, rep.Gateway.LossPct+rep.Gateway.LatePct)
+	st.LossLatePct = max(rep.RxLossPct+rep.RxLatePct+rep.Gateway.SkippedPct, rep.Gateway.LossPct+rep.Gateway.LatePct+rep.TxSkippedPct)
 
 	// The floor: the same streams, received and written by the least code.
 	fl := exec.Command(self, "--floor", "127.0.0.1:40000", "--calls", strconv.Itoa(n), "--floor-dir", filepath.Join(dir, "floor"))

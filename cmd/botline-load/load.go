@@ -234,6 +234,8 @@ type report struct {
 	SetupP99Ms      float64        `json:"setupP99Ms"`
 	SetupMaxMs      float64        `json:"setupMaxMs"`
 	RTPSent         uint64         `json:"rtpSent"`
+	TxSkipped       uint64         `json:"txSkipped"` // packets the generator could not send in time
+	TxSkippedPct    float64        `json:"txSkippedPct"`
 	RxExpected      uint64         `json:"rxExpected"`
 	RxReceived      uint64         `json:"rxReceived"`
 	RxLost          uint64         `json:"rxLost"`
@@ -256,6 +258,8 @@ type gatewayStats struct {
 	RTPReceived  uint64  `json:"rtpReceived"`
 	RTPLost      uint64  `json:"rtpLost"`
 	RTPLate      uint64  `json:"rtpLate"`
+	RTPSkipped   uint64  `json:"rtpSkipped"` // frames the gateway could not send in time
+	SkippedPct   float64 `json:"skippedPct"`
 	LossPct      float64 `json:"lossPct"`
 	LatePct      float64 `json:"latePct"`
 	MaxJitterMs  float64 `json:"maxJitterMs"`

@@ -136,8 +136,8 @@ func validate(cfg config) error {
 
 // rawStats mirrors botline's /stats.
 type rawStats struct {
-	Calls, RTPReceived, RTPLost, RTPLate uint64
-	MaxJitterUs, MeanJitterUs            int64
+	Calls, RTPReceived, RTPLost, RTPLate, RTPSent, RTPSkipped uint64
+	MaxJitterUs, MeanJitterUs                                 int64
 }
 
 func fetchStats(url string) (rawStats, error) {
@@ -159,11 +159,14 @@ func fetchStats(url string) (rawStats, error) {
 
 func diff(a, b rawStats) *gatewayStats {
 	g := &gatewayStats{Calls: b.Calls - a.Calls, RTPReceived: b.RTPReceived - a.RTPReceived,
-		RTPLost: b.RTPLost - a.RTPLost, RTPLate: b.RTPLate - a.RTPLate,
+		RTPLost: b.RTPLost - a.RTPLost, RTPLate: b.RTPLate - a.RTPLate, RTPSkipped: b.RTPSkipped - a.RTPSkipped,
 		MaxJitterMs: float64(b.MaxJitterUs) / 1000, MeanJitterMs: float64(b.MeanJitterUs) / 1000}
 	if exp := g.RTPReceived + g.RTPLost; exp > 0 {
 		g.LossPct = 100 * float64(g.RTPLost) / float64(exp)
 		g.LatePct = 100 * float64(g.RTPLate) / float64(exp)
+	}
+	if sent := (b.RTPSent - a.RTPSent) + g.RTPSkipped; sent > 0 {
+		g.SkippedPct = 100 * float64(g.RTPSkipped) / float64(sent)
 	}
 	return g
 }
@@ -174,12 +177,15 @@ func printReport(w io.Writer, r *report) {
 		fmt.Fprintf(w, "  %dx %s\n", n, e)
 	}
 	fmt.Fprintf(w, "setup (INVITE to 200 OK): p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", r.SetupP50Ms, r.SetupP99Ms, r.SetupMaxMs)
-	fmt.Fprintf(w, "to gateway:   %d RTP packets sent", r.RTPSent)
+	fmt.Fprintf(w, "to gateway:   %d RTP packets sent, %d skipped (generator behind)", r.RTPSent, r.TxSkipped)
 	if g := r.Gateway; g != nil {
 		fmt.Fprintf(w, "; gateway got %d, lost %d (%.3f%%), late %d (%.3f%%), jitter mean %.2f ms max %.2f ms",
 			g.RTPReceived, g.RTPLost, g.LossPct, g.RTPLate, g.LatePct, g.MeanJitterMs, g.MaxJitterMs)
 	}
 	fmt.Fprintln(w)
+	if g := r.Gateway; g != nil && g.RTPSkipped > 0 {
+		fmt.Fprintf(w, "gateway skipped %d frames (%.3f%%): it ran behind\n", g.RTPSkipped, g.SkippedPct)
+	}
 	fmt.Fprintf(w, "from gateway: %d expected, %d received, lost %d (%.3f%%), late %d (%.3f%%), jitter mean %.2f ms max %.2f ms\n",
 		r.RxExpected, r.RxReceived, r.RxLost, r.RxLossPct, r.RxLate, r.RxLatePct, r.RxJitterMeanMs, r.RxJitterMaxMs)
 	fmt.Fprintf(w, "generator CPU: %.2f s (%.2f cores)\n", r.CPUSeconds, r.CPUCores)
