@@ -213,7 +213,7 @@ func capacityMarkdown(steps []capacityStep, hold time.Duration, rate float64, cm
 	var b strings.Builder
 	var uts syscall.Utsname
 	syscall.Uname(&uts)
-	fmt.Fprintf(&b, "| concurrent calls | answered / failed | setup p50 / p99 ms | loss+late %% (worst direction) | jitter max ms (to / from gw) | gateway CPU cores | per call (ms CPU/s) | gateway RSS MiB (idle) | KiB per call | floor CPU cores | ratio to floor | generator CPU cores | verdict |\n")
+	fmt.Fprintf(&b, "| concurrent calls | answered / failed | setup p50 / p99 ms | loss+late+skipped %% (worst direction) | jitter max ms (to / from gw) | gateway CPU cores | per call (ms CPU/s) | gateway RSS MiB (idle) | KiB per call | floor CPU cores | ratio to floor | generator CPU cores | verdict |\n")
 	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range steps {
 		r := s.Report
