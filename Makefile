@@ -44,7 +44,7 @@ bench:
 	go test -run '^$$' -bench . -benchmem ./...
 
 ## bench-capacity: step concurrent recorded calls until loss/late or failures; writes docs/PERFORMANCE.md
-CAPACITY_STEPS ?= 100,250,500,1000,1500,2000,3000
+CAPACITY_STEPS ?= 100,250,500,1000,1250,1500,2000,3000
 CAPACITY_HOLD ?= 20s
 bench-capacity:
 	go build -o bin/botline ./cmd/botline
