@@ -116,7 +116,7 @@ func capacityStepRun(botline, self string, n int, hold time.Duration, rate float
 	if err != nil {
 		return st, err
 	}
-	after, _ := fetchStats("http://" + httpAddr + "/stats")
+	after, _ := settledStats("http://"+httpAddr+"/stats", before, rep.Answered)
 	rep.Gateway = diff(before, after)
 	st.Report = rep
 	st.GatewayCores = <-cores

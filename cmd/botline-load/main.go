@@ -89,7 +89,7 @@ func main() {
 		os.Exit(1)
 	}
 	if statsURL != "" {
-		after, err := fetchStats(statsURL)
+		after, err := settledStats(statsURL, before, rep.Answered)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "botline-load:", err)
 			os.Exit(1)
@@ -155,6 +155,20 @@ func fetchStats(url string) (rawStats, error) {
 		return s, fmt.Errorf("gateway stats: %d %s", res.StatusCode, b)
 	}
 	return s, json.Unmarshal(b, &s)
+}
+
+// settledStats fetches the gateway's stats once it has counted every
+// answered call: it answers BYE before it finishes ending the call, so the
+// last calls' counters land a moment after the generator is done.
+func settledStats(url string, before rawStats, answered int) (rawStats, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		after, err := fetchStats(url)
+		if err != nil || after.Calls-before.Calls >= uint64(answered) || time.Now().After(deadline) {
+			return after, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func diff(a, b rawStats) *gatewayStats {
