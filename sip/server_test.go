@@ -51,21 +51,11 @@ func (h *handler) WriteAudio(caller, played []int16) {
 // freePort returns a port free for both UDP and TCP on 127.0.0.1.
 func freePort(t testing.TB) int {
 	t.Helper()
-	for range 20 {
-		u, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		u.Close()
-		if err == nil {
-			l.Close()
-			return port
-		}
+	port, err := caller.FreePort()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free port")
-	return 0
+	return port
 }
 
 func startServer(t testing.TB, ring time.Duration, opts ...func(*sip.Config)) (string, *handler) {
