@@ -88,6 +88,7 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		rec: recorder.New(recorder.Config{
 			Dir: g.cfg.RecordingsDir, ResourceID: g.cfg.ResourceID, CallID: c.ID,
 			ConversationID: id, Participants: []string{c.Caller, g.cfg.BotID}, Logger: log,
+			CallerNumber: c.Caller, DialedNumber: c.Dialed, Direction: "inbound",
 		}),
 	}
 	g.mu.Lock()

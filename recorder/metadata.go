@@ -22,8 +22,15 @@ type Metadata struct {
 
 	RecordingID    string `json:"recordingId"`
 	ConversationID string `json:"conversationId,omitempty"`
+	CallerNumber   string `json:"callerNumber,omitempty"`
+	DialedNumber   string `json:"dialedNumber,omitempty"`
+	Direction      string `json:"direction,omitempty"` // inbound
+	ChunkEndTime   string `json:"chunkEndTime,omitempty"`
 	// EndReason is empty while the chunk is being written, then e.g. "SessionEnded".
 	EndReason string `json:"endReason,omitempty"`
+	// Sha256 is the hex SHA-256 of the finished audio file: tamper evidence,
+	// checked by `botline verify`.
+	Sha256 string `json:"sha256,omitempty"`
 }
 
 // PauseInterval is one paused stretch: its start and length in milliseconds.

@@ -25,6 +25,9 @@ type Config struct {
 	CallID         string // SIP Call-ID
 	ConversationID string
 	Participants   []string // participant ids: the caller, then the bot
+	CallerNumber   string
+	DialedNumber   string
+	Direction      string // "inbound"
 	Logger         *slog.Logger
 	Now            func() time.Time // clock, for tests; default time.Now
 }
@@ -199,6 +202,9 @@ func (r *Recorder) open(now time.Time) (*session, error) {
 			Participants:   parts,
 			RecordingID:    id,
 			ConversationID: r.cfg.ConversationID,
+			CallerNumber:   r.cfg.CallerNumber,
+			DialedNumber:   r.cfg.DialedNumber,
+			Direction:      r.cfg.Direction,
 		},
 	}, nil
 }
@@ -230,6 +236,12 @@ func (r *Recorder) finish(now time.Time, endReason string) (Info, error) {
 	err := s.wav.Close()
 	s.md.ChunkDuration = ms(s.wav.Duration())
 	s.md.EndReason = endReason
+	s.md.ChunkEndTime = isoTime(now)
+	if sum, herr := FileSHA256(s.info.AudioPath); herr != nil {
+		err = errors.Join(err, herr)
+	} else {
+		s.md.Sha256 = sum
+	}
 	s.info.Duration = s.wav.Duration()
 	err = errors.Join(r.writeErr, err, writeJSON(s.info.MetadataPath, s.md))
 	r.writeErr = nil

@@ -24,6 +24,7 @@ import (
 	"github.com/botline/botline/activity"
 	"github.com/botline/botline/bots/recordbot"
 	"github.com/botline/botline/channel"
+	"github.com/botline/botline/recorder"
 	"github.com/botline/botline/sip"
 )
 
@@ -32,6 +33,7 @@ type options struct {
 	recordingsDir, mediaIP, rtpPorts, logFormat   string
 	ringTime, botCallTime, rtpTimeout             time.Duration
 	pprof                                         bool
+	apiToken                                      string
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -49,8 +51,10 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.botCallTime, "default-bot-call-time", 30*time.Second, "the embedded default bot hangs up this long after answering (0 = never)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on --http-listen")
+	fs.StringVar(&o.apiToken, "api-token", "", "bearer token the recordings API requires; required when --http-listen is not a loopback address")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: botline [flags]\n\nbotline answers SIP calls and turns each into a Bot Framework conversation.\n"+
+		fmt.Fprintf(fs.Output(), "Usage: botline [flags]\n       botline verify DIR   (check recordings against the sha256 in their metadata)\n\n"+
+			"botline answers SIP calls and turns each into a Bot Framework conversation.\n"+
 			"Every flag can also be set by an environment variable BOTLINE_<NAME>, e.g. BOTLINE_SIP_LISTEN.\nFlags win over the environment.\n\n")
 		fs.PrintDefaults()
 	}
@@ -80,6 +84,9 @@ func parseFlags(args []string) (*options, error) {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "verify" {
+		os.Exit(verify(os.Args[2:]))
+	}
 	o, err := parseFlags(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
@@ -99,6 +106,41 @@ func main() {
 		log.Error("botline stopped", "err", err)
 		os.Exit(1)
 	}
+}
+
+// loopback reports whether addr's host is a loopback address or localhost.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// verify is `botline verify DIR`: it checks every recording's audio against
+// the sha256 in its metadata and exits 1 on any mismatch.
+func verify(args []string) int {
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: botline verify DIR")
+		return 2
+	}
+	checked, problems, err := recorder.Verify(args[0])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "botline verify:", err)
+		return 2
+	}
+	for _, p := range problems {
+		fmt.Printf("FAIL %s: %s\n", p.File, p.Reason)
+	}
+	fmt.Printf("%d recordings checked, %d problems\n", checked, len(problems))
+	if len(problems) > 0 {
+		return 1
+	}
+	return 0
 }
 
 func run(ctx context.Context, o *options, log *slog.Logger) error {
@@ -138,6 +180,9 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if o.apiToken == "" && !loopback(o.httpListen) {
+		return fmt.Errorf("--api-token is required when --http-listen (%s) is not a loopback address: the recordings API would be open to the network", o.httpListen)
+	}
 	ln, err := net.Listen("tcp", o.httpListen)
 	if err != nil {
 		return fmt.Errorf("--http-listen: %w", err)
@@ -148,6 +193,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(srv.Stats())
 	})
+	(&recorder.Downloads{Dir: dir, Token: o.apiToken, Logger: log}).Register(mux)
 	if o.pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

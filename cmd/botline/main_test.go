@@ -145,3 +145,13 @@ func (g *gateway) waitIdle(t *testing.T) {
 	}
 	t.Fatal("gateway still has live calls")
 }
+
+// TestRefusesOpenRecordingsAPI checks that botline will not serve the
+// recordings API on a non-loopback address without --api-token.
+func TestRefusesOpenRecordingsAPI(t *testing.T) {
+	out, err := exec.Command(binary, "--http-listen", fmt.Sprintf("0.0.0.0:%d", freePort(t)),
+		"--sip-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--recordings-dir", t.TempDir()).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--api-token is required") {
+		t.Fatalf("started without a token on 0.0.0.0: %v\n%s", err, out)
+	}
+}

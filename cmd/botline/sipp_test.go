@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -106,6 +110,23 @@ func TestSIPpCallWithPauseResume(t *testing.T) {
 	}
 	if abs(time.Duration(md.ChunkDuration)*time.Millisecond-w.duration) > 20*time.Millisecond {
 		t.Fatalf("metadata chunkDuration %v ms, file %v", md.ChunkDuration, w.duration)
+	}
+	// The recordings API serves the same bytes, and the file verifies.
+	wavBytes, _ := os.ReadFile(wavs[0])
+	res, err := http.Get(gw.httpURL + "/recording/download/" + md.ChunkDocumentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "audio/wav" || !bytes.Equal(got, wavBytes) {
+		t.Fatalf("download: %d %s, %d bytes of %d", res.StatusCode, res.Header.Get("Content-Type"), len(got), len(wavBytes))
+	}
+	if md.CallerNumber != "+14255550123" || md.DialedNumber != "+18005550199" || md.Direction != "inbound" || md.Sha256 == "" {
+		t.Fatalf("metadata search fields %+v", md)
+	}
+	if out, err := exec.Command(binary, "verify", gw.dir).CombinedOutput(); err != nil {
+		t.Fatalf("botline verify: %v\n%s", err, out)
 	}
 	if len(md.PauseResumeIntervals) != 1 || abs(time.Duration(md.PauseResumeIntervals[0].Duration)*time.Millisecond-resume.Sub(pause)) > 100*time.Millisecond {
 		t.Fatalf("pause intervals %+v, paused %v", md.PauseResumeIntervals, resume.Sub(pause))

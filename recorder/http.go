@@ -1,0 +1,125 @@
+package recorder
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Downloads serves finished recordings over HTTP, as ACS does:
+// GET /recording/download/{documentId} (the audio, with Range support) and
+// GET /recording/download/{documentId}/metadata.
+type Downloads struct {
+	Dir string
+	// Token, when set, is required as "Authorization: Bearer <token>".
+	Token  string
+	Logger *slog.Logger
+}
+
+// Register adds the download routes to mux.
+func (d *Downloads) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /recording/download/{documentId}", d.auth(d.serveAudio))
+	mux.HandleFunc("GET /recording/download/{documentId}/metadata", d.auth(d.serveMetadata))
+}
+
+// ValidDocumentID reports whether id has the shape botline issues (26
+// lower-case base32 characters); anything else, ".." and "/" included, is
+// refused before the file system is touched.
+func ValidDocumentID(id string) bool {
+	if len(id) != 26 {
+		return false
+	}
+	for _, c := range id {
+		if (c < 'a' || c > 'z') && (c < '2' || c > '7') {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *Downloads) auth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if d.Token != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(d.Token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="botline"`)
+				httpError(w, http.StatusUnauthorized, "Unauthorized", "a valid bearer token is required")
+				return
+			}
+		}
+		h(w, r)
+	}
+}
+
+// finished loads the metadata of a finished recording, answering the
+// request itself when there is none.
+func (d *Downloads) finished(w http.ResponseWriter, r *http.Request) (string, []byte, bool) {
+	id := r.PathValue("documentId")
+	if !ValidDocumentID(id) {
+		httpError(w, http.StatusNotFound, "NotFound", "unknown document id")
+		return "", nil, false
+	}
+	base := filepath.Join(d.Dir, id)
+	b, err := os.ReadFile(base + ".json")
+	if errors.Is(err, fs.ErrNotExist) {
+		httpError(w, http.StatusNotFound, "NotFound", "unknown document id")
+		return "", nil, false
+	}
+	var md Metadata
+	if err == nil {
+		err = json.Unmarshal(b, &md)
+	}
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "InternalError", "metadata unreadable")
+		if d.Logger != nil {
+			d.Logger.Error("download: metadata unreadable", "documentId", id, "err", err)
+		}
+		return "", nil, false
+	}
+	if md.EndReason == "" {
+		httpError(w, http.StatusConflict, "RecordingInProgress", "the recording is not finished yet")
+		return "", nil, false
+	}
+	return base, b, true
+}
+
+func (d *Downloads) serveAudio(w http.ResponseWriter, r *http.Request) {
+	base, _, ok := d.finished(w, r)
+	if !ok {
+		return
+	}
+	f, err := os.Open(base + ".wav")
+	if err != nil {
+		httpError(w, http.StatusNotFound, "NotFound", "audio file missing")
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "InternalError", "audio file unreadable")
+		return
+	}
+	w.Header().Set("Content-Type", "audio/wav")
+	http.ServeContent(w, r, "", st.ModTime(), f) // Range, If-Range, 416 for bad ranges
+}
+
+func (d *Downloads) serveMetadata(w http.ResponseWriter, r *http.Request) {
+	_, b, ok := d.finished(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+func httpError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}

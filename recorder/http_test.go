@@ -1,0 +1,113 @@
+package recorder
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// recordOne makes a finished recording and one still running in dir.
+func recordOne(t *testing.T, dir string) (done, running Info) {
+	t.Helper()
+	r := New(Config{Dir: dir})
+	done, _ = r.Do(Start)
+	for range 10 {
+		r.WriteAudio(frame(500), frame(0))
+	}
+	r.Do(Stop)
+	running, _ = r.Do(Start)
+	t.Cleanup(func() { r.Close("SessionEnded") })
+	return done, running
+}
+
+func get(t *testing.T, url string, hdr map[string]string) (int, http.Header, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, b
+}
+
+func serve(t *testing.T, dir, token string) string {
+	mux := http.NewServeMux()
+	(&Downloads{Dir: dir, Token: token}).Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestDownloads(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "rec")
+	done, running := recordOne(t, dir)
+	os.WriteFile(filepath.Join(filepath.Dir(dir), "secret.json"), []byte(`{"endReason":"x"}`), 0o600)
+	os.WriteFile(filepath.Join(filepath.Dir(dir), "secret.wav"), []byte("SECRET"), 0o600)
+	url := serve(t, dir, "")
+	want, _ := os.ReadFile(done.AudioPath)
+
+	code, h, body := get(t, url+"/recording/download/"+done.RecordingID, nil)
+	if code != 200 || h.Get("Content-Type") != "audio/wav" || !bytes.Equal(body, want) || h.Get("Accept-Ranges") != "bytes" {
+		t.Fatalf("audio: %d %v, %d bytes of %d", code, h, len(body), len(want))
+	}
+	code, h, body = get(t, url+"/recording/download/"+done.RecordingID, map[string]string{"Range": "bytes=0-43"})
+	if code != 206 || !bytes.Equal(body, want[:44]) || h.Get("Content-Range") != "bytes 0-43/3244" {
+		t.Fatalf("range: %d %q %q", code, h.Get("Content-Range"), body[:4])
+	}
+	for _, bad := range []string{"bytes=99999-", "bytes=zz", "items=0-1", "bytes=5-2"} {
+		if code, _, _ := get(t, url+"/recording/download/"+done.RecordingID, map[string]string{"Range": bad}); code != 416 {
+			t.Fatalf("Range %q: %d, want 416", bad, code)
+		}
+	}
+	code, h, body = get(t, url+"/recording/download/"+done.RecordingID+"/metadata", nil)
+	var md Metadata
+	if code != 200 || h.Get("Content-Type") != "application/json" || json.Unmarshal(body, &md) != nil || md.Sha256 == "" {
+		t.Fatalf("metadata: %d %s", code, body)
+	}
+	if code, _, body := get(t, url+"/recording/download/"+running.RecordingID, nil); code != 409 {
+		t.Fatalf("running recording: %d %s", code, body)
+	}
+	if code, _, body := get(t, url+"/recording/download/aaaaaaaaaaaaaaaaaaaaaaaaaa", nil); code != 404 || !bytes.Contains(body, []byte(`"code":"NotFound"`)) {
+		t.Fatalf("unknown id: %d %s", code, body)
+	}
+	for _, trick := range []string{"..", "%2e%2e", "..%2fsecret", "%2e%2e%2fsecret", "..%2f..%2fetc%2fpasswd", "%2fetc%2fpasswd", "/etc/passwd", "../secret", "secret", "AAAAAAAAAAAAAAAAAAAAAAAAAA"} {
+		for _, suffix := range []string{"", "/metadata"} {
+			code, _, body := get(t, url+"/recording/download/"+trick+suffix, nil)
+			if code == 200 || bytes.Contains(body, []byte("SECRET")) || bytes.Contains(body, []byte("root:")) {
+				t.Fatalf("path trick %q%s: %d %q", trick, suffix, code, body)
+			}
+		}
+	}
+}
+
+func TestDownloadsToken(t *testing.T) {
+	dir := t.TempDir()
+	done, _ := recordOne(t, dir)
+	url := serve(t, dir, "s3cret") + "/recording/download/" + done.RecordingID
+	for name, hdr := range map[string]map[string]string{
+		"none":   nil,
+		"wrong":  {"Authorization": "Bearer nope"},
+		"basic":  {"Authorization": "Basic czNjcmV0"},
+		"prefix": {"Authorization": "Bearer s3cre"},
+	} {
+		if code, h, _ := get(t, url, hdr); code != 401 || h.Get("WWW-Authenticate") == "" {
+			t.Fatalf("%s token: %d", name, code)
+		}
+	}
+	if code, _, _ := get(t, url, map[string]string{"Authorization": "Bearer s3cret"}); code != 200 {
+		t.Fatalf("right token: %d", code)
+	}
+	if code, _, _ := get(t, url+"/metadata", map[string]string{"Authorization": "Bearer s3cret"}); code != 200 {
+		t.Fatalf("right token, metadata: %d", code)
+	}
+}
