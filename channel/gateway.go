@@ -29,7 +29,18 @@ type Config struct {
 	ResourceID    string // "resourceId" in recording metadata
 	BotID         string // recipient id of the bot; default "bot"
 	Logger        *slog.Logger
+	// Events, if set, is given every file-ready event (for webhooks).
+	Events EventPublisher
 }
+
+// EventPublisher takes file-ready events for delivery.
+type EventPublisher interface {
+	Publish(ev recorder.FileReadyEvent) error
+}
+
+// EventFileReady is the name of the event activity a bot gets when one of
+// its recordings is finished and downloadable.
+const EventFileReady = "recording.fileReady"
 
 // Gateway joins calls and conversations. It implements sip.Handler for the
 // SIP side and serves the Connector API (Handler) for the bot.
@@ -85,12 +96,13 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		serviceURL:  g.cfg.PublicURL,
 		channelData: cd,
 		out:         newOutbox(g.cfg.Bot, log, &g.outboxes),
-		rec: recorder.New(recorder.Config{
-			Dir: g.cfg.RecordingsDir, ResourceID: g.cfg.ResourceID, CallID: c.ID,
-			ConversationID: id, Participants: []string{c.Caller, g.cfg.BotID}, Logger: log,
-			CallerNumber: c.Caller, DialedNumber: c.Dialed, Direction: "inbound",
-		}),
 	}
+	conv.rec = recorder.New(recorder.Config{
+		Dir: g.cfg.RecordingsDir, ResourceID: g.cfg.ResourceID, CallID: c.ID,
+		ConversationID: id, Participants: []string{c.Caller, g.cfg.BotID}, Logger: log,
+		CallerNumber: c.Caller, DialedNumber: c.Dialed, Direction: "inbound",
+		OnFinish: func(md recorder.Metadata, reason string) { g.fileReady(conv, md, reason, log) },
+	})
 	g.mu.Lock()
 	g.convs[id] = conv
 	g.mu.Unlock()
@@ -155,6 +167,18 @@ func (g *Gateway) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("undelivered activities at shutdown: %w", ctx.Err())
 	}
+}
+
+// fileReady announces a finished recording to the webhooks and the bot.
+func (g *Gateway) fileReady(conv *conversation, md recorder.Metadata, reason string, log *slog.Logger) {
+	ev := recorder.NewFileReadyEvent(md, reason, g.cfg.ResourceID, g.cfg.PublicURL)
+	if g.cfg.Events != nil {
+		if err := g.cfg.Events.Publish(ev); err != nil {
+			log.Error("file-ready event not queued", "recordingId", md.RecordingID, "err", err)
+		}
+	}
+	v, _ := json.Marshal(ev.Data)
+	conv.send(&activity.Activity{Type: activity.TypeEvent, Name: EventFileReady, Value: v})
 }
 
 func (g *Gateway) conversation(id string) *conversation {

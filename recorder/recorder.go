@@ -30,6 +30,11 @@ type Config struct {
 	Direction      string // "inbound"
 	Logger         *slog.Logger
 	Now            func() time.Time // clock, for tests; default time.Now
+	// OnFinish, if set, is told of every finished recording (its final
+	// metadata and why the session ended: SessionEndStopped or
+	// SessionEndCallEnded), even one finalized with errors. It runs under
+	// the recorder's lock: it must not block or call back into the Recorder.
+	OnFinish func(md Metadata, sessionEndReason string)
 }
 
 // Info names the files of one recording session.
@@ -106,7 +111,7 @@ func (r *Recorder) Do(c Command) (Info, error) {
 	case Resume:
 		r.cur.closePause(now)
 	case Stop:
-		info, err := r.finish(now, "SessionEnded")
+		info, err := r.finish(now, "SessionEnded", SessionEndStopped)
 		r.state = Idle
 		if err != nil {
 			return info, failed(err)
@@ -128,7 +133,7 @@ func (r *Recorder) Close(endReason string) (Info, bool, error) {
 	if r.state == Idle {
 		return Info{}, false, nil
 	}
-	info, err := r.finish(r.cfg.Now(), endReason)
+	info, err := r.finish(r.cfg.Now(), endReason, SessionEndCallEnded)
 	r.state = Idle
 	return info, true, err
 }
@@ -229,7 +234,7 @@ func (r *Recorder) syncLocked() error {
 }
 
 // finish closes the current file and writes its final metadata.
-func (r *Recorder) finish(now time.Time, endReason string) (Info, error) {
+func (r *Recorder) finish(now time.Time, endReason, sessionEndReason string) (Info, error) {
 	s := r.cur
 	r.cur = nil
 	s.closePause(now)
@@ -247,6 +252,9 @@ func (r *Recorder) finish(now time.Time, endReason string) (Info, error) {
 	r.writeErr = nil
 	if err != nil {
 		r.log.Error("recording finalize failed", "recordingId", s.info.RecordingID, "err", err)
+	}
+	if r.cfg.OnFinish != nil {
+		r.cfg.OnFinish(s.md, sessionEndReason)
 	}
 	return s.info, err
 }

@@ -34,6 +34,22 @@ type options struct {
 	ringTime, botCallTime, rtpTimeout             time.Duration
 	pprof                                         bool
 	apiToken                                      string
+	eventsURLs                                    urlList
+}
+
+// urlList is a repeatable flag; a comma-separated value adds several.
+type urlList []string
+
+func (l *urlList) String() string { return strings.Join(*l, ",") }
+
+// Set adds one or more comma-separated URLs.
+func (l *urlList) Set(v string) error {
+	for _, u := range strings.Split(v, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			*l = append(*l, u)
+		}
+	}
+	return nil
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -51,6 +67,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.botCallTime, "default-bot-call-time", 30*time.Second, "the embedded default bot hangs up this long after answering (0 = never)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on --http-listen")
+	fs.Var(&o.eventsURLs, "events-url", "webhook for file-ready events (Event Grid schema); repeatable, or comma-separated in the environment")
 	fs.StringVar(&o.apiToken, "api-token", "", "bearer token the recordings API requires; required when --http-listen is not a loopback address")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: botline [flags]\n       botline verify DIR   (check recordings against the sha256 in their metadata)\n\n"+
@@ -171,6 +188,14 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 			return bot.OnActivity(ctx, a, gw)
 		})
 		botDesc = "embedded recordbot (hangs up after " + o.botCallTime.String() + ")"
+	}
+	if len(o.eventsURLs) > 0 {
+		n := &recorder.Notifier{URLs: o.eventsURLs, SpoolDir: filepath.Join(dir, ".events"), Logger: log}
+		if err := n.Start(ctx); err != nil {
+			return err
+		}
+		defer n.Wait()
+		gwCfg.Events = n
 	}
 	gw = channel.New(gwCfg)
 

@@ -58,6 +58,7 @@ func (s *syncBuffer) String() string {
 type gateway struct {
 	sipAddr, httpURL, dir string
 	log                   *syncBuffer
+	stop                  func(t *testing.T) // SIGINT, wait for exit
 }
 
 // freePort returns a port free for both UDP and TCP on 127.0.0.1.
@@ -80,6 +81,15 @@ func startGateway(t *testing.T, args ...string) *gateway {
 		log:     &syncBuffer{},
 	}
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	// Flags given by the test win (the last occurrence counts).
+	for i := 0; i+1 < len(args); i++ {
+		switch args[i] {
+		case "--http-listen":
+			httpAddr = args[i+1]
+		case "--recordings-dir":
+			g.dir = args[i+1]
+		}
+	}
 	g.httpURL = "http://" + httpAddr
 	rtp := 30000 + freePort(t)%20000
 	args = append([]string{"--sip-listen", g.sipAddr, "--http-listen", httpAddr, "--recordings-dir", g.dir,
@@ -91,14 +101,18 @@ func startGateway(t *testing.T, args ...string) *gateway {
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
+	g.stop = func(t *testing.T) {
 		cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-exited:
 		case <-time.After(10 * time.Second):
 			cmd.Process.Kill()
 			<-exited
+			t.Errorf("botline did not stop on SIGINT")
 		}
+	}
+	t.Cleanup(func() {
+		g.stop(t)
 		if strings.Contains(g.log.String(), "DATA RACE") {
 			t.Errorf("the race detector fired in botline")
 		}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/botline/botline/activity"
+	"github.com/botline/botline/bots/recordbot"
+	"github.com/botline/botline/internal/caller"
+	"github.com/botline/botline/recorder"
+)
+
+// webhook is an Event Grid receiver that refuses the first `refuse` posts.
+type webhook struct {
+	url    string
+	events chan recorder.FileReadyEvent
+	posts  chan int // status answered, per post
+}
+
+func startWebhook(t *testing.T, addr string, refuse int) *webhook {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &webhook{url: "http://" + ln.Addr().String() + "/events", events: make(chan recorder.FileReadyEvent, 10), posts: make(chan int, 100)}
+	n := 0
+	srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		n++
+		if n <= refuse {
+			rw.WriteHeader(503)
+			w.posts <- 503
+			return
+		}
+		var evs []recorder.FileReadyEvent
+		if err := json.NewDecoder(r.Body).Decode(&evs); err != nil || len(evs) != 1 {
+			rw.WriteHeader(400)
+			w.posts <- 400
+			return
+		}
+		w.posts <- 200
+		w.events <- evs[0]
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return w
+}
+
+func (w *webhook) next(t *testing.T, timeout time.Duration) recorder.FileReadyEvent {
+	t.Helper()
+	select {
+	case ev := <-w.events:
+		return ev
+	case <-time.After(timeout):
+		t.Fatalf("no file-ready event within %v", timeout)
+	}
+	return recorder.FileReadyEvent{}
+}
+
+// recordedCall places a call whose HTTP bot records it for about a second
+// and then hangs up; with wantBotEvent it checks the bot got the
+// recording.fileReady event activity.
+func recordedCall(t *testing.T, gw *gateway, bot *httpBot, wantBotEvent bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	phone, err := caller.NewPhone(ctx, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call, err := phone.Dial(ctx, gw.sipAddr, "+14255550123", "+18005550199", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go call.SendAudio(ctx, make([]int16, 8000*20))
+	up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
+	conn := recordbot.HTTPConnector{}
+	send := func(a *activity.Activity) {
+		a.Conversation, a.ServiceURL = up.a.Conversation, up.a.ServiceURL
+		if _, err := conn.Send(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(&activity.Activity{Type: activity.TypeCommand, Name: activity.CommandRecordingStart})
+	bot.next(t, activity.TypeCommandResult, 5*time.Second)
+	time.Sleep(time.Second) // a second of audio in the recording
+	send(&activity.Activity{Type: activity.TypeEndOfConversation})
+	select {
+	case <-call.Ended():
+	case <-ctx.Done():
+		t.Fatal("call not hung up")
+	}
+	call.Close()
+	if wantBotEvent {
+		ev := bot.next(t, activity.TypeEvent, 5*time.Second)
+		var data recorder.FileReadyData
+		json.Unmarshal(ev.a.Value, &data)
+		if ev.a.Name != "recording.fileReady" || len(data.RecordingStorageInfo.RecordingChunks) != 1 || data.SessionEndReason != recorder.SessionEndCallEnded {
+			t.Fatalf("bot's fileReady event %s %s", ev.a.Name, ev.a.Value)
+		}
+	}
+}
+
+// TestFileReadyWebhook checks the Event Grid event reaches a webhook that
+// was refusing at first, with working download links, and that the bot
+// gets the same data.
+func TestFileReadyWebhook(t *testing.T) {
+	hook := startWebhook(t, "127.0.0.1:0", 2)
+	bot := startHTTPBot(t)
+	gw := startGateway(t, "--bot-endpoint", bot.url, "--events-url", hook.url)
+	recordedCall(t, gw, bot, true)
+
+	ev := hook.next(t, 30*time.Second)
+	if got := []int{<-hook.posts, <-hook.posts, <-hook.posts}; got[0] != 503 || got[1] != 503 || got[2] != 200 {
+		t.Fatalf("posts answered %v", got)
+	}
+	wavs, _ := filepath.Glob(filepath.Join(gw.dir, "*.wav"))
+	if len(wavs) != 1 {
+		t.Fatalf("recordings %v", wavs)
+	}
+	md := readMetadata(t, wavs[0][:len(wavs[0])-4]+".json")
+	chunks := ev.Data.RecordingStorageInfo.RecordingChunks
+	if ev.ID != md.RecordingID || ev.EventType != recorder.EventTypeFileReady || ev.Subject != "/recording/call/"+md.CallID ||
+		ev.DataVersion != "1.0" || len(chunks) != 1 || chunks[0].DocumentID != md.ChunkDocumentID ||
+		ev.Data.SessionEndReason != recorder.SessionEndCallEnded || ev.Data.RecordingDurationMs != md.ChunkDuration {
+		t.Fatalf("event %+v\nmetadata %+v", ev, md)
+	}
+	want, _ := os.ReadFile(wavs[0])
+	for url, body := range map[string][]byte{chunks[0].ContentLocation: want} {
+		res, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || !bytes.Equal(got, body) {
+			t.Fatalf("contentLocation %s: %d, %d bytes", url, res.StatusCode, len(got))
+		}
+	}
+	res, err := http.Get(chunks[0].MetadataLocation)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("metadataLocation: %v %v", err, res)
+	}
+	res.Body.Close()
+}
+
+// TestFileReadySurvivesRestart stops the gateway while the webhook is down
+// and checks the spooled event is delivered, same id, after a restart.
+func TestFileReadySurvivesRestart(t *testing.T) {
+	hookAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	hookURL := "http://" + hookAddr + "/events"
+	bot := startHTTPBot(t)
+	dir := t.TempDir()
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	gw := startGateway(t, "--bot-endpoint", bot.url, "--events-url", hookURL, "--recordings-dir", dir, "--http-listen", httpAddr)
+	recordedCall(t, gw, bot, true)
+	gw.stop(t)
+	spooled, _ := filepath.Glob(filepath.Join(dir, ".events", "*.json"))
+	if len(spooled) != 1 {
+		t.Fatalf("spooled events %v", spooled)
+	}
+
+	hook := startWebhook(t, hookAddr, 0)
+	startGateway(t, "--bot-endpoint", bot.url, "--events-url", hookURL, "--recordings-dir", dir, "--http-listen", httpAddr)
+	ev := hook.next(t, 30*time.Second)
+	wavs, _ := filepath.Glob(filepath.Join(dir, "*.wav"))
+	md := readMetadata(t, wavs[0][:len(wavs[0])-4]+".json")
+	if ev.ID != md.RecordingID {
+		t.Fatalf("event id %s, recording %s", ev.ID, md.RecordingID)
+	}
+	res, err := http.Get(ev.Data.RecordingStorageInfo.RecordingChunks[0].ContentLocation)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("download after restart: %v %v", err, res)
+	}
+	res.Body.Close()
+}
