@@ -26,6 +26,29 @@ type Downloads struct {
 func (d *Downloads) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /recording/download/{documentId}", d.auth(d.serveAudio))
 	mux.HandleFunc("GET /recording/download/{documentId}/metadata", d.auth(d.serveMetadata))
+	mux.HandleFunc("DELETE /recording/{documentId}", d.auth(d.serveDelete))
+}
+
+// serveDelete erases a recording on request (GDPR erasure): 204, 404 for an
+// unknown id, 409 while it is still being recorded.
+func (d *Downloads) serveDelete(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("documentId")
+	switch err := Delete(d.Dir, id); {
+	case err == nil:
+		if d.Logger != nil {
+			d.Logger.Info("recording deleted on request", "documentId", id)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	case errors.Is(err, ErrNotFound):
+		httpError(w, http.StatusNotFound, "NotFound", "unknown document id")
+	case errors.Is(err, ErrInProgress):
+		httpError(w, http.StatusConflict, "RecordingInProgress", "the recording is not finished yet")
+	default:
+		httpError(w, http.StatusInternalServerError, "InternalError", "delete failed")
+		if d.Logger != nil {
+			d.Logger.Error("delete failed", "documentId", id, "err", err)
+		}
+	}
 }
 
 // ValidDocumentID reports whether id has the shape botline issues (26

@@ -90,6 +90,42 @@ func TestDownloads(t *testing.T) {
 	}
 }
 
+func TestDeleteRoute(t *testing.T) {
+	dir := t.TempDir()
+	done, running := recordOne(t, dir)
+	url := serve(t, dir, "tok")
+	del := func(id, token string) int {
+		req, _ := http.NewRequest("DELETE", url+"/recording/"+id, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if c := del(done.RecordingID, ""); c != 401 {
+		t.Fatalf("no token: %d", c)
+	}
+	if c := del(running.RecordingID, "tok"); c != 409 {
+		t.Fatalf("running: %d", c)
+	}
+	if c := del(done.RecordingID, "tok"); c != 204 {
+		t.Fatalf("delete: %d", c)
+	}
+	if c, _, _ := get(t, url+"/recording/download/"+done.RecordingID, map[string]string{"Authorization": "Bearer tok"}); c != 404 {
+		t.Fatalf("download after delete: %d", c)
+	}
+	if c := del(done.RecordingID, "tok"); c != 404 {
+		t.Fatalf("delete twice: %d", c)
+	}
+	if c := del("%2e%2e%2fsecret", "tok"); c != 404 {
+		t.Fatalf("path trick: %d", c)
+	}
+}
+
 func TestDownloadsToken(t *testing.T) {
 	dir := t.TempDir()
 	done, _ := recordOne(t, dir)

@@ -34,6 +34,7 @@ type options struct {
 	ringTime, botCallTime, rtpTimeout             time.Duration
 	pprof                                         bool
 	apiToken                                      string
+	retention                                     time.Duration
 	eventsURLs                                    urlList
 }
 
@@ -68,6 +69,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on --http-listen")
 	fs.Var(&o.eventsURLs, "events-url", "webhook for file-ready events (Event Grid schema); repeatable, or comma-separated in the environment")
+	fs.DurationVar(&o.retention, "retention", 48*time.Hour, "finished recordings older than this are deleted (audio and metadata)")
 	fs.StringVar(&o.apiToken, "api-token", "", "bearer token the recordings API requires; required when --http-listen is not a loopback address")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: botline [flags]\n       botline verify DIR   (check recordings against the sha256 in their metadata)\n\n"+
@@ -198,6 +200,9 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		gwCfg.Events = n
 	}
 	gw = channel.New(gwCfg)
+	if o.retention > 0 {
+		go recorder.Retain(ctx, dir, o.retention, min(time.Minute, max(o.retention/4, 100*time.Millisecond)), log)
+	}
 
 	srv, err := sip.NewServer(sip.Config{
 		Listen: o.sipListen, MediaIP: mediaIP, Ports: ports, RingTime: o.ringTime, RTPTimeout: o.rtpTimeout, Handler: gw, Logger: log,

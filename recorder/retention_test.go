@@ -1,0 +1,42 @@
+package recorder
+
+import (
+	"errors"
+	"os"
+	"testing"
+	"time"
+)
+
+func TestSweepAndDelete(t *testing.T) {
+	dir := t.TempDir()
+	r := New(Config{Dir: dir})
+	old, _ := r.Do(Start)
+	r.Do(Stop)
+	running, _ := r.Do(Start)
+	defer r.Close("SessionEnded")
+
+	if del, err := Sweep(dir, time.Hour, time.Now()); err != nil || len(del) != 0 {
+		t.Fatalf("young recordings swept: %v %v", del, err)
+	}
+	del, err := Sweep(dir, time.Hour, time.Now().Add(2*time.Hour))
+	if err != nil || len(del) != 1 || del[0] != old.RecordingID {
+		t.Fatalf("swept %v, %v; want only %s", del, err, old.RecordingID)
+	}
+	for _, p := range []string{old.AudioPath, old.MetadataPath} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s still there", p)
+		}
+	}
+	if _, err := os.Stat(running.AudioPath); err != nil {
+		t.Fatalf("running recording touched: %v", err)
+	}
+	if err := Delete(dir, running.RecordingID); !errors.Is(err, ErrInProgress) {
+		t.Fatalf("delete running: %v", err)
+	}
+	if err := Delete(dir, old.RecordingID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("delete twice: %v", err)
+	}
+	if err := Delete(dir, "../../etc/passwd"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("delete path trick: %v", err)
+	}
+}
