@@ -44,20 +44,25 @@ func CreateWAV(path string, sampleRate, channels int) (*WAVWriter, error) {
 }
 
 func (w *WAVWriter) header() []byte {
+	return wavHeader(w.sampleRate, w.channels, w.dataBytes)
+}
+
+// wavHeader is the 44-byte header of 16-bit PCM with dataBytes of samples.
+func wavHeader(sampleRate, channels int, dataBytes int64) []byte {
 	h := make([]byte, wavHeaderSize)
-	blockAlign := w.channels * 2
+	blockAlign := channels * 2
 	copy(h[0:], "RIFF")
-	binary.LittleEndian.PutUint32(h[4:], uint32(36+w.dataBytes))
+	binary.LittleEndian.PutUint32(h[4:], uint32(36+dataBytes))
 	copy(h[8:], "WAVEfmt ")
 	binary.LittleEndian.PutUint32(h[16:], 16) // fmt chunk size
 	binary.LittleEndian.PutUint16(h[20:], 1)  // PCM
-	binary.LittleEndian.PutUint16(h[22:], uint16(w.channels))
-	binary.LittleEndian.PutUint32(h[24:], uint32(w.sampleRate))
-	binary.LittleEndian.PutUint32(h[28:], uint32(w.sampleRate*blockAlign))
+	binary.LittleEndian.PutUint16(h[22:], uint16(channels))
+	binary.LittleEndian.PutUint32(h[24:], uint32(sampleRate))
+	binary.LittleEndian.PutUint32(h[28:], uint32(sampleRate*blockAlign))
 	binary.LittleEndian.PutUint16(h[32:], uint16(blockAlign))
 	binary.LittleEndian.PutUint16(h[34:], 16)
 	copy(h[36:], "data")
-	binary.LittleEndian.PutUint32(h[40:], uint32(w.dataBytes))
+	binary.LittleEndian.PutUint32(h[40:], uint32(dataBytes))
 	return h
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -182,4 +183,66 @@ func TestFileReadySurvivesRestart(t *testing.T) {
 		t.Fatalf("download after restart: %v %v", err, res)
 	}
 	res.Body.Close()
+}
+
+// TestKill9MidRecording kills the gateway (SIGKILL) while a call is being
+// recorded, restarts it, and checks the recording was repaired: a valid
+// WAV holding the audio up to about a second before the kill, metadata
+// with endReason ServiceRestarted that verifies, and the file-ready event
+// delivered.
+func TestKill9MidRecording(t *testing.T) {
+	hook := startWebhook(t, "127.0.0.1:0", 0)
+	bot := startHTTPBot(t)
+	dir := t.TempDir()
+	args := []string{"--bot-endpoint", bot.url, "--events-url", hook.url, "--recordings-dir", dir,
+		"--http-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	gw := startGateway(t, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	phone, err := caller.NewPhone(ctx, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call, err := phone.Dial(ctx, gw.sipAddr, "+14255550123", "+18005550199", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tone := make([]int16, 8000*20)
+	for i := range tone {
+		tone[i] = 4000
+	}
+	go call.SendAudio(ctx, tone)
+	up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
+	if _, err := (recordbot.HTTPConnector{}).Send(ctx, &activity.Activity{Type: activity.TypeCommand,
+		Name: activity.CommandRecordingStart, Conversation: up.a.Conversation, ServiceURL: up.a.ServiceURL}); err != nil {
+		t.Fatal(err)
+	}
+	started := bot.next(t, activity.TypeCommandResult, 5*time.Second).at
+	time.Sleep(3 * time.Second)
+	killed := time.Now()
+	gw.kill()
+	call.Close()
+	recorded := killed.Sub(started)
+
+	startGateway(t, args...)
+	ev := hook.next(t, 30*time.Second)
+	if ev.Data.SessionEndReason != recorder.EndServiceRestarted {
+		t.Fatalf("event %+v", ev)
+	}
+	wavs, _ := filepath.Glob(filepath.Join(dir, "*.wav"))
+	if len(wavs) != 1 {
+		t.Fatalf("recordings %v", wavs)
+	}
+	w := readWAV(t, wavs[0])
+	if w.duration < recorded-1200*time.Millisecond || w.duration > recorded+100*time.Millisecond {
+		t.Fatalf("repaired WAV holds %v; recorded %v before the kill", w.duration, recorded)
+	}
+	t.Logf("recorded %v before SIGKILL, %v survived", recorded, w.duration)
+	md := readMetadata(t, wavs[0][:len(wavs[0])-4]+".json")
+	if md.EndReason != recorder.EndServiceRestarted || ev.ID != md.RecordingID {
+		t.Fatalf("metadata %+v", md)
+	}
+	if out, err := exec.Command(binary, "verify", dir).CombinedOutput(); err != nil {
+		t.Fatalf("verify after repair: %v\n%s", err, out)
+	}
 }

@@ -200,6 +200,20 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		gwCfg.Events = n
 	}
 	gw = channel.New(gwCfg)
+	// Recordings a crash left unfinished: repair, then announce them.
+	repaired, err := recorder.Repair(dir)
+	if err != nil {
+		log.Error("repairing unfinished recordings", "err", err)
+	}
+	for _, md := range repaired {
+		log.Warn("recording left unfinished by a crash was repaired", "recordingId", md.RecordingID, "callId", md.CallID,
+			"duration", time.Duration(md.ChunkDuration)*time.Millisecond, "endReason", md.EndReason)
+		if gwCfg.Events != nil {
+			if err := gwCfg.Events.Publish(recorder.NewFileReadyEvent(md, recorder.EndServiceRestarted, gwCfg.ResourceID, o.publicURL)); err != nil {
+				log.Error("file-ready event not queued", "recordingId", md.RecordingID, "err", err)
+			}
+		}
+	}
 	if o.retention > 0 {
 		go recorder.Retain(ctx, dir, o.retention, min(time.Minute, max(o.retention/4, 100*time.Millisecond)), log)
 	}

@@ -59,6 +59,7 @@ type gateway struct {
 	sipAddr, httpURL, dir string
 	log                   *syncBuffer
 	stop                  func(t *testing.T) // SIGINT, wait for exit
+	kill                  func()             // SIGKILL, wait for exit
 }
 
 // freePort returns a port free for both UDP and TCP on 127.0.0.1.
@@ -101,6 +102,7 @@ func startGateway(t *testing.T, args ...string) *gateway {
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
+	g.kill = func() { cmd.Process.Kill(); <-exited }
 	g.stop = func(t *testing.T) {
 		cmd.Process.Signal(os.Interrupt)
 		select {
