@@ -22,6 +22,18 @@ var recordingCommands = map[string]recorder.Command{
 	activity.CommandRecordingStop:   recorder.Stop,
 }
 
+// doRecording applies a recording command from the bot or the HTTP API,
+// remembering the sessions a call made so the API can find them.
+func (g *Gateway) doRecording(conv *conversation, c recorder.Command) (recorder.Info, error) {
+	conv.mu.Lock()
+	defer conv.mu.Unlock()
+	info, err := conv.rec.Do(c)
+	if err == nil && c == recorder.Start {
+		conv.recordings = append(conv.recordings, info.RecordingID)
+	}
+	return info, err
+}
+
 // command runs a command and queues its commandResult: name equal to the
 // command's, replyToId the command's channel id, value.commandId echoed (or
 // the command's id when it had none).
@@ -32,7 +44,7 @@ func (g *Gateway) command(conv *conversation, cmd commandRequest, log *slog.Logg
 	}
 	var result *activity.Error
 	if rc, ok := recordingCommands[cmd.name]; ok {
-		info, err := conv.rec.Do(rc)
+		info, err := g.doRecording(conv, rc)
 		if err != nil {
 			var re *recorder.Error
 			if !errors.As(err, &re) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,9 @@ type conversation struct {
 	serviceURL  string
 	channelData json.RawMessage
 	out         *outbox
+
+	mu         sync.Mutex
+	recordings []string // ids of the recording sessions of this call
 
 	seq         atomic.Uint64
 	ended       atomic.Bool

@@ -66,11 +66,15 @@ func ValidDocumentID(id string) bool {
 	return true
 }
 
-func (d *Downloads) auth(h http.HandlerFunc) http.HandlerFunc {
+func (d *Downloads) auth(h http.HandlerFunc) http.HandlerFunc { return RequireBearer(d.Token, h) }
+
+// RequireBearer wraps h so that, when token is set, a request without
+// "Authorization: Bearer <token>" gets 401.
+func RequireBearer(token string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if d.Token != "" {
+		if token != "" {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(d.Token)) != 1 {
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="botline"`)
 				httpError(w, http.StatusUnauthorized, "Unauthorized", "a valid bearer token is required")
 				return

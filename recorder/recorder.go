@@ -89,6 +89,16 @@ func (r *Recorder) State() State {
 	return r.state
 }
 
+// Current returns the id of the running or paused recording, "" when idle.
+func (r *Recorder) Current() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cur == nil {
+		return ""
+	}
+	return r.cur.info.RecordingID
+}
+
 // Do applies one command. On success it returns the session the command
 // acted on; a refusal or failure is an *Error.
 func (r *Recorder) Do(c Command) (Info, error) {

@@ -238,6 +238,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		_ = json.NewEncoder(w).Encode(srv.Stats())
 	})
 	(&recorder.Downloads{Dir: dir, Token: o.apiToken, Logger: log}).Register(mux)
+	gw.RegisterRecordingsAPI(mux, o.apiToken)
 	if o.pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

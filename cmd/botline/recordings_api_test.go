@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/botline/botline/activity"
+	"github.com/botline/botline/internal/caller"
+)
+
+// TestRecordingsAPI drives out-of-call recording control over HTTP during a
+// real call: token, every route, the state table's conflicts with the
+// commands' exact messages, and the bot told of each change.
+func TestRecordingsAPI(t *testing.T) {
+	bot := startHTTPBot(t)
+	gw := startGateway(t, "--bot-endpoint", bot.url, "--api-token", "tok")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	phone, err := caller.NewPhone(ctx, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call, err := phone.Dial(ctx, gw.sipAddr, "+14255550123", "+18005550199", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go call.SendAudio(ctx, make([]int16, 8000*20))
+	up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
+	var cd struct{ CallID string }
+	json.Unmarshal(up.a.ChannelData, &cd)
+
+	do := func(method, path, body, token string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, gw.httpURL+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		return res.StatusCode, m
+	}
+	errOf := func(m map[string]any) (string, string) {
+		e, _ := m["error"].(map[string]any)
+		c, _ := e["code"].(string)
+		msg, _ := e["message"].(string)
+		return c, msg
+	}
+	stateChanged := func(want string) {
+		t.Helper()
+		ev := bot.next(t, activity.TypeEvent, 5*time.Second)
+		var v struct{ RecordingState string }
+		json.Unmarshal(ev.a.Value, &v)
+		if ev.a.Name != "recording.stateChanged" || v.RecordingState != want {
+			t.Fatalf("bot event %s %s, want state %s", ev.a.Name, ev.a.Value, want)
+		}
+	}
+	start := `{"serverCallId":"` + cd.CallID + `"}`
+
+	if code, _ := do("POST", "/calling/recordings", start, ""); code != 401 {
+		t.Fatalf("no token: %d", code)
+	}
+	if code, _ := do("POST", "/calling/recordings", start, "wrong"); code != 401 {
+		t.Fatalf("wrong token: %d", code)
+	}
+	if code, m := do("POST", "/calling/recordings", `{"serverCallId":"nope"}`, "tok"); code != 404 {
+		t.Fatalf("unknown call: %d %v", code, m)
+	}
+	if code, _ := do("POST", "/calling/recordings", `{bad json`, "tok"); code != 400 {
+		t.Fatalf("bad body: %d", code)
+	}
+	code, m := do("POST", "/calling/recordings", start, "tok")
+	id, _ := m["recordingId"].(string)
+	if code != 200 || id == "" || m["recordingState"] != "active" {
+		t.Fatalf("start: %d %v", code, m)
+	}
+	stateChanged("active")
+	base := "/calling/recordings/" + id
+	conflicts := []struct{ method, path, code, msg string }{
+		{"POST", "/calling/recordings", "RecordingAlreadyInProgress", "Recording is already in progress"},
+		{"POST", base + ":resume", "RecordingNotPaused", "Recording is not paused"},
+	}
+	check := func() {
+		t.Helper()
+		for _, c := range conflicts {
+			body := ""
+			if c.path == "/calling/recordings" {
+				body = start
+			}
+			code, m := do(c.method, c.path, body, "tok")
+			if gotCode, gotMsg := errOf(m); code != 409 || gotCode != c.code || gotMsg != c.msg {
+				t.Fatalf("%s %s: %d %s %q, want 409 %s %q", c.method, c.path, code, gotCode, gotMsg, c.code, c.msg)
+			}
+		}
+	}
+	check()
+	if code, m := do("POST", base+":pause", "", "tok"); code != 200 || m["recordingState"] != "paused" {
+		t.Fatalf("pause: %d %v", code, m)
+	}
+	stateChanged("paused")
+	if code, m := do("GET", base, "", "tok"); code != 200 || m["recordingState"] != "paused" || m["serverCallId"] != cd.CallID {
+		t.Fatalf("get: %d %v", code, m)
+	}
+	conflicts = []struct{ method, path, code, msg string }{
+		{"POST", base + ":pause", "RecordingAlreadyPaused", "Recording is already paused"},
+	}
+	check()
+	if code, m := do("POST", base+":resume", "", "tok"); code != 200 || m["recordingState"] != "active" {
+		t.Fatalf("resume: %d %v", code, m)
+	}
+	stateChanged("active")
+	if code, m := do("DELETE", base, "", "tok"); code != 200 || m["recordingState"] != "inactive" {
+		t.Fatalf("stop: %d %v", code, m)
+	}
+	bot.next(t, activity.TypeEvent, 5*time.Second) // recording.fileReady
+	stateChanged("inactive")
+	if code, m := do("GET", base, "", "tok"); code != 200 || m["recordingState"] != "inactive" {
+		t.Fatalf("get after stop: %d %v", code, m)
+	}
+	conflicts = []struct{ method, path, code, msg string }{
+		{"DELETE", base, "RecordingNotStarted", "Recording has not started"},
+		{"POST", base + ":pause", "RecordingNotStarted", "Recording has not started"},
+	}
+	check()
+	if code, _ := do("GET", "/calling/recordings/unknown", "", "tok"); code != 404 {
+		t.Fatalf("unknown recording: %d", code)
+	}
+	if code, _ := do("POST", base+":explode", "", "tok"); code != 404 {
+		t.Fatalf("unknown action: %d", code)
+	}
+	call.Hangup(ctx)
+}
