@@ -27,6 +27,7 @@ func (d *Downloads) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /recording/download/{documentId}", d.auth(d.serveAudio))
 	mux.HandleFunc("GET /recording/download/{documentId}/metadata", d.auth(d.serveMetadata))
 	mux.HandleFunc("DELETE /recording/{documentId}", d.auth(d.serveDelete))
+	mux.HandleFunc("GET /recordings", d.auth(d.serveSearch))
 }
 
 // serveDelete erases a recording on request (GDPR erasure): 204, 404 for an
@@ -144,6 +145,8 @@ func (d *Downloads) serveMetadata(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(b)
 }
+
+func writeBody(w http.ResponseWriter, v any) { json.NewEncoder(w).Encode(v) }
 
 func httpError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
