@@ -1,6 +1,7 @@
 package channel
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 
@@ -22,12 +23,19 @@ var recordingCommands = map[string]recorder.Command{
 	activity.CommandRecordingStop:   recorder.Stop,
 }
 
-// doRecording applies a recording command from the bot or the HTTP API,
+// doRecording applies a recording command from the bot or the HTTP API
+// (layout: a start's recordingChannelType, "" for the default),
 // remembering the sessions a call made so the API can find them.
-func (g *Gateway) doRecording(conv *conversation, c recorder.Command) (recorder.Info, error) {
+func (g *Gateway) doRecording(conv *conversation, c recorder.Command, layout string) (recorder.Info, error) {
 	conv.mu.Lock()
 	defer conv.mu.Unlock()
-	info, err := conv.rec.Do(c)
+	var info recorder.Info
+	var err error
+	if c == recorder.Start {
+		info, err = conv.rec.StartLayout(layout)
+	} else {
+		info, err = conv.rec.Do(c)
+	}
 	if err == nil && c == recorder.Start {
 		conv.recordings = append(conv.recordings, info.RecordingID)
 	}
@@ -44,7 +52,13 @@ func (g *Gateway) command(conv *conversation, cmd commandRequest, log *slog.Logg
 	}
 	var result *activity.Error
 	if rc, ok := recordingCommands[cmd.name]; ok {
-		info, err := g.doRecording(conv, rc)
+		var data struct {
+			RecordingChannelType string `json:"recordingChannelType"`
+		}
+		if len(cmd.value.Data) > 0 {
+			_ = json.Unmarshal(cmd.value.Data, &data) // other data is not ours to judge
+		}
+		info, err := g.doRecording(conv, rc, data.RecordingChannelType)
 		if err != nil {
 			var re *recorder.Error
 			if !errors.As(err, &re) {

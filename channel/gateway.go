@@ -29,6 +29,10 @@ type Config struct {
 	ResourceID    string // "resourceId" in recording metadata
 	BotID         string // recipient id of the bot; default "bot"
 	Logger        *slog.Logger
+	// RecordingLayout and RecordingSampleRate are the recordings' defaults:
+	// "mixed" (default) or "unmixed"; 8000 (default) or 16000 Hz.
+	RecordingLayout     string
+	RecordingSampleRate int
 	// Events, if set, is given every file-ready event (for webhooks).
 	Events EventPublisher
 }
@@ -101,6 +105,7 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		Dir: g.cfg.RecordingsDir, ResourceID: g.cfg.ResourceID, CallID: c.ID,
 		ConversationID: id, Participants: []string{c.Caller, g.cfg.BotID}, Logger: log,
 		CallerNumber: c.Caller, DialedNumber: c.Dialed, Direction: "inbound",
+		Layout: g.cfg.RecordingLayout, SampleRate: g.cfg.RecordingSampleRate,
 		OnFinish: func(md recorder.Metadata, reason string) { g.fileReady(conv, md, reason, log) },
 	})
 	g.mu.Lock()

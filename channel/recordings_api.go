@@ -79,7 +79,8 @@ func (g *Gateway) byCallID(callID string) *conversation {
 
 func (g *Gateway) apiStart(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		ServerCallID string `json:"serverCallId"`
+		ServerCallID         string `json:"serverCallId"`
+		RecordingChannelType string `json:"recordingChannelType"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil || req.ServerCallID == "" {
 		writeError(w, http.StatusBadRequest, "BadArgument", `body must be {"serverCallId": "<SIP Call-ID>"}`)
@@ -90,7 +91,7 @@ func (g *Gateway) apiStart(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "CallNotFound", "no active call with that serverCallId")
 		return
 	}
-	g.apiDo(w, conv, recorder.Start)
+	g.apiDo(w, conv, recorder.Start, req.RecordingChannelType)
 }
 
 func (g *Gateway) apiGet(w http.ResponseWriter, r *http.Request) {
@@ -136,12 +137,12 @@ func (g *Gateway) apiOnRecording(w http.ResponseWriter, id string, cmd recorder.
 		writeError(w, http.StatusConflict, recorder.CodeNotStarted, recorder.ErrNotStarted.Message)
 		return
 	}
-	g.apiDo(w, conv, cmd)
+	g.apiDo(w, conv, cmd, "")
 }
 
 // apiDo applies cmd, answers the request and tells the bot.
-func (g *Gateway) apiDo(w http.ResponseWriter, conv *conversation, cmd recorder.Command) {
-	info, err := g.doRecording(conv, cmd)
+func (g *Gateway) apiDo(w http.ResponseWriter, conv *conversation, cmd recorder.Command, layout string) {
+	info, err := g.doRecording(conv, cmd, layout)
 	if err != nil {
 		var re *recorder.Error
 		status := http.StatusConflict

@@ -20,7 +20,8 @@ const syncEvery = 50
 // Config describes the call a Recorder records.
 type Config struct {
 	Dir            string // where files go; created if missing
-	SampleRate     int    // samples per second of the frames given to WriteAudio; default 8000
+	SampleRate     int    // sample rate of the files: 8000 (default; frames are 8 kHz) or 16000 (upsampled)
+	Layout         string // default channel layout: LayoutMixed (default) or LayoutUnmixed
 	ResourceID     string // the gateway's name, "resourceId" in metadata
 	CallID         string // SIP Call-ID
 	ConversationID string
@@ -36,6 +37,12 @@ type Config struct {
 	// the recorder's lock: it must not block or call back into the Recorder.
 	OnFinish func(md Metadata, sessionEndReason string)
 }
+
+// Channel layouts of a recording.
+const (
+	LayoutMixed   = "mixed"   // mono: the caller and what the gateway plays, mixed
+	LayoutUnmixed = "unmixed" // stereo: the caller left, what the gateway plays right
+)
 
 // Info names the files of one recording session.
 type Info struct {
@@ -57,6 +64,8 @@ type Recorder struct {
 	cur      *session
 	writeErr error // first write failure of cur, reported on the next command
 	mix      []int16
+	up       [2][]int16 // upsampled channels
+	out      []int16    // interleaved stereo
 }
 
 // session is one recording: one WAV file and its metadata.
@@ -66,12 +75,17 @@ type session struct {
 	md       Metadata
 	pausedAt time.Time
 	frames   int
+	unmixed  bool
+	ups      [2]upsampler // per channel, when the file is 16 kHz
 }
 
 // New returns an idle Recorder.
 func New(cfg Config) *Recorder {
 	if cfg.SampleRate == 0 {
 		cfg.SampleRate = 8000
+	}
+	if cfg.Layout == "" {
+		cfg.Layout = LayoutMixed
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -100,8 +114,25 @@ func (r *Recorder) Current() string {
 }
 
 // Do applies one command. On success it returns the session the command
-// acted on; a refusal or failure is an *Error.
+// acted on; a refusal or failure is an *Error. Start uses the configured
+// layout.
 func (r *Recorder) Do(c Command) (Info, error) {
+	return r.do(c, r.cfg.Layout)
+}
+
+// StartLayout starts a recording with the given channel layout ("" = the
+// configured one).
+func (r *Recorder) StartLayout(layout string) (Info, error) {
+	if layout == "" {
+		layout = r.cfg.Layout
+	}
+	if layout != LayoutMixed && layout != LayoutUnmixed {
+		return Info{}, &Error{CodeFailed, fmt.Sprintf("Recording failed: unknown recordingChannelType %q (want mixed or unmixed)", layout)}
+	}
+	return r.do(Start, layout)
+}
+
+func (r *Recorder) do(c Command, layout string) (Info, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	next, rerr := Transition(r.state, c)
@@ -111,7 +142,7 @@ func (r *Recorder) Do(c Command) (Info, error) {
 	now := r.cfg.Now()
 	switch c {
 	case Start:
-		s, err := r.open(now)
+		s, err := r.open(now, layout)
 		if err != nil {
 			return Info{}, failed(err)
 		}
@@ -157,17 +188,8 @@ func (r *Recorder) WriteAudio(caller, played []int16) {
 	if r.state != Recording || r.writeErr != nil {
 		return
 	}
-	n := min(len(caller), len(played))
-	if cap(r.mix) < n {
-		r.mix = make([]int16, n)
-	}
-	m := r.mix[:n]
-	for i := range m {
-		v := int32(caller[i]) + int32(played[i])
-		m[i] = int16(max(-32768, min(32767, v)))
-	}
 	s := r.cur
-	err := s.wav.Write(m)
+	err := s.wav.Write(r.layout(s, caller, played))
 	if err == nil {
 		s.frames++
 		if s.frames%syncEvery == 0 {
@@ -180,13 +202,55 @@ func (r *Recorder) WriteAudio(caller, played []int16) {
 	}
 }
 
-func (r *Recorder) open(now time.Time) (*session, error) {
+// layout turns one frame into the file's samples: mixed or interleaved
+// stereo, at 8 or 16 kHz. Buffers are reused.
+func (r *Recorder) layout(s *session, caller, played []int16) []int16 {
+	n := min(len(caller), len(played))
+	k := r.cfg.SampleRate / 8000 // 1 or 2
+	grow := func(b []int16, size int) []int16 {
+		if cap(b) < size {
+			return make([]int16, size)
+		}
+		return b[:size]
+	}
+	if !s.unmixed {
+		r.mix = grow(r.mix, n)
+		for i := range r.mix {
+			v := int32(caller[i]) + int32(played[i])
+			r.mix[i] = int16(max(-32768, min(32767, v)))
+		}
+		if k == 1 {
+			return r.mix
+		}
+		r.up[0] = grow(r.up[0], 2*n)
+		s.ups[0].process(r.up[0], r.mix)
+		return r.up[0]
+	}
+	left, right := caller[:n], played[:n]
+	if k == 2 {
+		r.up[0], r.up[1] = grow(r.up[0], 2*n), grow(r.up[1], 2*n)
+		s.ups[0].process(r.up[0], left)
+		s.ups[1].process(r.up[1], right)
+		left, right = r.up[0], r.up[1]
+	}
+	r.out = grow(r.out, 2*len(left))
+	for i := range left {
+		r.out[2*i], r.out[2*i+1] = left[i], right[i]
+	}
+	return r.out
+}
+
+func (r *Recorder) open(now time.Time, layout string) (*session, error) {
 	if err := os.MkdirAll(r.cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("recordings dir: %w", err)
 	}
 	id := randid.New()
 	base := filepath.Join(r.cfg.Dir, id)
-	w, err := CreateWAV(base+".wav", r.cfg.SampleRate, 1)
+	channels := 1
+	if layout == LayoutUnmixed {
+		channels = 2
+	}
+	w, err := CreateWAV(base+".wav", r.cfg.SampleRate, channels)
 	if err != nil {
 		return nil, err
 	}
@@ -196,8 +260,9 @@ func (r *Recorder) open(now time.Time) (*session, error) {
 	}
 	r.writeErr = nil
 	return &session{
-		info: Info{RecordingID: id, AudioPath: base + ".wav", MetadataPath: base + ".json"},
-		wav:  w,
+		info:    Info{RecordingID: id, AudioPath: base + ".wav", MetadataPath: base + ".json"},
+		wav:     w,
+		unmixed: layout == LayoutUnmixed,
 		md: Metadata{
 			ResourceID:           r.cfg.ResourceID,
 			CallID:               r.cfg.CallID,
@@ -205,13 +270,13 @@ func (r *Recorder) open(now time.Time) (*session, error) {
 			ChunkStartTime:       isoTime(now),
 			PauseResumeIntervals: []PauseInterval{},
 			RecordingInfo: RecordingInfo{
-				ContentType: "mixed",
+				ContentType: layout,
 				ChannelType: "audioOnly",
 				Format:      "wav",
 				AudioConfiguration: AudioConfiguration{
 					SampleRate: strconv.Itoa(r.cfg.SampleRate),
-					BitRate:    r.cfg.SampleRate * 16,
-					Channels:   1,
+					BitRate:    r.cfg.SampleRate * 16 * channels,
+					Channels:   channels,
 				},
 			},
 			Participants:   parts,

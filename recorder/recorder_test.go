@@ -188,3 +188,61 @@ func BenchmarkPauseResume(b *testing.B) {
 	}
 	r.Close("SessionEnded")
 }
+
+func readWAVFormat(t *testing.T, path string) (rate, channels int, data []int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	d := wav.NewDecoder(f)
+	buf, err := d.FullPCMBuffer()
+	if err != nil || !d.IsValidFile() {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return int(d.SampleRate), int(d.NumChans), buf.Data
+}
+
+// TestUnmixedStereo checks the caller lands on the left and what the
+// gateway plays on the right, at 8 kHz (sample-exact) and 16 kHz.
+func TestUnmixedStereo(t *testing.T) {
+	for _, rate := range []int{8000, 16000} {
+		r := New(Config{Dir: t.TempDir(), SampleRate: rate})
+		info, err := r.StartLayout(LayoutUnmixed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 20 {
+			r.WriteAudio(frame(1200), frame(-300))
+		}
+		r.Do(Stop)
+		gotRate, ch, data := readWAVFormat(t, info.AudioPath)
+		if gotRate != rate || ch != 2 || len(data) != 20*160*2*rate/8000 {
+			t.Fatalf("%d Hz: file %d Hz, %d channels, %d samples", rate, gotRate, ch, len(data))
+		}
+		// Past the filter's start-up, left = caller, right = played.
+		for i := len(data) / 2; i < len(data); i += 2 {
+			if data[i] != 1200 || data[i+1] != -300 {
+				t.Fatalf("%d Hz: frame %d = (%d, %d), want (1200, -300)", rate, i/2, data[i], data[i+1])
+			}
+		}
+		md := readMD(t, info.MetadataPath)
+		if md.RecordingInfo.ContentType != "unmixed" || md.RecordingInfo.AudioConfiguration.Channels != 2 ||
+			md.RecordingInfo.AudioConfiguration.BitRate != rate*32 {
+			t.Fatalf("%d Hz metadata %+v", rate, md.RecordingInfo)
+		}
+	}
+	if _, err := New(Config{Dir: t.TempDir()}).StartLayout("surround"); err == nil {
+		t.Fatal("unknown layout accepted")
+	}
+}
+
+func readMD(t *testing.T, path string) Metadata {
+	t.Helper()
+	md, err := readMetadata(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return md
+}

@@ -35,6 +35,8 @@ type options struct {
 	pprof                                         bool
 	apiToken                                      string
 	retention                                     time.Duration
+	layout                                        string
+	sampleRate                                    int
 	eventsURLs                                    urlList
 }
 
@@ -69,6 +71,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on --http-listen")
 	fs.Var(&o.eventsURLs, "events-url", "webhook for file-ready events (Event Grid schema); repeatable, or comma-separated in the environment")
+	fs.StringVar(&o.layout, "recording-channel-type", "mixed", "default layout of recordings: mixed (mono) or unmixed (stereo: caller left, bot right); a start command's value.data.recordingChannelType overrides it")
+	fs.IntVar(&o.sampleRate, "recording-sample-rate", 8000, "sample rate of recordings: 8000 or 16000 (upsampled with an interpolation filter)")
 	fs.DurationVar(&o.retention, "retention", 48*time.Hour, "finished recordings older than this are deleted (audio and metadata)")
 	fs.StringVar(&o.apiToken, "api-token", "", "bearer token the recordings API requires; required when --http-listen is not a loopback address")
 	fs.Usage = func() {
@@ -167,6 +171,12 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	if err != nil || mediaIP.IsUnspecified() {
 		return fmt.Errorf("--media-ip %q: need a concrete IP address (set --media-ip when --sip-listen is a wildcard)", o.mediaIP)
 	}
+	if o.layout != recorder.LayoutMixed && o.layout != recorder.LayoutUnmixed {
+		return fmt.Errorf("--recording-channel-type %q: want mixed or unmixed", o.layout)
+	}
+	if o.sampleRate != 8000 && o.sampleRate != 16000 {
+		return fmt.Errorf("--recording-sample-rate %d: want 8000 or 16000", o.sampleRate)
+	}
 	ports, err := sip.ParsePortRange(o.rtpPorts)
 	if err != nil {
 		return err
@@ -179,7 +189,8 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		return fmt.Errorf("--recordings-dir: %w", err)
 	}
 	host, _ := os.Hostname()
-	gwCfg := channel.Config{PublicURL: o.publicURL, RecordingsDir: dir, ResourceID: "botline@" + host, Logger: log}
+	gwCfg := channel.Config{PublicURL: o.publicURL, RecordingsDir: dir, ResourceID: "botline@" + host, Logger: log,
+		RecordingLayout: o.layout, RecordingSampleRate: o.sampleRate}
 	var gw *channel.Gateway
 	botDesc := o.botEndpoint
 	if o.botEndpoint != "" {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/botline/botline/activity"
 	"github.com/botline/botline/bots/recordbot"
+	"github.com/go-audio/wav"
 )
 
 // TestSIPpCallWithPauseResume drives a full call from SIPp (the example
@@ -130,5 +131,56 @@ func TestSIPpCallWithPauseResume(t *testing.T) {
 	}
 	if len(md.PauseResumeIntervals) != 1 || abs(time.Duration(md.PauseResumeIntervals[0].Duration)*time.Millisecond-resume.Sub(pause)) > 100*time.Millisecond {
 		t.Fatalf("pause intervals %+v, paused %v", md.PauseResumeIntervals, resume.Sub(pause))
+	}
+}
+
+// TestSIPpUnmixedStereo records a SIPp call unmixed at 16 kHz (chosen by
+// the start command's value.data): the caller's speech is on the left, the
+// gateway's (silent) side on the right.
+func TestSIPpUnmixedStereo(t *testing.T) {
+	sipp, err := exec.LookPath("sipp")
+	if err != nil {
+		t.Fatal("sipp not installed: run `make test`, which installs Debian's sip-tester")
+	}
+	bot := startHTTPBot(t)
+	gw := startGateway(t, "--bot-endpoint", bot.url, "--recording-sample-rate", "16000")
+	sippDone := make(chan error, 1)
+	go func() {
+		cmd := exec.Command(sipp, "-sf", filepath.Join("..", "..", "examples", "sipp", "caller.xml"),
+			"-s", "+18005550199", "-m", "1", "-i", "127.0.0.1", "-p", fmt.Sprint(freePort(t)),
+			"-mp", fmt.Sprint(40000+freePort(t)%20000), "-timeout", "40", "-timeout_error", "-nostdin", gw.sipAddr)
+		sippDone <- cmd.Run()
+	}()
+	up := bot.next(t, activity.TypeConversationUpdate, 15*time.Second)
+	v := json.RawMessage(`{"commandId":"st","data":{"recordingChannelType":"unmixed"}}`)
+	if _, err := (recordbot.HTTPConnector{}).Send(context.Background(), &activity.Activity{Type: activity.TypeCommand,
+		Name: activity.CommandRecordingStart, Value: v, Conversation: up.a.Conversation, ServiceURL: up.a.ServiceURL}); err != nil {
+		t.Fatal(err)
+	}
+	bot.next(t, activity.TypeEndOfConversation, 30*time.Second)
+	if err := <-sippDone; err != nil {
+		t.Fatalf("sipp: %v", err)
+	}
+	wavs, _ := filepath.Glob(filepath.Join(gw.dir, "*.wav"))
+	if len(wavs) != 1 {
+		t.Fatalf("recordings %v", wavs)
+	}
+	f, _ := os.Open(wavs[0])
+	defer f.Close()
+	d := wav.NewDecoder(f)
+	buf, err := d.FullPCMBuffer()
+	if err != nil || d.SampleRate != 16000 || d.NumChans != 2 {
+		t.Fatalf("format %d Hz %d ch: %v", d.SampleRate, d.NumChans, err)
+	}
+	var left, right []int
+	for i := 0; i+1 < len(buf.Data); i += 2 {
+		left, right = append(left, buf.Data[i]), append(right, buf.Data[i+1])
+	}
+	if l, r := rmsOf(left), rmsOf(right); l < 500 || r != 0 {
+		t.Fatalf("left RMS %.0f (caller's speech), right RMS %.0f (silence): wrong sides", l, r)
+	}
+	md := readMetadata(t, strings.TrimSuffix(wavs[0], ".wav")+".json")
+	if md.RecordingInfo.ContentType != "unmixed" || md.RecordingInfo.AudioConfiguration.SampleRate != "16000" {
+		t.Fatalf("metadata %+v", md.RecordingInfo)
 	}
 }
