@@ -29,6 +29,9 @@ var recordingCommands = map[string]recorder.Command{
 func (g *Gateway) doRecording(conv *conversation, c recorder.Command, layout string) (recorder.Info, error) {
 	conv.mu.Lock()
 	defer conv.mu.Unlock()
+	if c == recorder.Stop && conv.policy {
+		return recorder.Info{}, &recorder.Error{Code: CodePolicyEnforced, Message: msgPolicyEnforced}
+	}
 	var info recorder.Info
 	var err error
 	if c == recorder.Start {
@@ -38,6 +41,9 @@ func (g *Gateway) doRecording(conv *conversation, c recorder.Command, layout str
 	}
 	if err == nil && c == recorder.Start {
 		conv.recordings = append(conv.recordings, info.RecordingID)
+		if g.cfg.Notice != nil {
+			conv.call.Play(g.cfg.Notice) // the caller is told, as Teams tells PSTN callers
+		}
 	}
 	return info, err
 }

@@ -15,6 +15,7 @@ import (
 // callControl is what a conversation needs of its call.
 type callControl interface {
 	Hangup(ctx context.Context) error
+	Play(samples []int16)
 }
 
 // conversation is one call seen as a Bot Framework conversation.
@@ -30,6 +31,7 @@ type conversation struct {
 
 	mu         sync.Mutex
 	recordings []string // ids of the recording sessions of this call
+	policy     bool     // recorded by policy: it cannot be stopped
 
 	seq         atomic.Uint64
 	ended       atomic.Bool

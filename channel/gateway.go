@@ -33,6 +33,10 @@ type Config struct {
 	// "mixed" (default) or "unmixed"; 8000 (default) or 16000 Hz.
 	RecordingLayout     string
 	RecordingSampleRate int
+	// Policy, if set, names the calls recorded from answer to hang-up.
+	Policy *Policy
+	// Notice is played to the caller whenever a recording starts (nil: none).
+	Notice []int16
 	// Events, if set, is given every file-ready event (for webhooks).
 	Events EventPublisher
 }
@@ -113,6 +117,14 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 	g.mu.Unlock()
 	g.live.Add(1)
 	log.Info("conversation started", "caller", c.Caller, "dialed", c.Dialed)
+	if g.cfg.Policy.Match(c.Caller, c.Dialed) {
+		conv.policy = true
+		if info, err := g.doRecording(conv, recorder.Start, ""); err != nil {
+			log.Error("policy recording failed to start", "err", err)
+		} else {
+			log.Info("recording start", "by", "policy", "recordingId", info.RecordingID, "file", info.AudioPath)
+		}
+	}
 	up := &activity.Activity{Type: activity.TypeConversationUpdate, MembersAdded: []activity.ChannelAccount{conv.caller}}
 	conv.send(up)
 	return conv

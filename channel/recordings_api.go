@@ -86,6 +86,10 @@ func (g *Gateway) apiStart(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "BadArgument", `body must be {"serverCallId": "<SIP Call-ID>"}`)
 		return
 	}
+	if t := req.RecordingChannelType; t != "" && t != recorder.LayoutMixed && t != recorder.LayoutUnmixed {
+		writeError(w, http.StatusBadRequest, "BadArgument", "recordingChannelType must be mixed or unmixed")
+		return
+	}
 	conv := g.byCallID(req.ServerCallID)
 	if conv == nil {
 		writeError(w, http.StatusNotFound, "CallNotFound", "no active call with that serverCallId")

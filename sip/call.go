@@ -41,6 +41,15 @@ type Call struct {
 // Done is closed when the call has ended.
 func (c *Call) Done() <-chan struct{} { return c.done }
 
+// Play queues 8 kHz 16-bit PCM to be played to the caller (and recorded
+// as what the gateway played), after anything already queued. The slice
+// must not change afterwards.
+func (c *Call) Play(samples []int16) {
+	if c.media != nil {
+		c.media.play(samples)
+	}
+}
+
 // Hangup sends BYE to the caller and ends the call.
 func (c *Call) Hangup(ctx context.Context) error {
 	return c.hangup(ctx, EndLocalHangup)

@@ -68,6 +68,9 @@ type media struct {
 	// silence is one encoded frame of silence: what the caller hears while
 	// nothing plays, encoded once.
 	silence []byte
+	// queue is audio waiting to be played to the caller (8 kHz PCM), in order.
+	queue [][]int16
+	qpos  int
 
 	timeout   time.Duration // hang up after this long without RTP; 0 = never
 	lastRecv  time.Time
@@ -151,7 +154,7 @@ func (m *media) tick(now time.Time, send bool) {
 		m.onTimeout()
 	}
 	m.jb.read(m.caller)
-	clear(m.played)
+	playing := m.fillPlayed()
 	m.sink.WriteAudio(m.caller, m.played)
 	m.out.SequenceNumber++
 	m.out.Timestamp += FrameSize
@@ -162,7 +165,11 @@ func (m *media) tick(now time.Time, send bool) {
 		}
 		return
 	}
-	copy(m.out.Payload, m.silence) // nothing plays yet: m.played is silence
+	if playing {
+		m.codec.Encode(m.out.Payload, m.played)
+	} else {
+		copy(m.out.Payload, m.silence)
+	}
 	n, err := m.out.MarshalTo(m.sbuf)
 	if err != nil {
 		return
@@ -170,6 +177,31 @@ func (m *media) tick(now time.Time, send bool) {
 	if _, err := m.conn.WriteToUDPAddrPort(m.sbuf[:n], m.remote); err == nil {
 		m.stats.Sent++
 	}
+}
+
+// fillPlayed takes the next frame of queued audio into m.played (silence
+// where the queue runs out) and reports whether anything played.
+func (m *media) fillPlayed() bool {
+	n := 0
+	for n < len(m.played) && len(m.queue) > 0 {
+		cur := m.queue[0]
+		k := copy(m.played[n:], cur[m.qpos:])
+		n += k
+		m.qpos += k
+		if m.qpos == len(cur) {
+			m.queue[0] = nil
+			m.queue, m.qpos = m.queue[1:], 0
+		}
+	}
+	clear(m.played[n:])
+	return n > 0
+}
+
+// play queues 8 kHz PCM to be played to the caller after what is queued.
+func (m *media) play(samples []int16) {
+	m.mu.Lock()
+	m.queue = append(m.queue, samples)
+	m.mu.Unlock()
 }
 
 // stop ends run and waits for it, so the sink gets no frame after stop

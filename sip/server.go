@@ -293,8 +293,10 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	log.Info("call answered", "from", c.FromURI, "to", c.ToURI, "codec", c.Codec,
 		"rtpLocal", conn.LocalAddr().String(), "rtpRemote", offer.Remote.String())
-	sink := s.cfg.Handler.CallAnswered(c)
-	c.media = newMedia(conn, offer, sink, log, rand.Uint32())
+	// The media exists before the handler runs (so it can queue audio to
+	// play), and starts once the handler gave its sink.
+	c.media = newMedia(conn, offer, nil, log, rand.Uint32())
+	c.media.sink = s.cfg.Handler.CallAnswered(c)
 	c.media.timeout = s.cfg.RTPTimeout
 	c.media.onTimeout = func() {
 		log.Warn("hanging up: no RTP", "timeout", s.cfg.RTPTimeout.String())

@@ -26,6 +26,7 @@ import (
 	"github.com/botline/botline/channel"
 	"github.com/botline/botline/recorder"
 	"github.com/botline/botline/sip"
+	"github.com/go-audio/wav"
 )
 
 type options struct {
@@ -36,6 +37,7 @@ type options struct {
 	apiToken                                      string
 	retention                                     time.Duration
 	layout                                        string
+	policyFile, notice                            string
 	sampleRate                                    int
 	eventsURLs                                    urlList
 }
@@ -73,6 +75,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.Var(&o.eventsURLs, "events-url", "webhook for file-ready events (Event Grid schema); repeatable, or comma-separated in the environment")
 	fs.StringVar(&o.layout, "recording-channel-type", "mixed", "default layout of recordings: mixed (mono) or unmixed (stereo: caller left, bot right); a start command's value.data.recordingChannelType overrides it")
 	fs.IntVar(&o.sampleRate, "recording-sample-rate", 8000, "sample rate of recordings: 8000 or 16000 (upsampled with an interpolation filter)")
+	fs.StringVar(&o.policyFile, "record-policy", "", "file of \"caller <number>\" / \"dialed <number>\" lines (trailing * = prefix): matching calls are recorded from answer to hang-up, and bots cannot stop it")
+	fs.StringVar(&o.notice, "recording-notice", "tone", "what the caller hears when a recording starts: tone, none, or a WAV file (8 kHz mono 16-bit)")
 	fs.DurationVar(&o.retention, "retention", 48*time.Hour, "finished recordings older than this are deleted (audio and metadata)")
 	fs.StringVar(&o.apiToken, "api-token", "", "bearer token the recordings API requires; required when --http-listen is not a loopback address")
 	fs.Usage = func() {
@@ -129,6 +133,35 @@ func main() {
 		log.Error("botline stopped", "err", err)
 		os.Exit(1)
 	}
+}
+
+// loadNotice returns the recording notice: the default tone, none, or the
+// samples of an 8 kHz mono 16-bit WAV file.
+func loadNotice(spec string) ([]int16, error) {
+	switch spec {
+	case "tone":
+		return channel.NoticeTone(), nil
+	case "none", "":
+		return nil, nil
+	}
+	f, err := os.Open(spec)
+	if err != nil {
+		return nil, fmt.Errorf("--recording-notice: %w", err)
+	}
+	defer f.Close()
+	d := wav.NewDecoder(f)
+	buf, err := d.FullPCMBuffer()
+	if err != nil || !d.IsValidFile() {
+		return nil, fmt.Errorf("--recording-notice %s: not a readable WAV file", spec)
+	}
+	if d.SampleRate != 8000 || d.NumChans != 1 || d.BitDepth != 16 {
+		return nil, fmt.Errorf("--recording-notice %s: %d Hz, %d channels, %d bits; want 8000 Hz mono 16-bit", spec, d.SampleRate, d.NumChans, d.BitDepth)
+	}
+	out := make([]int16, len(buf.Data))
+	for i, v := range buf.Data {
+		out[i] = int16(v)
+	}
+	return out, nil
 }
 
 // loopback reports whether addr's host is a loopback address or localhost.
@@ -191,6 +224,14 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	host, _ := os.Hostname()
 	gwCfg := channel.Config{PublicURL: o.publicURL, RecordingsDir: dir, ResourceID: "botline@" + host, Logger: log,
 		RecordingLayout: o.layout, RecordingSampleRate: o.sampleRate}
+	if o.policyFile != "" {
+		if gwCfg.Policy, err = channel.LoadPolicy(o.policyFile); err != nil {
+			return err
+		}
+	}
+	if gwCfg.Notice, err = loadNotice(o.notice); err != nil {
+		return err
+	}
 	var gw *channel.Gateway
 	botDesc := o.botEndpoint
 	if o.botEndpoint != "" {

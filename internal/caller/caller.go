@@ -76,6 +76,7 @@ type Call struct {
 	received chan struct{}
 	mu       sync.Mutex
 	stats    botsip.RTPStats
+	loud     int // audio packets that were not silence
 
 	// sending state, owned by whoever calls SendPacket
 	out     rtp.Packet
@@ -198,17 +199,44 @@ func (c *Call) drain() {
 		if err != nil {
 			return
 		}
-		if _, err := h.Unmarshal(buf[:n]); err != nil {
+		off, err := h.Unmarshal(buf[:n])
+		if err != nil {
 			continue
 		}
+		loud := h.PayloadType == c.PT && c.loudPayload(buf[off:n])
 		now := time.Now()
 		c.mu.Lock()
+		if loud {
+			c.loud++
+		}
 		c.stats.Update(h.SequenceNumber, h.Timestamp, now)
 		if c.stats.Received == 1 {
 			close(c.received)
 		}
 		c.mu.Unlock()
 	}
+}
+
+// loudPayload reports whether a G.711 payload holds more than silence
+// (every sample is looked at: a stride would alias with some tones).
+func (c *Call) loudPayload(p []byte) bool {
+	decode := g711.DecodeUlawFrame
+	if c.PT == 8 {
+		decode = g711.DecodeAlawFrame
+	}
+	for _, b := range p {
+		if v := decode(b); v > 500 || v < -500 {
+			return true
+		}
+	}
+	return false
+}
+
+// LoudPackets is how many of the far end's audio packets were not silence.
+func (c *Call) LoudPackets() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.loud
 }
 
 // ReceivedPackets is how many RTP packets the far end sent so far.
