@@ -25,23 +25,11 @@ func frame(v int16) []int16 {
 
 func readWAV(t *testing.T, path string) []int {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
+	rate, ch, data := readWAVFormat(t, path)
+	if rate != 8000 || ch != 1 {
+		t.Fatalf("format %d Hz %d ch", rate, ch)
 	}
-	defer f.Close()
-	d := wav.NewDecoder(f)
-	if !d.IsValidFile() {
-		t.Fatalf("%s: not a valid WAV", path)
-	}
-	buf, err := d.FullPCMBuffer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.SampleRate != 8000 || d.NumChans != 1 || d.BitDepth != 16 {
-		t.Fatalf("format %d Hz %d ch %d bit", d.SampleRate, d.NumChans, d.BitDepth)
-	}
-	return buf.Data
+	return data
 }
 
 // TestPauseResumeAppendsToSameFile checks that paused audio is absent, the

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/botline/botline/activity"
 	"github.com/botline/botline/bots/recordbot"
-	"github.com/botline/botline/internal/caller"
 	"github.com/botline/botline/recorder"
 )
 
@@ -72,16 +70,7 @@ func (w *webhook) next(t *testing.T, timeout time.Duration) recorder.FileReadyEv
 // recording.fileReady event activity.
 func recordedCall(t *testing.T, gw *gateway, bot *httpBot, wantBotEvent bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	phone, err := caller.NewPhone(ctx, "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	call, err := phone.Dial(ctx, gw.sipAddr, "+14255550123", "+18005550199", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, _, call := dial(t, gw, 30*time.Second)
 	go call.SendAudio(ctx, make([]int16, 8000*20))
 	up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
 	conn := recordbot.HTTPConnector{}
@@ -197,16 +186,7 @@ func TestKill9MidRecording(t *testing.T) {
 	args := []string{"--bot-endpoint", bot.url, "--events-url", hook.url, "--recordings-dir", dir,
 		"--http-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))}
 	gw := startGateway(t, args...)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	phone, err := caller.NewPhone(ctx, "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	call, err := phone.Dial(ctx, gw.sipAddr, "+14255550123", "+18005550199", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, _, call := dial(t, gw, 30*time.Second)
 	tone := make([]int16, 8000*20)
 	for i := range tone {
 		tone[i] = 4000

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/botline/botline/activity"
+	"github.com/botline/botline/internal/caller"
 	"github.com/botline/botline/recorder"
 	"github.com/go-audio/wav"
 )
@@ -140,4 +142,21 @@ func post(t *testing.T, url, body string) (int, string) {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
+}
+
+// dial places a call from +14255550123 to +18005550199 at the gateway with
+// a Go SIP caller; the context bounds the whole test's use of the call.
+func dial(t *testing.T, gw *gateway, timeout time.Duration) (context.Context, *caller.Phone, *caller.Call) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	phone, err := caller.NewPhone(ctx, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call, err := phone.Dial(ctx, gw.sipAddr, "+14255550123", "+18005550199", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, phone, call
 }

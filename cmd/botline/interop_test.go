@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/botline/botline/activity"
-	"github.com/botline/botline/internal/caller"
 )
 
 // jsLine is one line the botbuilder-js bot prints.
@@ -121,16 +119,7 @@ func TestInteropBotbuilderJS(t *testing.T) {
 	}
 
 	gw := startGateway(t, "--bot-endpoint", fmt.Sprintf("http://127.0.0.1:%d/api/messages", port))
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	phone, err := caller.NewPhone(ctx, "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	call, err := phone.Dial(ctx, gw.sipAddr, "+14255550123", "+18005550199", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, _, call := dial(t, gw, 60*time.Second)
 	// A 440 Hz tone until hang-up: every recording must hold it.
 	toneSamples := make([]int16, 8000*60)
 	for i := range toneSamples {

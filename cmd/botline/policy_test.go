@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/botline/botline/activity"
 	"github.com/botline/botline/bots/recordbot"
-	"github.com/botline/botline/internal/caller"
 )
 
 // TestPolicyRecording: a call to a number in --record-policy is recorded
@@ -22,16 +20,7 @@ func TestPolicyRecording(t *testing.T) {
 	os.WriteFile(policy, []byte("# compliance\ndialed +1800555*\ncaller +33999\n"), 0o644)
 	bot := startHTTPBot(t)
 	gw := startGateway(t, "--bot-endpoint", bot.url, "--record-policy", policy)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	phone, err := caller.NewPhone(ctx, "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	call, err := phone.Dial(ctx, gw.sipAddr, "+14255550123", "+18005550199", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, phone, call := dial(t, gw, 30*time.Second)
 	go call.SendAudio(ctx, make([]int16, 8000*20))
 	up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
 	command := func(name string) *activity.Error {

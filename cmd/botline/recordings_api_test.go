@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/botline/botline/activity"
-	"github.com/botline/botline/internal/caller"
 )
 
 // TestRecordingsAPI drives out-of-call recording control over HTTP during a
@@ -19,16 +17,7 @@ import (
 func TestRecordingsAPI(t *testing.T) {
 	bot := startHTTPBot(t)
 	gw := startGateway(t, "--bot-endpoint", bot.url, "--api-token", "tok")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	phone, err := caller.NewPhone(ctx, "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	call, err := phone.Dial(ctx, gw.sipAddr, "+14255550123", "+18005550199", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, _, call := dial(t, gw, 30*time.Second)
 	go call.SendAudio(ctx, make([]int16, 8000*20))
 	up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
 	var cd struct{ CallID string }
