@@ -20,6 +20,7 @@ call: deps-sipp
 		&& echo "call completed" || { echo "call failed (is 'make run' running?); SIPp said:"; tail -20 /tmp/botline-call.log; exit 1; }
 	@sleep 0.5; newest=$$(ls -t recordings/*.wav 2>/dev/null | head -1); \
 	if [ -n "$$newest" ]; then echo "recording: $$newest"; echo "metadata:  $${newest%.wav}.json"; \
+		id=$$(basename "$$newest" .wav); echo "download:  http://127.0.0.1:8080/recording/download/$$id"; \
 	else echo "no recording in ./recordings (was 'make run' started from this directory?)"; fi
 
 ## test: everything, installing SIPp and the Node interop bot's packages when missing
