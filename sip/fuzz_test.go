@@ -1,0 +1,38 @@
+package sip
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// FuzzParseOffer: any INVITE body gets an offer or an error, never a panic.
+func FuzzParseOffer(f *testing.F) {
+	f.Add([]byte(sippOffer))
+	f.Add([]byte("v=0\r\no=- 1 1 IN IP6 ::1\r\ns=-\r\nc=IN IP6 ::1\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n"))
+	f.Add([]byte("v=0\r\nm=audio 99999 RTP/AVP 300\r\n"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		o, err := ParseOffer(body)
+		if err == nil && (o.Codec.Name != "PCMU" && o.Codec.Name != "PCMA") {
+			t.Fatalf("accepted offer without G.711: %+v", o)
+		}
+	})
+}
+
+// FuzzReceive: any datagram on a call's RTP port is taken or counted as
+// foreign, never a panic, and the frames keep their size.
+func FuzzReceive(f *testing.F) {
+	f.Add([]byte{0x80, 0x00, 0x00, 0x01, 0, 0, 0, 160, 0, 0, 0, 7, 1, 2, 3})
+	f.Add([]byte{0x80, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 7})
+	f.Add([]byte{0x90, 0x65, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xbe, 0xde, 0, 1, 0x10, 0xaa, 0, 0})
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		m := newMedia(nil, &Offer{Codec: PCMU, HasDTMF: true, DTMF: 101}, nil, nil, 1)
+		m.receive(pkt, netip.MustParseAddrPort("127.0.0.1:9"))
+		m.receive(pkt, netip.MustParseAddrPort("127.0.0.1:9"))
+		m.jb.read(m.caller)
+		m.rtp.Update(1, 2, time.Now())
+		if len(m.caller) != FrameSize {
+			t.Fatal("frame size changed")
+		}
+	})
+}
