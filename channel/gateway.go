@@ -33,6 +33,9 @@ type Config struct {
 	// "mixed" (default) or "unmixed"; 8000 (default) or 16000 Hz.
 	RecordingLayout     string
 	RecordingSampleRate int
+	// ChunkMax and ChunkMaxBytes bound one file of a recording (0 = none).
+	ChunkMax      time.Duration
+	ChunkMaxBytes int64
 	// Policy, if set, names the calls recorded from answer to hang-up.
 	Policy *Policy
 	// Notice is played to the caller whenever a recording starts (nil: none).
@@ -110,7 +113,8 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		ConversationID: id, Participants: []string{c.Caller, g.cfg.BotID}, Logger: log,
 		CallerNumber: c.Caller, DialedNumber: c.Dialed, Direction: "inbound",
 		Layout: g.cfg.RecordingLayout, SampleRate: g.cfg.RecordingSampleRate,
-		OnFinish: func(md recorder.Metadata, reason string) { g.fileReady(conv, md, reason, log) },
+		ChunkMax: g.cfg.ChunkMax, ChunkMaxBytes: g.cfg.ChunkMaxBytes,
+		OnFinish: func(chunks []recorder.Metadata, reason string) { g.fileReady(conv, chunks, reason, log) },
 	})
 	g.mu.Lock()
 	g.convs[id] = conv
@@ -187,8 +191,9 @@ func (g *Gateway) Wait(ctx context.Context) error {
 }
 
 // fileReady announces a finished recording to the webhooks and the bot.
-func (g *Gateway) fileReady(conv *conversation, md recorder.Metadata, reason string, log *slog.Logger) {
-	ev := recorder.NewFileReadyEvent(md, reason, g.cfg.ResourceID, g.cfg.PublicURL)
+func (g *Gateway) fileReady(conv *conversation, chunks []recorder.Metadata, reason string, log *slog.Logger) {
+	md := chunks[0]
+	ev := recorder.NewFileReadyEvent(chunks, reason, g.cfg.ResourceID, g.cfg.PublicURL)
 	if g.cfg.Events != nil {
 		if err := g.cfg.Events.Publish(ev); err != nil {
 			log.Error("file-ready event not queued", "recordingId", md.RecordingID, "err", err)

@@ -56,22 +56,25 @@ type RecordingChunk struct {
 	MetadataLocation string `json:"metadataLocation"`
 }
 
-// NewFileReadyEvent builds the event for a finished recording; baseURL is
-// where the download API is served. The event id is the recording id, so a
-// redelivery carries the same id.
-func NewFileReadyEvent(md Metadata, sessionEndReason, resourceID, baseURL string) FileReadyEvent {
-	base := strings.TrimRight(baseURL, "/") + "/recording/download/" + md.ChunkDocumentID
+// NewFileReadyEvent builds the event for a finished recording from its
+// chunks' metadata (in order); baseURL is where the download API is served.
+// The event id is the recording id, so a redelivery carries the same id.
+func NewFileReadyEvent(chunks []Metadata, sessionEndReason, resourceID, baseURL string) FileReadyEvent {
+	md := chunks[0]
 	ev := FileReadyEvent{
 		ID: md.RecordingID, Topic: "/botline/" + resourceID, Subject: "/recording/call/" + md.CallID,
 		EventType: EventTypeFileReady, DataVersion: "1.0", MetadataVersion: "1",
 		EventTime: isoTime(time.Now()),
 	}
-	ev.Data.RecordingStorageInfo.RecordingChunks = []RecordingChunk{{
-		DocumentID: md.ChunkDocumentID, Index: md.ChunkIndex, EndReason: md.EndReason,
-		ContentLocation: base, MetadataLocation: base + "/metadata",
-	}}
+	for _, c := range chunks {
+		base := strings.TrimRight(baseURL, "/") + "/recording/download/" + c.ChunkDocumentID
+		ev.Data.RecordingStorageInfo.RecordingChunks = append(ev.Data.RecordingStorageInfo.RecordingChunks, RecordingChunk{
+			DocumentID: c.ChunkDocumentID, Index: c.ChunkIndex, EndReason: c.EndReason,
+			ContentLocation: base, MetadataLocation: base + "/metadata",
+		})
+		ev.Data.RecordingDurationMs += c.ChunkDuration
+	}
 	ev.Data.RecordingStartTime = md.ChunkStartTime
-	ev.Data.RecordingDurationMs = md.ChunkDuration
 	ev.Data.SessionEndReason = sessionEndReason
 	return ev
 }

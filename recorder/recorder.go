@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -31,11 +32,16 @@ type Config struct {
 	Direction      string // "inbound"
 	Logger         *slog.Logger
 	Now            func() time.Time // clock, for tests; default time.Now
-	// OnFinish, if set, is told of every finished recording (its final
-	// metadata and why the session ended: SessionEndStopped or
-	// SessionEndCallEnded), even one finalized with errors. It runs under
-	// the recorder's lock: it must not block or call back into the Recorder.
-	OnFinish func(md Metadata, sessionEndReason string)
+	// ChunkMax and ChunkMaxBytes bound one file (chunk) of a recording;
+	// past either, the recording continues in a new chunk. 0 = no bound.
+	ChunkMax      time.Duration
+	ChunkMaxBytes int64
+	// OnFinish, if set, is told of every finished recording session: the
+	// final metadata of its chunks in order, and why the session ended
+	// (SessionEndStopped or SessionEndCallEnded), even when finalized with
+	// errors. It runs under the recorder's lock: it must not block or call
+	// back into the Recorder.
+	OnFinish func(chunks []Metadata, sessionEndReason string)
 }
 
 // Channel layouts of a recording.
@@ -70,13 +76,18 @@ type Recorder struct {
 
 // session is one recording: one WAV file and its metadata.
 type session struct {
-	info     Info
+	info     Info // RecordingID of the session; paths of the current chunk
 	wav      *WAVWriter
-	md       Metadata
+	md       Metadata // the current chunk's
 	pausedAt time.Time
 	frames   int
 	unmixed  bool
 	ups      [2]upsampler // per channel, when the file is 16 kHz
+
+	// Chunks finished by rollover; their finalizers hash off the media path.
+	finMu    sync.Mutex
+	finished []Metadata
+	pending  sync.WaitGroup
 }
 
 // New returns an idle Recorder.
@@ -192,7 +203,10 @@ func (r *Recorder) WriteAudio(caller, played []int16) {
 	err := s.wav.Write(r.layout(s, caller, played))
 	if err == nil {
 		s.frames++
-		if s.frames%syncEvery == 0 {
+		switch {
+		case r.full(s):
+			err = r.rollover(s)
+		case s.frames%syncEvery == 0:
 			err = s.wav.Sync()
 		}
 	}
@@ -245,48 +259,96 @@ func (r *Recorder) open(now time.Time, layout string) (*session, error) {
 		return nil, fmt.Errorf("recordings dir: %w", err)
 	}
 	id := randid.New()
-	base := filepath.Join(r.cfg.Dir, id)
+	s := &session{info: Info{RecordingID: id}, unmixed: layout == LayoutUnmixed}
+	r.writeErr = nil
+	// The first chunk's document id is the recording id.
+	if err := r.openChunk(s, now, layout, 0, id); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// openChunk starts chunk index of session s in a new file named docID.
+func (r *Recorder) openChunk(s *session, now time.Time, layout string, index int, docID string) error {
+	base := filepath.Join(r.cfg.Dir, docID)
 	channels := 1
 	if layout == LayoutUnmixed {
 		channels = 2
 	}
 	w, err := CreateWAV(base+".wav", r.cfg.SampleRate, channels)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	parts := make([]Participant, len(r.cfg.Participants))
 	for i, p := range r.cfg.Participants {
 		parts[i] = Participant{ParticipantID: p}
 	}
-	r.writeErr = nil
-	return &session{
-		info:    Info{RecordingID: id, AudioPath: base + ".wav", MetadataPath: base + ".json"},
-		wav:     w,
-		unmixed: layout == LayoutUnmixed,
-		md: Metadata{
-			ResourceID:           r.cfg.ResourceID,
-			CallID:               r.cfg.CallID,
-			ChunkDocumentID:      id,
-			ChunkStartTime:       isoTime(now),
-			PauseResumeIntervals: []PauseInterval{},
-			RecordingInfo: RecordingInfo{
-				ContentType: layout,
-				ChannelType: "audioOnly",
-				Format:      "wav",
-				AudioConfiguration: AudioConfiguration{
-					SampleRate: strconv.Itoa(r.cfg.SampleRate),
-					BitRate:    r.cfg.SampleRate * 16 * channels,
-					Channels:   channels,
-				},
+	s.info.AudioPath, s.info.MetadataPath = base+".wav", base+".json"
+	s.wav, s.frames = w, 0
+	s.md = Metadata{
+		ResourceID:           r.cfg.ResourceID,
+		CallID:               r.cfg.CallID,
+		ChunkDocumentID:      docID,
+		ChunkIndex:           index,
+		ChunkStartTime:       isoTime(now),
+		PauseResumeIntervals: []PauseInterval{},
+		RecordingInfo: RecordingInfo{
+			ContentType: layout,
+			ChannelType: "audioOnly",
+			Format:      "wav",
+			AudioConfiguration: AudioConfiguration{
+				SampleRate: strconv.Itoa(r.cfg.SampleRate),
+				BitRate:    r.cfg.SampleRate * 16 * channels,
+				Channels:   channels,
 			},
-			Participants:   parts,
-			RecordingID:    id,
-			ConversationID: r.cfg.ConversationID,
-			CallerNumber:   r.cfg.CallerNumber,
-			DialedNumber:   r.cfg.DialedNumber,
-			Direction:      r.cfg.Direction,
 		},
-	}, nil
+		Participants:   parts,
+		RecordingID:    s.info.RecordingID,
+		ConversationID: r.cfg.ConversationID,
+		CallerNumber:   r.cfg.CallerNumber,
+		DialedNumber:   r.cfg.DialedNumber,
+		Direction:      r.cfg.Direction,
+	}
+	return writeJSON(s.info.MetadataPath, s.md)
+}
+
+// EndChunkMax is the endReason of a chunk closed because it reached the
+// chunk bound; the recording goes on in the next chunk.
+const EndChunkMax = "ChunkMaximumSizeExceeded"
+
+// full reports whether the current chunk reached its bound.
+func (r *Recorder) full(s *session) bool {
+	return (r.cfg.ChunkMax > 0 && s.wav.Duration() >= r.cfg.ChunkMax) ||
+		(r.cfg.ChunkMaxBytes > 0 && s.wav.dataBytes >= r.cfg.ChunkMaxBytes)
+}
+
+// rollover closes the current chunk and opens the next. It runs on the
+// media path: the old file is closed here (a flush), its hash and final
+// metadata are written by a finalizer goroutine.
+func (r *Recorder) rollover(s *session) error {
+	now := r.cfg.Now()
+	old, md, path := s.wav, s.md, s.info
+	err := old.Close()
+	md.ChunkDuration = ms(old.Duration())
+	md.EndReason = EndChunkMax
+	md.ChunkEndTime = isoTime(now)
+	s.pending.Add(1)
+	go func() {
+		defer s.pending.Done()
+		if sum, herr := FileSHA256(path.AudioPath); herr == nil {
+			md.Sha256 = sum
+		} else {
+			r.log.Error("chunk hash failed", "documentId", md.ChunkDocumentID, "err", herr)
+		}
+		if werr := writeJSON(path.MetadataPath, md); werr != nil {
+			r.log.Error("chunk metadata failed", "documentId", md.ChunkDocumentID, "err", werr)
+		}
+		s.finMu.Lock()
+		s.finished = append(s.finished, md)
+		s.finMu.Unlock()
+	}()
+	layout := md.RecordingInfo.ContentType
+	return errors.Join(err, r.openChunk(s, now, layout, md.ChunkIndex+1, randid.New()))
 }
 
 func (s *session) closePause(now time.Time) {
@@ -328,8 +390,11 @@ func (r *Recorder) finish(now time.Time, endReason, sessionEndReason string) (In
 	if err != nil {
 		r.log.Error("recording finalize failed", "recordingId", s.info.RecordingID, "err", err)
 	}
+	s.pending.Wait() // rolled-over chunks' finalizers
+	chunks := append(s.finished, s.md)
+	sort.Slice(chunks, func(i, j int) bool { return chunks[i].ChunkIndex < chunks[j].ChunkIndex })
 	if r.cfg.OnFinish != nil {
-		r.cfg.OnFinish(s.md, sessionEndReason)
+		r.cfg.OnFinish(chunks, sessionEndReason)
 	}
 	return s.info, err
 }

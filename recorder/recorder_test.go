@@ -234,3 +234,44 @@ func readMD(t *testing.T, path string) Metadata {
 	}
 	return md
 }
+
+// TestChunkRollover: past the chunk bound a recording continues in a new
+// file; each chunk is a valid WAV with its own metadata, and the session's
+// chunks are reported in order when it ends.
+func TestChunkRollover(t *testing.T) {
+	dir := t.TempDir()
+	var got []Metadata
+	r := New(Config{Dir: dir, ChunkMax: 200 * time.Millisecond, OnFinish: func(c []Metadata, _ string) { got = c }})
+	info, _ := r.Do(Start)
+	for i := range 25 {
+		r.WriteAudio(frame(int16(i)), frame(0))
+	}
+	r.Do(Stop)
+	if len(got) != 3 {
+		t.Fatalf("%d chunks, want 3", len(got))
+	}
+	seen := map[string]bool{}
+	for i, md := range got {
+		wantFrames, wantEnd := 10, EndChunkMax
+		if i == 2 {
+			wantFrames, wantEnd = 5, "SessionEnded"
+		}
+		if md.ChunkIndex != i || md.RecordingID != info.RecordingID || md.EndReason != wantEnd || md.Sha256 == "" || seen[md.ChunkDocumentID] {
+			t.Fatalf("chunk %d: %+v", i, md)
+		}
+		seen[md.ChunkDocumentID] = true
+		data := readWAV(t, dir+"/"+md.ChunkDocumentID+".wav")
+		if len(data) != wantFrames*160 || data[0] != i*10 {
+			t.Fatalf("chunk %d: %d samples starting %d", i, len(data), data[0])
+		}
+		if md.ChunkDuration != float64(wantFrames*20) {
+			t.Fatalf("chunk %d duration %v", i, md.ChunkDuration)
+		}
+	}
+	if got[0].ChunkDocumentID != info.RecordingID {
+		t.Fatalf("first chunk's document id %s, recording %s", got[0].ChunkDocumentID, info.RecordingID)
+	}
+	if checked, problems, _ := Verify(dir); checked != 3 || len(problems) != 0 {
+		t.Fatalf("verify: %d checked, %v", checked, problems)
+	}
+}

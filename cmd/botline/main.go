@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -37,7 +38,7 @@ type options struct {
 	apiToken                                      string
 	retention                                     time.Duration
 	layout                                        string
-	policyFile, notice                            string
+	policyFile, notice, chunkMax                  string
 	sampleRate                                    int
 	eventsURLs                                    urlList
 }
@@ -75,6 +76,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.Var(&o.eventsURLs, "events-url", "webhook for file-ready events (Event Grid schema); repeatable, or comma-separated in the environment")
 	fs.StringVar(&o.layout, "recording-channel-type", "mixed", "default layout of recordings: mixed (mono) or unmixed (stereo: caller left, bot right); a start command's value.data.recordingChannelType overrides it")
 	fs.IntVar(&o.sampleRate, "recording-sample-rate", 8000, "sample rate of recordings: 8000 or 16000 (upsampled with an interpolation filter)")
+	fs.StringVar(&o.chunkMax, "recording-chunk-max", "1h", "bound of one recording file: a duration (1h, 30m) or a size (500MB, 64KB); past it the recording continues in a new chunk")
 	fs.StringVar(&o.policyFile, "record-policy", "", "file of \"caller <number>\" / \"dialed <number>\" lines (trailing * = prefix): matching calls are recorded from answer to hang-up, and bots cannot stop it")
 	fs.StringVar(&o.notice, "recording-notice", "tone", "what the caller hears when a recording starts: tone, none, or a WAV file (8 kHz mono 16-bit)")
 	fs.DurationVar(&o.retention, "retention", 48*time.Hour, "finished recordings older than this are deleted (audio and metadata)")
@@ -133,6 +135,29 @@ func main() {
 		log.Error("botline stopped", "err", err)
 		os.Exit(1)
 	}
+}
+
+// parseChunkMax reads --recording-chunk-max: a duration or a size in
+// B, KB, MB or GB (powers of 1024).
+func parseChunkMax(s string) (time.Duration, int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}}
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(strings.ToUpper(s), u.suffix); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+			if err != nil || n <= 0 {
+				return 0, 0, fmt.Errorf("--recording-chunk-max %q: want a duration (1h) or a size (500MB)", s)
+			}
+			return 0, n * u.mult, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, 0, fmt.Errorf("--recording-chunk-max %q: want a duration (1h) or a size (500MB)", s)
+	}
+	return d, 0, nil
 }
 
 // loadNotice returns the recording notice: the default tone, none, or the
@@ -232,6 +257,9 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	if gwCfg.Notice, err = loadNotice(o.notice); err != nil {
 		return err
 	}
+	if gwCfg.ChunkMax, gwCfg.ChunkMaxBytes, err = parseChunkMax(o.chunkMax); err != nil {
+		return err
+	}
 	var gw *channel.Gateway
 	botDesc := o.botEndpoint
 	if o.botEndpoint != "" {
@@ -261,7 +289,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		log.Warn("recording left unfinished by a crash was repaired", "recordingId", md.RecordingID, "callId", md.CallID,
 			"duration", time.Duration(md.ChunkDuration)*time.Millisecond, "endReason", md.EndReason)
 		if gwCfg.Events != nil {
-			if err := gwCfg.Events.Publish(recorder.NewFileReadyEvent(md, recorder.EndServiceRestarted, gwCfg.ResourceID, o.publicURL)); err != nil {
+			if err := gwCfg.Events.Publish(recorder.NewFileReadyEvent([]recorder.Metadata{md}, recorder.EndServiceRestarted, gwCfg.ResourceID, o.publicURL)); err != nil {
 				log.Error("file-ready event not queued", "recordingId", md.RecordingID, "err", err)
 			}
 		}

@@ -186,3 +186,59 @@ func TestSIPpUnmixedStereo(t *testing.T) {
 		t.Fatalf("metadata %+v", md.RecordingInfo)
 	}
 }
+
+// TestSIPpChunkRollover records an 8 s SIPp call with 2 s chunks (embedded
+// bot): the file-ready event lists the chunks in order, all but the last
+// closed by the bound, and every chunk downloads as a valid WAV; together
+// they hold the whole call.
+func TestSIPpChunkRollover(t *testing.T) {
+	sipp, err := exec.LookPath("sipp")
+	if err != nil {
+		t.Fatal("sipp not installed: run `make test`, which installs Debian's sip-tester")
+	}
+	hook := startWebhook(t, "127.0.0.1:0", 0)
+	gw := startGateway(t, "--default-bot-call-time", "0", "--recording-chunk-max", "2s", "--events-url", hook.url)
+	cmd := exec.Command(sipp, "-sf", filepath.Join("..", "..", "examples", "sipp", "caller.xml"),
+		"-s", "+18005550199", "-m", "1", "-i", "127.0.0.1", "-p", fmt.Sprint(freePort(t)),
+		"-mp", fmt.Sprint(40000+freePort(t)%20000), "-timeout", "40", "-timeout_error", "-nostdin", gw.sipAddr)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, out)
+	}
+	ev := hook.next(t, 15*time.Second)
+	chunks := ev.Data.RecordingStorageInfo.RecordingChunks
+	if len(chunks) < 4 || len(chunks) > 5 {
+		t.Fatalf("%d chunks for an 8 s call with 2 s chunks", len(chunks))
+	}
+	var total time.Duration
+	for i, c := range chunks {
+		wantEnd := "ChunkMaximumSizeExceeded"
+		if i == len(chunks)-1 {
+			wantEnd = "SessionEnded"
+		}
+		if c.Index != i || c.EndReason != wantEnd {
+			t.Fatalf("chunk %d: %+v", i, c)
+		}
+		res, err := http.Get(c.ContentLocation)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		path := filepath.Join(t.TempDir(), "chunk.wav")
+		os.WriteFile(path, b, 0o644)
+		if res.StatusCode != 200 {
+			t.Fatalf("chunk %d download: %d", i, res.StatusCode)
+		}
+		w := readWAV(t, path)
+		if i < len(chunks)-1 && w.duration != 2*time.Second {
+			t.Fatalf("chunk %d lasts %v, want 2s", i, w.duration)
+		}
+		total += w.duration
+	}
+	if d := abs(total - time.Duration(ev.Data.RecordingDurationMs)*time.Millisecond); d > 20*time.Millisecond || abs(total-8*time.Second) > 300*time.Millisecond {
+		t.Fatalf("chunks hold %v, event says %v ms, call lasted ~8 s", total, ev.Data.RecordingDurationMs)
+	}
+	if out, err := exec.Command(binary, "verify", gw.dir).CombinedOutput(); err != nil {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+}
