@@ -33,6 +33,8 @@ type Config struct {
 	// "mixed" (default) or "unmixed"; 8000 (default) or 16000 Hz.
 	RecordingLayout     string
 	RecordingSampleRate int
+	// Store keeps finished recordings (nil: they stay in RecordingsDir).
+	Store recorder.Store
 	// ChunkMax and ChunkMaxBytes bound one file of a recording (0 = none).
 	ChunkMax      time.Duration
 	ChunkMaxBytes int64
@@ -113,7 +115,7 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		ConversationID: id, Participants: []string{c.Caller, g.cfg.BotID}, Logger: log,
 		CallerNumber: c.Caller, DialedNumber: c.Dialed, Direction: "inbound",
 		Layout: g.cfg.RecordingLayout, SampleRate: g.cfg.RecordingSampleRate,
-		ChunkMax: g.cfg.ChunkMax, ChunkMaxBytes: g.cfg.ChunkMaxBytes,
+		ChunkMax: g.cfg.ChunkMax, ChunkMaxBytes: g.cfg.ChunkMaxBytes, Store: g.cfg.Store,
 		OnFinish: func(chunks []recorder.Metadata, reason string) { g.fileReady(conv, chunks, reason, log) },
 	})
 	g.mu.Lock()

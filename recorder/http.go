@@ -4,11 +4,8 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"io/fs"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -16,7 +13,7 @@ import (
 // GET /recording/download/{documentId} (the audio, with Range support) and
 // GET /recording/download/{documentId}/metadata.
 type Downloads struct {
-	Dir string
+	Store Store
 	// Token, when set, is required as "Authorization: Bearer <token>".
 	Token  string
 	Logger *slog.Logger
@@ -34,7 +31,7 @@ func (d *Downloads) Register(mux *http.ServeMux) {
 // unknown id, 409 while it is still being recorded.
 func (d *Downloads) serveDelete(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("documentId")
-	switch err := Delete(d.Dir, id); {
+	switch err := Delete(r.Context(), d.Store, id); {
 	case err == nil:
 		if d.Logger != nil {
 			d.Logger.Info("recording deleted on request", "documentId", id)
@@ -89,52 +86,37 @@ func RequireBearer(token string, h http.HandlerFunc) http.HandlerFunc {
 // request itself when there is none.
 func (d *Downloads) finished(w http.ResponseWriter, r *http.Request) (string, []byte, bool) {
 	id := r.PathValue("documentId")
-	if !ValidDocumentID(id) {
+	md, raw, err := d.Store.Metadata(r.Context(), id)
+	switch {
+	case errors.Is(err, ErrNotFound):
 		httpError(w, http.StatusNotFound, "NotFound", "unknown document id")
 		return "", nil, false
-	}
-	base := filepath.Join(d.Dir, id)
-	b, err := os.ReadFile(base + ".json")
-	if errors.Is(err, fs.ErrNotExist) {
-		httpError(w, http.StatusNotFound, "NotFound", "unknown document id")
-		return "", nil, false
-	}
-	var md Metadata
-	if err == nil {
-		err = json.Unmarshal(b, &md)
-	}
-	if err != nil {
+	case err != nil:
 		httpError(w, http.StatusInternalServerError, "InternalError", "metadata unreadable")
 		if d.Logger != nil {
 			d.Logger.Error("download: metadata unreadable", "documentId", id, "err", err)
 		}
 		return "", nil, false
-	}
-	if md.EndReason == "" {
+	case md.EndReason == "":
 		httpError(w, http.StatusConflict, "RecordingInProgress", "the recording is not finished yet")
 		return "", nil, false
 	}
-	return base, b, true
+	return id, raw, true
 }
 
 func (d *Downloads) serveAudio(w http.ResponseWriter, r *http.Request) {
-	base, _, ok := d.finished(w, r)
+	id, _, ok := d.finished(w, r)
 	if !ok {
 		return
 	}
-	f, err := os.Open(base + ".wav")
+	f, mod, err := d.Store.Audio(r.Context(), id)
 	if err != nil {
 		httpError(w, http.StatusNotFound, "NotFound", "audio file missing")
 		return
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		httpError(w, http.StatusInternalServerError, "InternalError", "audio file unreadable")
-		return
-	}
 	w.Header().Set("Content-Type", "audio/wav")
-	http.ServeContent(w, r, "", st.ModTime(), f) // Range, If-Range, 416 for bad ranges
+	http.ServeContent(w, r, "", mod, f) // Range, If-Range, 416 for bad ranges
 }
 
 func (d *Downloads) serveMetadata(w http.ResponseWriter, r *http.Request) {

@@ -42,7 +42,7 @@ func get(t *testing.T, url string, hdr map[string]string) (int, http.Header, []b
 
 func serve(t *testing.T, dir, token string) string {
 	mux := http.NewServeMux()
-	(&Downloads{Dir: dir, Token: token}).Register(mux)
+	(&Downloads{Store: LocalStore{Dir: dir}, Token: token}).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv.URL

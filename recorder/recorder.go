@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,8 @@ type Config struct {
 	Direction      string // "inbound"
 	Logger         *slog.Logger
 	Now            func() time.Time // clock, for tests; default time.Now
+	// Store, if set, is handed every finalized chunk (Keep).
+	Store Store
 	// ChunkMax and ChunkMaxBytes bound one file (chunk) of a recording;
 	// past either, the recording continues in a new chunk. 0 = no bound.
 	ChunkMax      time.Duration
@@ -312,6 +315,16 @@ func (r *Recorder) openChunk(s *session, now time.Time, layout string, index int
 	return writeJSON(s.info.MetadataPath, s.md)
 }
 
+// keep hands a finalized chunk to the store.
+func (r *Recorder) keep(md Metadata, at Info) {
+	if r.cfg.Store == nil {
+		return
+	}
+	if err := r.cfg.Store.Keep(context.Background(), md, at.AudioPath, at.MetadataPath); err != nil {
+		r.log.Error("recording store refused a chunk", "documentId", md.ChunkDocumentID, "err", err)
+	}
+}
+
 // EndChunkMax is the endReason of a chunk closed because it reached the
 // chunk bound; the recording goes on in the next chunk.
 const EndChunkMax = "ChunkMaximumSizeExceeded"
@@ -343,6 +356,7 @@ func (r *Recorder) rollover(s *session) error {
 		if werr := writeJSON(path.MetadataPath, md); werr != nil {
 			r.log.Error("chunk metadata failed", "documentId", md.ChunkDocumentID, "err", werr)
 		}
+		r.keep(md, path)
 		s.finMu.Lock()
 		s.finished = append(s.finished, md)
 		s.finMu.Unlock()
@@ -390,6 +404,7 @@ func (r *Recorder) finish(now time.Time, endReason, sessionEndReason string) (In
 	if err != nil {
 		r.log.Error("recording finalize failed", "recordingId", s.info.RecordingID, "err", err)
 	}
+	r.keep(s.md, s.info)
 	s.pending.Wait() // rolled-over chunks' finalizers
 	chunks := append(s.finished, s.md)
 	sort.Slice(chunks, func(i, j int) bool { return chunks[i].ChunkIndex < chunks[j].ChunkIndex })

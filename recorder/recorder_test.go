@@ -1,9 +1,12 @@
 package recorder
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -241,7 +244,8 @@ func readMD(t *testing.T, path string) Metadata {
 func TestChunkRollover(t *testing.T) {
 	dir := t.TempDir()
 	var got []Metadata
-	r := New(Config{Dir: dir, ChunkMax: 200 * time.Millisecond, OnFinish: func(c []Metadata, _ string) { got = c }})
+	kept := &keepingStore{LocalStore: LocalStore{Dir: dir}}
+	r := New(Config{Dir: dir, ChunkMax: 200 * time.Millisecond, Store: kept, OnFinish: func(c []Metadata, _ string) { got = c }})
 	info, _ := r.Do(Start)
 	for i := range 25 {
 		r.WriteAudio(frame(int16(i)), frame(0))
@@ -268,10 +272,30 @@ func TestChunkRollover(t *testing.T) {
 			t.Fatalf("chunk %d duration %v", i, md.ChunkDuration)
 		}
 	}
+	if len(kept.kept) != 3 {
+		t.Fatalf("the store was handed %d chunks, want 3", len(kept.kept))
+	}
 	if got[0].ChunkDocumentID != info.RecordingID {
 		t.Fatalf("first chunk's document id %s, recording %s", got[0].ChunkDocumentID, info.RecordingID)
 	}
 	if checked, problems, _ := Verify(dir); checked != 3 || len(problems) != 0 {
 		t.Fatalf("verify: %d checked, %v", checked, problems)
 	}
+}
+
+// keepingStore records what the recorder hands its store.
+type keepingStore struct {
+	LocalStore
+	mu   sync.Mutex
+	kept []string
+}
+
+func (k *keepingStore) Keep(_ context.Context, md Metadata, audio, _ string) error {
+	if _, err := os.Stat(audio); err != nil || md.Sha256 == "" || md.EndReason == "" {
+		return fmt.Errorf("chunk %s handed over unfinished", md.ChunkDocumentID)
+	}
+	k.mu.Lock()
+	k.kept = append(k.kept, md.ChunkDocumentID)
+	k.mu.Unlock()
+	return nil
 }

@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 )
 
@@ -19,29 +17,17 @@ var (
 	ErrInProgress = errors.New("recording in progress")
 )
 
-// Delete erases a finished recording: its audio and its metadata.
-func Delete(dir, documentID string) error {
-	if !ValidDocumentID(documentID) {
-		return ErrNotFound
-	}
-	base := filepath.Join(dir, documentID)
-	md, err := readMetadata(base + ".json")
-	if errors.Is(err, fs.ErrNotExist) {
-		return ErrNotFound
-	}
+// Delete erases a finished recording chunk (audio and metadata); one still
+// being recorded is ErrInProgress.
+func Delete(ctx context.Context, st Store, documentID string) error {
+	md, _, err := st.Metadata(ctx, documentID)
 	if err != nil {
 		return err
 	}
 	if md.EndReason == "" {
 		return ErrInProgress
 	}
-	if err := os.Remove(base + ".wav"); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("delete audio: %w", err)
-	}
-	if err := os.Remove(base + ".json"); err != nil {
-		return fmt.Errorf("delete metadata: %w", err)
-	}
-	return nil
+	return st.Delete(ctx, documentID)
 }
 
 func readMetadata(path string) (Metadata, error) {
@@ -56,34 +42,26 @@ func readMetadata(path string) (Metadata, error) {
 	return md, nil
 }
 
-// Sweep deletes the finished recordings in dir that ended more than maxAge
+// Sweep deletes the finished recordings in st that ended more than maxAge
 // before now, and returns their document ids. Recordings in progress are
 // never touched.
-func Sweep(dir string, maxAge time.Duration, now time.Time) ([]string, error) {
-	metas, err := filepath.Glob(filepath.Join(dir, "*.json"))
+func Sweep(ctx context.Context, st Store, maxAge time.Duration, now time.Time) ([]string, error) {
+	ids, err := st.List(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var deleted []string
 	var errs []error
-	for _, mp := range metas {
-		md, err := readMetadata(mp)
+	for _, id := range ids {
+		md, _, err := st.Metadata(ctx, id)
 		if err != nil || md.EndReason == "" {
 			continue
 		}
 		end, err := time.Parse(time.RFC3339Nano, md.ChunkEndTime)
-		if err != nil {
-			st, serr := os.Stat(mp)
-			if serr != nil {
-				continue
-			}
-			end = st.ModTime()
-		}
-		if now.Sub(end) <= maxAge {
+		if err != nil || now.Sub(end) <= maxAge {
 			continue
 		}
-		id := strings.TrimSuffix(filepath.Base(mp), ".json")
-		if err := Delete(dir, id); err != nil {
+		if err := Delete(ctx, st, id); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", id, err))
 			continue
 		}
@@ -92,12 +70,12 @@ func Sweep(dir string, maxAge time.Duration, now time.Time) ([]string, error) {
 	return deleted, errors.Join(errs...)
 }
 
-// Retain sweeps dir every interval until ctx ends, logging each deletion.
-func Retain(ctx context.Context, dir string, maxAge, interval time.Duration, log *slog.Logger) {
+// Retain sweeps st every interval until ctx ends, logging each deletion.
+func Retain(ctx context.Context, st Store, maxAge, interval time.Duration, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		deleted, err := Sweep(dir, maxAge, time.Now())
+		deleted, err := Sweep(ctx, st, maxAge, time.Now())
 		for _, id := range deleted {
 			log.Info("retention: recording deleted", "documentId", id, "retention", maxAge.String())
 		}

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"context"
 	"errors"
 	"os"
 	"testing"
@@ -9,16 +10,17 @@ import (
 
 func TestSweepAndDelete(t *testing.T) {
 	dir := t.TempDir()
+	ctx, st := context.Background(), LocalStore{Dir: dir}
 	r := New(Config{Dir: dir})
 	old, _ := r.Do(Start)
 	r.Do(Stop)
 	running, _ := r.Do(Start)
 	defer r.Close("SessionEnded")
 
-	if del, err := Sweep(dir, time.Hour, time.Now()); err != nil || len(del) != 0 {
+	if del, err := Sweep(ctx, st, time.Hour, time.Now()); err != nil || len(del) != 0 {
 		t.Fatalf("young recordings swept: %v %v", del, err)
 	}
-	del, err := Sweep(dir, time.Hour, time.Now().Add(2*time.Hour))
+	del, err := Sweep(ctx, st, time.Hour, time.Now().Add(2*time.Hour))
 	if err != nil || len(del) != 1 || del[0] != old.RecordingID {
 		t.Fatalf("swept %v, %v; want only %s", del, err, old.RecordingID)
 	}
@@ -30,13 +32,13 @@ func TestSweepAndDelete(t *testing.T) {
 	if _, err := os.Stat(running.AudioPath); err != nil {
 		t.Fatalf("running recording touched: %v", err)
 	}
-	if err := Delete(dir, running.RecordingID); !errors.Is(err, ErrInProgress) {
+	if err := Delete(ctx, st, running.RecordingID); !errors.Is(err, ErrInProgress) {
 		t.Fatalf("delete running: %v", err)
 	}
-	if err := Delete(dir, old.RecordingID); !errors.Is(err, ErrNotFound) {
+	if err := Delete(ctx, st, old.RecordingID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("delete twice: %v", err)
 	}
-	if err := Delete(dir, "../../etc/passwd"); !errors.Is(err, ErrNotFound) {
+	if err := Delete(ctx, st, "../../etc/passwd"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("delete path trick: %v", err)
 	}
 }

@@ -1,10 +1,10 @@
 package recorder
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -55,16 +55,16 @@ func inRange(s string, from, to time.Time) bool {
 	return (from.IsZero() || !t.Before(from)) && (to.IsZero() || t.Before(to))
 }
 
-// Search returns the metadata of the recordings in dir that match q, oldest
+// Search returns the metadata of the recordings in st that match q, oldest
 // first.
-func Search(dir string, q Query) ([]Metadata, error) {
-	metas, err := filepath.Glob(filepath.Join(dir, "*.json"))
+func Search(ctx context.Context, st Store, q Query) ([]Metadata, error) {
+	ids, err := st.List(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := []Metadata{}
-	for _, mp := range metas {
-		md, err := readMetadata(mp)
+	for _, id := range ids {
+		md, _, err := st.Metadata(ctx, id)
 		if err != nil {
 			continue
 		}
@@ -83,7 +83,7 @@ func (d *Downloads) serveSearch(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "BadArgument", err.Error())
 		return
 	}
-	found, err := Search(d.Dir, q)
+	found, err := Search(r.Context(), d.Store, q)
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, "InternalError", "search failed")
 		return

@@ -248,7 +248,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	}
 	host, _ := os.Hostname()
 	gwCfg := channel.Config{PublicURL: o.publicURL, RecordingsDir: dir, ResourceID: "botline@" + host, Logger: log,
-		RecordingLayout: o.layout, RecordingSampleRate: o.sampleRate}
+		RecordingLayout: o.layout, RecordingSampleRate: o.sampleRate, Store: recorder.LocalStore{Dir: dir}}
 	if o.policyFile != "" {
 		if gwCfg.Policy, err = channel.LoadPolicy(o.policyFile); err != nil {
 			return err
@@ -295,7 +295,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		}
 	}
 	if o.retention > 0 {
-		go recorder.Retain(ctx, dir, o.retention, min(time.Minute, max(o.retention/4, 100*time.Millisecond)), log)
+		go recorder.Retain(ctx, gwCfg.Store, o.retention, min(time.Minute, max(o.retention/4, 100*time.Millisecond)), log)
 	}
 
 	srv, err := sip.NewServer(sip.Config{
@@ -317,7 +317,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(srv.Stats())
 	})
-	(&recorder.Downloads{Dir: dir, Token: o.apiToken, Logger: log}).Register(mux)
+	(&recorder.Downloads{Store: gwCfg.Store, Token: o.apiToken, Logger: log}).Register(mux)
 	gw.RegisterRecordingsAPI(mux, o.apiToken)
 	if o.pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -1,0 +1,122 @@
+package recorder
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Store keeps finished recordings by document id: the download, search,
+// delete and retention code reads through it, and the recorder hands it each
+// finalized chunk. LocalStore, the default, is the recordings directory
+// itself; an object store (S3-compatible) would upload in Keep and read
+// from the bucket, without changing the callers.
+type Store interface {
+	// Keep takes a finalized chunk written under the recorder's directory.
+	Keep(ctx context.Context, md Metadata, audioPath, metadataPath string) error
+	// Audio opens a chunk's audio (seekable, for Range) and its modification time.
+	Audio(ctx context.Context, documentID string) (io.ReadSeekCloser, time.Time, error)
+	// Metadata returns a chunk's metadata, parsed and as stored.
+	Metadata(ctx context.Context, documentID string) (Metadata, []byte, error)
+	// Delete removes a chunk's audio and metadata.
+	Delete(ctx context.Context, documentID string) error
+	// List returns the document ids of every chunk with metadata.
+	List(ctx context.Context) ([]string, error)
+}
+
+// LocalStore is a Store on the recordings directory. Missing ids are
+// ErrNotFound; ids not shaped like botline's never touch the file system.
+type LocalStore struct {
+	Dir string
+}
+
+// Keep does nothing: the files are already in place.
+func (LocalStore) Keep(context.Context, Metadata, string, string) error { return nil }
+
+func (s LocalStore) path(id, ext string) (string, error) {
+	if !ValidDocumentID(id) {
+		return "", ErrNotFound
+	}
+	return filepath.Join(s.Dir, id+ext), nil
+}
+
+// Audio opens id's WAV file.
+func (s LocalStore) Audio(_ context.Context, id string) (io.ReadSeekCloser, time.Time, error) {
+	p, err := s.path(id, ".wav")
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, time.Time{}, ErrNotFound
+	}
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, time.Time{}, err
+	}
+	return f, st.ModTime(), nil
+}
+
+// Metadata reads id's JSON file.
+func (s LocalStore) Metadata(_ context.Context, id string) (Metadata, []byte, error) {
+	var md Metadata
+	p, err := s.path(id, ".json")
+	if err != nil {
+		return md, nil, err
+	}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return md, nil, ErrNotFound
+	}
+	if err != nil {
+		return md, nil, err
+	}
+	if err := json.Unmarshal(b, &md); err != nil {
+		return md, nil, fmt.Errorf("%s.json: %w", id, err)
+	}
+	return md, b, nil
+}
+
+// Delete removes id's audio and metadata.
+func (s LocalStore) Delete(_ context.Context, id string) error {
+	p, err := s.path(id, "")
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p + ".wav"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete audio: %w", err)
+	}
+	if err := os.Remove(p + ".json"); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return ErrNotFound
+		}
+		return fmt.Errorf("delete metadata: %w", err)
+	}
+	return nil
+}
+
+// List returns the ids of the JSON files in the directory.
+func (s LocalStore) List(context.Context) ([]string, error) {
+	metas, err := filepath.Glob(filepath.Join(s.Dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(metas))
+	for _, m := range metas {
+		if id := strings.TrimSuffix(filepath.Base(m), ".json"); ValidDocumentID(id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
