@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -100,14 +101,33 @@ func recordedCall(t *testing.T, gw *gateway, bot *httpBot, wantBotEvent bool) {
 	}
 }
 
-// TestFileReadyWebhook checks the Event Grid event reaches a webhook that
-// was refusing at first, with working download links, and that the bot
-// gets the same data.
+// startRecording has the test bot start recording the call it was told of.
+func startRecording(t *testing.T, bot *httpBot) received {
+	t.Helper()
+	up := bot.next(t, activity.TypeConversationUpdate, 15*time.Second)
+	if _, err := (recordbot.HTTPConnector{}).Send(context.Background(), &activity.Activity{Type: activity.TypeCommand,
+		Name: activity.CommandRecordingStart, Conversation: up.a.Conversation, ServiceURL: up.a.ServiceURL}); err != nil {
+		t.Fatal(err)
+	}
+	return bot.next(t, activity.TypeCommandResult, 5*time.Second)
+}
+
+// TestFileReadyWebhook: a SIPp call recorded by the bot; the Event Grid
+// event reaches a webhook that refused the first two deliveries, its
+// download links work, and the bot gets the same data.
 func TestFileReadyWebhook(t *testing.T) {
 	hook := startWebhook(t, "127.0.0.1:0", 2)
 	bot := startHTTPBot(t)
 	gw := startGateway(t, "--bot-endpoint", bot.url, "--events-url", hook.url)
-	recordedCall(t, gw, bot, true)
+	sippDone := sippCall(t, gw)
+	startRecording(t, bot)
+	if r := <-sippDone; r.err != nil {
+		t.Fatalf("sipp: %v\n%s", r.err, r.out)
+	}
+	botEv := bot.next(t, activity.TypeEvent, 10*time.Second)
+	if botEv.a.Name != "recording.fileReady" {
+		t.Fatalf("bot event %s", botEv.a.Name)
+	}
 
 	ev := hook.next(t, 30*time.Second)
 	if got := []int{<-hook.posts, <-hook.posts, <-hook.posts}; got[0] != 503 || got[1] != 503 || got[2] != 200 {
@@ -123,6 +143,11 @@ func TestFileReadyWebhook(t *testing.T) {
 		ev.DataVersion != "1.0" || len(chunks) != 1 || chunks[0].DocumentID != md.ChunkDocumentID ||
 		ev.Data.SessionEndReason != recorder.SessionEndCallEnded || ev.Data.RecordingDurationMs != md.ChunkDuration {
 		t.Fatalf("event %+v\nmetadata %+v", ev, md)
+	}
+	var botData recorder.FileReadyData
+	json.Unmarshal(botEv.a.Value, &botData)
+	if botData.RecordingStorageInfo.RecordingChunks[0].DocumentID != chunks[0].DocumentID || botData.SessionEndReason != recorder.SessionEndCallEnded {
+		t.Fatalf("bot's data %s differs from the webhook's", botEv.a.Value)
 	}
 	want, _ := os.ReadFile(wavs[0])
 	for url, body := range map[string][]byte{chunks[0].ContentLocation: want} {
@@ -174,8 +199,8 @@ func TestFileReadySurvivesRestart(t *testing.T) {
 	res.Body.Close()
 }
 
-// TestKill9MidRecording kills the gateway (SIGKILL) while a call is being
-// recorded, restarts it, and checks the recording was repaired: a valid
+// TestKill9MidRecording kills the gateway (SIGKILL) while a SIPp call is
+// being recorded, restarts it, and checks the recording was repaired: a valid
 // WAV holding the audio up to about a second before the kill, metadata
 // with endReason ServiceRestarted that verifies, and the file-ready event
 // delivered.
@@ -186,22 +211,11 @@ func TestKill9MidRecording(t *testing.T) {
 	args := []string{"--bot-endpoint", bot.url, "--events-url", hook.url, "--recordings-dir", dir,
 		"--http-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))}
 	gw := startGateway(t, args...)
-	ctx, _, call := dial(t, gw, 30*time.Second)
-	tone := make([]int16, 8000*20)
-	for i := range tone {
-		tone[i] = 4000
-	}
-	go call.SendAudio(ctx, tone)
-	up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
-	if _, err := (recordbot.HTTPConnector{}).Send(ctx, &activity.Activity{Type: activity.TypeCommand,
-		Name: activity.CommandRecordingStart, Conversation: up.a.Conversation, ServiceURL: up.a.ServiceURL}); err != nil {
-		t.Fatal(err)
-	}
-	started := bot.next(t, activity.TypeCommandResult, 5*time.Second).at
-	time.Sleep(3 * time.Second)
+	sippCall(t, gw) // SIPp plays speech; it will fail once the gateway is gone
+	started := startRecording(t, bot).at
+	time.Sleep(3500 * time.Millisecond) // between two 1 s flushes: the tail is lost
 	killed := time.Now()
 	gw.kill()
-	call.Close()
 	recorded := killed.Sub(started)
 
 	startGateway(t, args...)

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -159,4 +162,34 @@ func dial(t *testing.T, gw *gateway, timeout time.Duration) (context.Context, *c
 		t.Fatal(err)
 	}
 	return ctx, phone, call
+}
+
+// sippResult is how a SIPp run ended.
+type sippResult struct {
+	err error
+	out string
+}
+
+// sippCall runs the example SIPp caller (examples/sipp/caller.xml: ~7 s of
+// PCMA speech, then BYE) against the gateway; the result arrives when SIPp
+// exits. SIPp is killed when the test ends.
+func sippCall(t *testing.T, gw *gateway) <-chan sippResult {
+	t.Helper()
+	sipp, err := exec.LookPath("sipp")
+	if err != nil {
+		t.Fatal("sipp not installed: run `make test`, which installs Debian's sip-tester")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, sipp, "-sf", filepath.Join("..", "..", "examples", "sipp", "caller.xml"),
+		"-s", "+18005550199", "-m", "1", "-i", "127.0.0.1", "-p", fmt.Sprint(freePort(t)),
+		"-mp", fmt.Sprint(40000+freePort(t)%20000), "-timeout", "40", "-timeout_error", "-nostdin", gw.sipAddr)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	done := make(chan sippResult, 1)
+	go func() {
+		err := cmd.Run()
+		done <- sippResult{err, out.String()}
+	}()
+	return done
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -25,23 +24,9 @@ import (
 // resumes. The WAV must be valid, hold the caller's audio, and last the
 // recorded time minus the paused time.
 func TestSIPpCallWithPauseResume(t *testing.T) {
-	sipp, err := exec.LookPath("sipp")
-	if err != nil {
-		t.Fatal("sipp not installed: run `make test`, which installs Debian's sip-tester")
-	}
 	bot := startHTTPBot(t)
 	gw := startGateway(t, "--bot-endpoint", bot.url)
-
-	sippPort, mediaPort := freePort(t), 40000+freePort(t)%20000
-	sippDone := make(chan error, 1)
-	var sippOut syncBuffer
-	go func() {
-		cmd := exec.Command(sipp, "-sf", filepath.Join("..", "..", "examples", "sipp", "caller.xml"),
-			"-s", "+18005550199", "-m", "1", "-i", "127.0.0.1", "-p", fmt.Sprint(sippPort),
-			"-mp", fmt.Sprint(mediaPort), "-timeout", "40", "-timeout_error", "-nostdin", gw.sipAddr)
-		cmd.Stdout, cmd.Stderr = &sippOut, &sippOut
-		sippDone <- cmd.Run()
-	}()
+	sippDone := sippCall(t, gw)
 
 	up := bot.next(t, activity.TypeConversationUpdate, 15*time.Second)
 	conv := up.a.Conversation
@@ -85,8 +70,8 @@ func TestSIPpCallWithPauseResume(t *testing.T) {
 	}
 
 	eoc := bot.next(t, activity.TypeEndOfConversation, 30*time.Second)
-	if err := <-sippDone; err != nil {
-		t.Fatalf("sipp call failed: %v\n%s", err, sippOut.String())
+	if r := <-sippDone; r.err != nil {
+		t.Fatalf("sipp call failed: %v\n%s", r.err, r.out)
 	}
 	if eoc.a.Code != activity.EndCompletedSuccessfully {
 		t.Fatalf("endOfConversation %+v", eoc.a)
@@ -139,19 +124,9 @@ func TestSIPpCallWithPauseResume(t *testing.T) {
 // gateway's side on the right: the recording notice (two beeps, 0.4 s)
 // at the start, then silence.
 func TestSIPpUnmixedStereo(t *testing.T) {
-	sipp, err := exec.LookPath("sipp")
-	if err != nil {
-		t.Fatal("sipp not installed: run `make test`, which installs Debian's sip-tester")
-	}
 	bot := startHTTPBot(t)
 	gw := startGateway(t, "--bot-endpoint", bot.url, "--recording-sample-rate", "16000")
-	sippDone := make(chan error, 1)
-	go func() {
-		cmd := exec.Command(sipp, "-sf", filepath.Join("..", "..", "examples", "sipp", "caller.xml"),
-			"-s", "+18005550199", "-m", "1", "-i", "127.0.0.1", "-p", fmt.Sprint(freePort(t)),
-			"-mp", fmt.Sprint(40000+freePort(t)%20000), "-timeout", "40", "-timeout_error", "-nostdin", gw.sipAddr)
-		sippDone <- cmd.Run()
-	}()
+	sippDone := sippCall(t, gw)
 	up := bot.next(t, activity.TypeConversationUpdate, 15*time.Second)
 	v := json.RawMessage(`{"commandId":"st","data":{"recordingChannelType":"unmixed"}}`)
 	if _, err := (recordbot.HTTPConnector{}).Send(context.Background(), &activity.Activity{Type: activity.TypeCommand,
@@ -159,8 +134,8 @@ func TestSIPpUnmixedStereo(t *testing.T) {
 		t.Fatal(err)
 	}
 	bot.next(t, activity.TypeEndOfConversation, 30*time.Second)
-	if err := <-sippDone; err != nil {
-		t.Fatalf("sipp: %v", err)
+	if r := <-sippDone; r.err != nil {
+		t.Fatalf("sipp: %v\n%s", r.err, r.out)
 	}
 	wavs, _ := filepath.Glob(filepath.Join(gw.dir, "*.wav"))
 	if len(wavs) != 1 {
@@ -192,17 +167,10 @@ func TestSIPpUnmixedStereo(t *testing.T) {
 // closed by the bound, and every chunk downloads as a valid WAV; together
 // they hold the whole call.
 func TestSIPpChunkRollover(t *testing.T) {
-	sipp, err := exec.LookPath("sipp")
-	if err != nil {
-		t.Fatal("sipp not installed: run `make test`, which installs Debian's sip-tester")
-	}
 	hook := startWebhook(t, "127.0.0.1:0", 0)
 	gw := startGateway(t, "--default-bot-call-time", "0", "--recording-chunk-max", "2s", "--events-url", hook.url)
-	cmd := exec.Command(sipp, "-sf", filepath.Join("..", "..", "examples", "sipp", "caller.xml"),
-		"-s", "+18005550199", "-m", "1", "-i", "127.0.0.1", "-p", fmt.Sprint(freePort(t)),
-		"-mp", fmt.Sprint(40000+freePort(t)%20000), "-timeout", "40", "-timeout_error", "-nostdin", gw.sipAddr)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("sipp: %v\n%s", err, out)
+	if r := <-sippCall(t, gw); r.err != nil {
+		t.Fatalf("sipp: %v\n%s", r.err, r.out)
 	}
 	ev := hook.next(t, 15*time.Second)
 	chunks := ev.Data.RecordingStorageInfo.RecordingChunks
