@@ -138,16 +138,7 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 
 // CallEnded stops the call's recording and ends the conversation.
 func (g *Gateway) CallEnded(c *sip.Call, reason string) {
-	g.mu.Lock()
-	var conv *conversation
-	for _, cv := range g.convs {
-		if cv.callID == c.ID && !cv.ended.Load() {
-			conv = cv
-			break
-		}
-	}
-	g.mu.Unlock()
-	if conv != nil {
+	if conv := g.byCallID(c.ID); conv != nil {
 		g.end(conv, reason)
 	}
 }

@@ -156,15 +156,17 @@ func (m *media) tick(now time.Time, send bool) {
 	m.jb.read(m.caller)
 	playing := m.fillPlayed()
 	m.sink.WriteAudio(m.caller, m.played)
-	m.out.SequenceNumber++
+	// Every frame advances the timestamp; only a sent one the sequence, so
+	// a dropped frame is a timestamp gap, not a sequence gap.
 	m.out.Timestamp += FrameSize
-	if !send || !m.remote.IsValid() || m.remote.Addr().IsUnspecified() {
-		m.out.SequenceNumber-- // a dropped frame is a timestamp gap, not a sequence gap
-		if !send {
-			m.stats.Skipped++
-		}
+	if !send {
+		m.stats.Skipped++
 		return
 	}
+	if !m.remote.IsValid() || m.remote.Addr().IsUnspecified() {
+		return
+	}
+	m.out.SequenceNumber++
 	if playing {
 		m.codec.Encode(m.out.Payload, m.played)
 	} else {
