@@ -62,7 +62,7 @@ func startServer(t testing.TB, ring time.Duration, opts ...func(*sip.Config)) (s
 	t.Helper()
 	h := newHandler()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	base := 40000 + (freePort(t) % 10000)
+	base := 20000 + freePort(t)%50*200 // below the ephemeral range (32768+)
 	cfg := sip.Config{
 		Listen: addr, MediaIP: netip.MustParseAddr("127.0.0.1"),
 		Ports: &sip.PortRange{Min: base, Max: base + 200}, RingTime: ring, Handler: h,

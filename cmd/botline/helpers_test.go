@@ -183,7 +183,7 @@ func sippCall(t *testing.T, gw *gateway) <-chan sippResult {
 	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, sipp, "-sf", filepath.Join("..", "..", "examples", "sipp", "caller.xml"),
 		"-s", "+18005550199", "-m", "1", "-i", "127.0.0.1", "-p", fmt.Sprint(freePort(t)),
-		"-mp", fmt.Sprint(40000+freePort(t)%20000), "-timeout", "40", "-timeout_error", "-nostdin", gw.sipAddr)
+		"-mp", fmt.Sprint(30000+freePort(t)%1000*2), "-timeout", "40", "-timeout_error", "-nostdin", gw.sipAddr)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	done := make(chan sippResult, 1)

@@ -92,9 +92,11 @@ func startGateway(t *testing.T, args ...string) *gateway {
 		}
 	}
 	g.httpURL = "http://" + httpAddr
-	rtp := 30000 + freePort(t)%20000
+	// RTP ports below the kernel's ephemeral range (32768+), where the
+	// test's own client sockets cannot take them: 100 even ports.
+	rtp := 10000 + freePort(t)%50*200
 	args = append([]string{"--sip-listen", g.sipAddr, "--http-listen", httpAddr, "--recordings-dir", g.dir,
-		"--rtp-ports", fmt.Sprintf("%d-%d", rtp, rtp+100)}, args...)
+		"--rtp-ports", fmt.Sprintf("%d-%d", rtp, rtp+199)}, args...)
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = g.log, g.log
 	if err := cmd.Start(); err != nil {
