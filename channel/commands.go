@@ -42,7 +42,7 @@ func (g *Gateway) doRecording(conv *conversation, c recorder.Command, layout str
 	if err == nil && c == recorder.Start {
 		conv.recordings = append(conv.recordings, info.RecordingID)
 		if g.cfg.Notice != nil {
-			conv.call.Play(g.cfg.Notice) // the caller is told, as Teams tells PSTN callers
+			conv.call.Play(g.cfg.Notice, noticeTag) // the caller is told, as Teams tells PSTN callers
 		}
 	}
 	return info, err

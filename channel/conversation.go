@@ -15,7 +15,10 @@ import (
 // callControl is what a conversation needs of its call.
 type callControl interface {
 	Hangup(ctx context.Context) error
-	Play(samples []int16)
+	Play(samples []int16, tag uint64)
+	Playing() (tag uint64, ok bool)
+	StopPlayback() int
+	SendDTMF(digits string) error
 }
 
 // conversation is one call seen as a Bot Framework conversation.
@@ -28,6 +31,7 @@ type conversation struct {
 	serviceURL  string
 	channelData json.RawMessage
 	out         *outbox
+	voice       *voice
 
 	mu         sync.Mutex
 	recordings []string // ids of the recording sessions of this call

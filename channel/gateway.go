@@ -15,7 +15,34 @@ import (
 	"github.com/botline/botline/internal/randid"
 	"github.com/botline/botline/recorder"
 	"github.com/botline/botline/sip"
+	"github.com/botline/botline/speech"
 )
+
+// message speaks a bot's message (speak, else text), or sends its text as
+// keys when it carries a DTMF entity.
+func (g *Gateway) message(conv *conversation, a *activity.Activity, id string, log *slog.Logger) {
+	if a.HasEntity(activity.EntityDTMF) {
+		if err := conv.call.SendDTMF(strings.TrimSpace(a.Text)); err != nil {
+			log.Warn("keys not sent", "id", id, "err", err)
+		} else {
+			log.Info("keys sent", "id", id, "digits", a.Text)
+		}
+		return
+	}
+	text := a.Speak
+	if strings.TrimSpace(text) == "" {
+		text = a.Text
+	}
+	if strings.TrimSpace(text) == "" {
+		log.Info("message with nothing to say", "id", id)
+		return
+	}
+	if g.cfg.TTS == nil {
+		log.Info("message not spoken: no TTS engine", "id", id)
+		return
+	}
+	conv.voice.say(text, a.InputHint, id)
+}
 
 // endedRetention is how long an ended conversation still accepts the bot's
 // late replies before its id is unknown.
@@ -44,6 +71,16 @@ type Config struct {
 	Notice []int16
 	// Events, if set, is given every file-ready event (for webhooks).
 	Events EventPublisher
+	// TTS speaks the bot's messages (nil: they are not spoken).
+	TTS speech.Engine
+	// STT turns caller utterances into messages (nil: speech still barges
+	// in, but is not recognized).
+	STT speech.Recognizer
+	// VAD tunes how utterances are found in the caller's audio.
+	VAD speech.VADConfig
+	// SilenceTimeout sends the bot an event named "silence" when the caller
+	// says and presses nothing this long after a prompt ends (0: never).
+	SilenceTimeout time.Duration
 }
 
 // EventPublisher takes file-ready events for delivery.
@@ -63,8 +100,9 @@ type Gateway struct {
 
 	mu       sync.Mutex
 	convs    map[string]*conversation
-	live     atomic.Int64   // conversations whose call has not fully ended
-	outboxes sync.WaitGroup // outboxes still delivering
+	byCall   map[string]*conversation // live conversations by SIP Call-ID
+	live     atomic.Int64             // conversations whose call has not fully ended
+	outboxes sync.WaitGroup           // outboxes still delivering
 }
 
 // New returns a Gateway.
@@ -76,7 +114,7 @@ func New(cfg Config) *Gateway {
 		cfg.BotID = "bot"
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/") + "/"
-	return &Gateway{cfg: cfg, log: cfg.Logger, convs: map[string]*conversation{}}
+	return &Gateway{cfg: cfg, log: cfg.Logger, convs: map[string]*conversation{}, byCall: map[string]*conversation{}}
 }
 
 // Errors of Send.
@@ -95,7 +133,15 @@ type channelData struct {
 // CallAnswered opens the call's conversation and tells the bot the caller
 // joined.
 func (g *Gateway) CallAnswered(c *sip.Call) sip.AudioSink {
-	return g.open(c, c).rec
+	conv := g.open(c, c)
+	return sink{rec: conv.rec, v: conv.voice}
+}
+
+// CallDTMF hands a key press to the call's conversation.
+func (g *Gateway) CallDTMF(c *sip.Call, digit byte) {
+	if conv := g.byCallID(c.ID); conv != nil {
+		conv.voice.push(voiceEvent{kind: evDTMF, digit: digit})
+	}
 }
 
 func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
@@ -118,8 +164,10 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		ChunkMax: g.cfg.ChunkMax, ChunkMaxBytes: g.cfg.ChunkMaxBytes, Store: g.cfg.Store,
 		OnFinish: func(chunks []recorder.Metadata, reason string) { g.fileReady(conv, chunks, reason, log) },
 	})
+	conv.voice = newVoice(g, conv, log)
 	g.mu.Lock()
 	g.convs[id] = conv
+	g.byCall[c.ID] = conv
 	g.mu.Unlock()
 	g.live.Add(1)
 	log.Info("conversation started", "caller", c.Caller, "dialed", c.Dialed)
@@ -148,6 +196,12 @@ func (g *Gateway) end(conv *conversation, reason string) {
 		return
 	}
 	log := g.log.With("conversationId", conv.id, "callId", conv.callID)
+	conv.voice.close()
+	g.mu.Lock()
+	if g.byCall[conv.callID] == conv {
+		delete(g.byCall, conv.callID)
+	}
+	g.mu.Unlock()
 	if info, had, err := conv.rec.Close("SessionEnded"); had {
 		if err != nil {
 			log.Error("recording finalized with errors", "recordingId", info.RecordingID, "file", info.AudioPath, "err", err)
@@ -248,6 +302,8 @@ func (g *Gateway) post(ctx context.Context, convID string, a *activity.Activity)
 				log.Warn("hang-up failed", "err", err)
 			}
 		}()
+	case activity.TypeMessage:
+		g.message(conv, a, id, log)
 	default:
 		log.Info("activity from bot", "type", a.Type, "name", a.Name, "id", id)
 	}

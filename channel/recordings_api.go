@@ -69,12 +69,7 @@ func (g *Gateway) byRecording(id string) *conversation {
 func (g *Gateway) byCallID(callID string) *conversation {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, c := range g.convs {
-		if c.callID == callID && !c.ended.Load() {
-			return c
-		}
-	}
-	return nil
+	return g.byCall[callID]
 }
 
 func (g *Gateway) apiStart(w http.ResponseWriter, r *http.Request) {

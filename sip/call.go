@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -32,6 +33,11 @@ type Call struct {
 	dialog *sipgo.DialogServerSession
 	media  *media
 
+	// the SDP we answered with: its o= id and version, and our RTP port
+	sdpID, sdpVersion uint64
+	rtpPort           int
+	lastOffer         *Offer
+
 	ready    chan struct{} // closed once answering finished, well or not
 	answered bool          // the handler was told of the call (set before ready)
 	endOnce  sync.Once
@@ -42,12 +48,51 @@ type Call struct {
 func (c *Call) Done() <-chan struct{} { return c.done }
 
 // Play queues 8 kHz 16-bit PCM to be played to the caller (and recorded
-// as what the gateway played), after anything already queued. The slice
+// as what the gateway played), after anything already queued. The tag is
+// the caller's own, reported by Playing while the clip plays. The slice
 // must not change afterwards.
-func (c *Call) Play(samples []int16) {
+func (c *Call) Play(samples []int16, tag uint64) {
 	if c.media != nil {
-		c.media.play(samples)
+		c.media.play(samples, tag)
 	}
+}
+
+// Playing returns the tag of the clip playing now, if one is.
+func (c *Call) Playing() (tag uint64, ok bool) {
+	if c.media == nil {
+		return 0, false
+	}
+	return c.media.playing()
+}
+
+// StopPlayback drops the clip playing and every queued clip (barge-in);
+// it returns how many were dropped.
+func (c *Call) StopPlayback() int {
+	if c.media == nil {
+		return 0
+	}
+	return c.media.stopPlayback()
+}
+
+// ErrNoTelephoneEvent is returned by SendDTMF when the caller's SDP did not
+// offer RFC 4733 telephone-event.
+var ErrNoTelephoneEvent = errors.New("the caller did not offer telephone-event")
+
+// SendDTMF sends keys (0-9, *, #, A-D) to the caller as RFC 4733 events,
+// after any queued ones.
+func (c *Call) SendDTMF(digits string) error {
+	events := make([]uint8, 0, len(digits))
+	for i := 0; i < len(digits); i++ {
+		e, ok := DTMFEvent(digits[i])
+		if !ok {
+			return fmt.Errorf("not a DTMF key: %q", digits[i])
+		}
+		events = append(events, e)
+	}
+	if c.media == nil || !c.media.sendDTMF(events) {
+		return ErrNoTelephoneEvent
+	}
+	return nil
 }
 
 // Hangup sends BYE to the caller and ends the call.

@@ -69,8 +69,14 @@ type media struct {
 	// nothing plays, encoded once.
 	silence []byte
 	// queue is audio waiting to be played to the caller (8 kHz PCM), in order.
-	queue [][]int16
+	queue []clip
 	qpos  int
+	// dtmfIn finds key presses in the caller's events; dtmfOut sends keys.
+	dtmfIn  dtmfDetector
+	dtmfOut dtmfSender
+	onDTMF  func(digit byte) // called on the media goroutine, m.mu not held
+	// hold: the caller put the call on hold (sendonly/inactive): send nothing.
+	hold bool
 
 	timeout   time.Duration // hang up after this long without RTP; 0 = never
 	lastRecv  time.Time
@@ -118,16 +124,21 @@ func (m *media) run() {
 			return // closed by stop
 		}
 		m.mu.Lock()
-		m.receive(m.rbuf[:n], from)
+		digit, pressed := m.receive(m.rbuf[:n], from)
+		onDTMF := m.onDTMF
 		m.mu.Unlock()
+		if pressed && onDTMF != nil {
+			onDTMF(digit)
+		}
 	}
 }
 
-// receive takes one packet; the caller holds m.mu.
-func (m *media) receive(b []byte, from netip.AddrPort) {
+// receive takes one packet and reports a new key press; the caller holds
+// m.mu.
+func (m *media) receive(b []byte, from netip.AddrPort) (digit byte, pressed bool) {
 	if err := m.pkt.Unmarshal(b); err != nil || m.pkt.Version != 2 {
 		m.stats.Foreign++
-		return
+		return 0, false
 	}
 	m.lastRecv = time.Now()
 	if !m.remote.IsValid() || m.remote.Addr().IsUnspecified() {
@@ -138,10 +149,14 @@ func (m *media) receive(b []byte, from netip.AddrPort) {
 		m.rtp.Update(m.pkt.SequenceNumber, m.pkt.Timestamp, m.lastRecv)
 		m.jb.write(m.pkt.SSRC, m.pkt.Timestamp, m.pkt.Payload, &m.codec)
 	case m.dtmfPT:
-		// RFC 4733 events: handled by the DTMF work (issue 4); not audio.
+		if m.dtmfPT != 0 {
+			return m.dtmfIn.packet(m.pkt.Payload, m.pkt.Timestamp)
+		}
+		m.stats.Foreign++
 	default:
 		m.stats.Foreign++
 	}
+	return 0, false
 }
 
 // tick moves one frame: caller audio out of the jitter buffer into the sink,
@@ -163,11 +178,21 @@ func (m *media) tick(now time.Time, send bool) {
 		m.stats.Skipped++
 		return
 	}
-	if !m.remote.IsValid() || m.remote.Addr().IsUnspecified() {
+	if m.hold || !m.remote.IsValid() || m.remote.Addr().IsUnspecified() {
 		return
 	}
 	m.out.SequenceNumber++
-	if playing {
+	m.out.Marker = false
+	m.out.PayloadType = m.codec.PayloadType
+	m.out.Payload = m.out.Payload[:FrameSize]
+	if ts, marker, ok := m.dtmfOut.next(m.out.Payload[:4], m.out.Timestamp); ok && m.dtmfPT != 0 {
+		// a key being sent replaces this frame's audio
+		m.out.Payload = m.out.Payload[:4]
+		m.out.PayloadType, m.out.Marker = m.dtmfPT, marker
+		hdrTS := m.out.Timestamp
+		m.out.Timestamp = ts
+		defer func() { m.out.Timestamp = hdrTS }()
+	} else if playing {
 		m.codec.Encode(m.out.Payload, m.played)
 	} else {
 		copy(m.out.Payload, m.silence)
@@ -186,12 +211,12 @@ func (m *media) tick(now time.Time, send bool) {
 func (m *media) fillPlayed() bool {
 	n := 0
 	for n < len(m.played) && len(m.queue) > 0 {
-		cur := m.queue[0]
+		cur := m.queue[0].samples
 		k := copy(m.played[n:], cur[m.qpos:])
 		n += k
 		m.qpos += k
 		if m.qpos == len(cur) {
-			m.queue[0] = nil
+			m.queue[0] = clip{}
 			m.queue, m.qpos = m.queue[1:], 0
 		}
 	}
@@ -199,11 +224,71 @@ func (m *media) fillPlayed() bool {
 	return n > 0
 }
 
+// clip is one piece of audio queued to play, with the tag its player gave.
+type clip struct {
+	samples []int16
+	tag     uint64
+}
+
 // play queues 8 kHz PCM to be played to the caller after what is queued.
-func (m *media) play(samples []int16) {
+func (m *media) play(samples []int16, tag uint64) {
+	if len(samples) == 0 {
+		return
+	}
 	m.mu.Lock()
-	m.queue = append(m.queue, samples)
+	m.queue = append(m.queue, clip{samples, tag})
 	m.mu.Unlock()
+}
+
+// playing returns the tag of the clip playing now.
+func (m *media) playing() (tag uint64, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.queue) == 0 {
+		return 0, false
+	}
+	return m.queue[0].tag, true
+}
+
+// stopPlayback drops the clip playing and every queued one; it returns how
+// many were dropped. The next frame the caller hears is silence.
+func (m *media) stopPlayback() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := len(m.queue)
+	clear(m.queue)
+	m.queue, m.qpos = m.queue[:0], 0
+	return n
+}
+
+// sendDTMF queues keys to be sent as RFC 4733 events; it reports false
+// when the caller did not offer telephone-event.
+func (m *media) sendDTMF(events []uint8) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.dtmfPT == 0 {
+		return false
+	}
+	m.dtmfOut.queue = append(m.dtmfOut.queue, events...)
+	return true
+}
+
+// update applies a re-INVITE's offer: a new address, codec, or hold.
+func (m *media) update(o *Offer, hold bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if o.Remote.IsValid() && !o.Remote.Addr().IsUnspecified() {
+		m.remote = o.Remote
+	}
+	if o.Codec.PayloadType != m.codec.PayloadType || o.Codec.Name != m.codec.Name {
+		m.codec = o.Codec
+		clear(m.played)
+		m.codec.Encode(m.silence, m.played)
+	}
+	if o.HasDTMF {
+		m.dtmfPT = o.DTMF
+	}
+	m.hold = hold
 }
 
 // stop ends run and waits for it, so the sink gets no frame after stop

@@ -25,6 +25,39 @@ type Offer struct {
 	DTMF    uint8          // telephone-event payload type, 0 if not offered
 	Ptime   time.Duration  // the offerer's packet time, 0 if not given
 	HasDTMF bool
+	// Direction is the offer's sendrecv, sendonly, recvonly or inactive
+	// (default sendrecv); "sendonly" or "inactive" puts the call on hold.
+	Direction string
+}
+
+// Hold reports whether the offer puts the call on hold: the offerer sends
+// nothing to us to play (sendonly), nothing at all (inactive), or gave the
+// RFC 2543 hold address 0.0.0.0.
+func (o *Offer) Hold() bool {
+	return o.Direction == "sendonly" || o.Direction == "inactive" || (o.Remote.IsValid() && o.Remote.Addr().IsUnspecified() && o.Remote.Addr().Is4())
+}
+
+// answerDirection is the direction an answer gives to the offer's.
+func answerDirection(offer string) string {
+	switch offer {
+	case "sendonly":
+		return "recvonly"
+	case "recvonly":
+		return "sendonly"
+	case "inactive":
+		return "inactive"
+	}
+	return "sendrecv"
+}
+
+func direction(attrs []sdp.Attribute, def string) string {
+	for _, a := range attrs {
+		switch a.Key {
+		case "sendrecv", "sendonly", "recvonly", "inactive":
+			return a.Key
+		}
+	}
+	return def
 }
 
 // ParseOffer parses an SDP offer and chooses the first G.711 codec of its
@@ -57,7 +90,7 @@ func ParseOffer(body []byte) (*Offer, error) {
 		if port < 0 || port > 65535 {
 			return nil, fmt.Errorf("%w: port %d", ErrMalformedSDP, port)
 		}
-		o := &Offer{Remote: netip.AddrPortFrom(ip, uint16(port))}
+		o := &Offer{Remote: netip.AddrPortFrom(ip, uint16(port)), Direction: direction(md.Attributes, direction(sd.Attributes, "sendrecv"))}
 		names := rtpmaps(md)
 		chosen := false
 		for _, f := range md.MediaName.Formats {
@@ -123,6 +156,12 @@ func rtpmaps(md *sdp.MediaDescription) map[uint8]string {
 // Answer builds the SDP answer: one audio stream at ip:port with the chosen
 // codec, telephone-event when offered, and a 20 ms ptime.
 func Answer(o *Offer, ip netip.Addr, port int, sessionID uint64) ([]byte, error) {
+	return answerVersion(o, ip, port, sessionID, sessionID)
+}
+
+// answerVersion is Answer with the o= session version given: a re-INVITE's
+// answer increments it.
+func answerVersion(o *Offer, ip netip.Addr, port int, sessionID, version uint64) ([]byte, error) {
 	addrType := "IP4"
 	if ip.Is6() && !ip.Is4In6() {
 		addrType = "IP6"
@@ -137,10 +176,10 @@ func Answer(o *Offer, ip netip.Addr, port int, sessionID uint64) ([]byte, error)
 			sdp.Attribute{Key: "rtpmap", Value: fmt.Sprintf("%d telephone-event/8000", o.DTMF)},
 			sdp.Attribute{Key: "fmtp", Value: fmt.Sprintf("%d 0-16", o.DTMF)})
 	}
-	attrs = append(attrs, sdp.Attribute{Key: "ptime", Value: "20"}, sdp.Attribute{Key: "sendrecv"})
+	attrs = append(attrs, sdp.Attribute{Key: "ptime", Value: "20"}, sdp.Attribute{Key: answerDirection(o.Direction)})
 	sd := sdp.SessionDescription{
 		Origin: sdp.Origin{
-			Username: "botline", SessionID: sessionID, SessionVersion: sessionID,
+			Username: "botline", SessionID: sessionID, SessionVersion: version,
 			NetworkType: "IN", AddressType: addrType, UnicastAddress: ip.String(),
 		},
 		SessionName:           "botline",

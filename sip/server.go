@@ -25,6 +25,9 @@ type Handler interface {
 	// CallEnded is called once when an answered call ends, after its last
 	// audio frame reached the sink.
 	CallEnded(c *Call, reason string)
+	// CallDTMF is called once per key the caller pressed (RFC 4733 event or
+	// SIP INFO). It must not block: it runs on the call's media goroutine.
+	CallDTMF(c *Call, digit byte)
 }
 
 // Config configures a Server.
@@ -134,6 +137,8 @@ func NewServer(cfg Config) (*Server, error) {
 	srv.OnAck(s.onAck)
 	srv.OnBye(s.onBye)
 	srv.OnOptions(s.onOptions)
+	srv.OnInfo(s.onInfo)
+	srv.OnUpdate(s.onUpdate)
 	return s, nil
 }
 
@@ -213,9 +218,8 @@ func (s *Server) guard(req *sip.Request, tx sip.ServerTransaction) {
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	defer s.guard(req, tx)
 	log := s.log.With("callId", req.CallID().Value())
-	if s.lookup(req) != nil {
-		// A re-INVITE: hold/unhold and codec changes are not handled yet.
-		respond(tx, req, 488, "Not Acceptable Here", log)
+	if c := s.lookup(req); c != nil {
+		s.onReinvite(c, req, tx)
 		return
 	}
 	if ct := req.ContentType(); ct == nil || ct.Value() != "application/sdp" || len(req.Body()) == 0 {
@@ -259,6 +263,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		ID: req.CallID().Value(), FromURI: from.Address.String(), ToURI: to.Address.String(),
 		Caller: from.Address.User, Dialed: to.Address.User, Codec: offer.Codec.Name,
 		srv: s, dialog: dlg, done: make(chan struct{}), ready: make(chan struct{}),
+		sdpID: sessID, sdpVersion: sessID, lastOffer: offer, rtpPort: conn.LocalAddr().(*net.UDPAddr).Port,
 	}
 	if err := dlg.Respond(180, "Ringing", nil); err != nil {
 		conn.Close()
@@ -278,7 +283,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.calls[dlg.ID] = c
 	s.mu.Unlock()
 	c.Answered = time.Now()
-	if err := dlg.RespondSDP(answer); err != nil {
+	if err := dlg.Respond(200, "OK", answer, append(sessionTimer(req), sip.NewHeader("Content-Type", "application/sdp"))...); err != nil {
 		// 200 OK not ACKed (or the INVITE was canceled as we answered).
 		conn.Close()
 		close(c.ready)
@@ -297,6 +302,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// play), and starts once the handler gave its sink.
 	c.media = newMedia(conn, offer, nil, log, rand.Uint32())
 	c.media.sink = s.cfg.Handler.CallAnswered(c)
+	c.media.onDTMF = func(d byte) { s.cfg.Handler.CallDTMF(c, d) }
 	c.media.timeout = s.cfg.RTPTimeout
 	c.media.onTimeout = func() {
 		log.Warn("hanging up: no RTP", "timeout", s.cfg.RTPTimeout.String())
@@ -334,7 +340,7 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"))
+	res.AppendHeader(sip.NewHeader("Allow", allow))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("sip respond failed", "err", err)

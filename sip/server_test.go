@@ -42,6 +42,8 @@ func (h *handler) CallAnswered(c *sip.Call) sip.AudioSink {
 
 func (h *handler) CallEnded(c *sip.Call, reason string) { h.ended <- reason }
 
+func (h *handler) CallDTMF(c *sip.Call, d byte) {}
+
 func (h *handler) WriteAudio(caller, played []int16) {
 	h.mu.Lock()
 	h.audio = append(h.audio, caller...)

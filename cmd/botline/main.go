@@ -15,6 +15,7 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -27,6 +28,7 @@ import (
 	"github.com/botline/botline/channel"
 	"github.com/botline/botline/recorder"
 	"github.com/botline/botline/sip"
+	"github.com/botline/botline/speech"
 	"github.com/go-audio/wav"
 )
 
@@ -41,6 +43,8 @@ type options struct {
 	policyFile, notice, chunkMax                  string
 	sampleRate                                    int
 	eventsURLs                                    urlList
+	tts, stt                                      string
+	silenceTimeout, utteranceEnd                  time.Duration
 }
 
 // urlList is a repeatable flag; a comma-separated value adds several.
@@ -79,10 +83,14 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.chunkMax, "recording-chunk-max", "1h", "bound of one recording file: a duration (1h, 30m) or a size (500MB, 64KB); past it the recording continues in a new chunk")
 	fs.StringVar(&o.policyFile, "record-policy", "", "file of \"caller <number>\" / \"dialed <number>\" lines (trailing * = prefix): matching calls are recorded from answer to hang-up, and bots cannot stop it")
 	fs.StringVar(&o.notice, "recording-notice", "tone", "what the caller hears when a recording starts: tone, none, or a WAV file (8 kHz mono 16-bit)")
+	fs.StringVar(&o.tts, "tts", "flite", "engine speaking the bot's messages: flite, espeak-ng, or none")
+	fs.StringVar(&o.stt, "stt", "pocketsphinx", "recognizer of the caller's speech: pocketsphinx or none (speech still barges in)")
+	fs.DurationVar(&o.silenceTimeout, "silence-timeout", 10*time.Second, "send the bot an event \"silence\" when the caller is quiet this long after a prompt (0 = never)")
+	fs.DurationVar(&o.utteranceEnd, "utterance-end", 700*time.Millisecond, "silence that ends a caller's utterance")
 	fs.DurationVar(&o.retention, "retention", 48*time.Hour, "finished recordings older than this are deleted (audio and metadata)")
 	fs.StringVar(&o.apiToken, "api-token", "", "bearer token the recordings API requires; required when --http-listen is not a loopback address")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: botline [flags]\n       botline verify DIR   (check recordings against the sha256 in their metadata)\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: botline [flags]\n       botline verify DIR   (check recordings against the sha256 in their metadata)\n       botline say-pcap [-o speech.pcap] TEXT   (spoken text as G.711 RTP for SIPp)\n\n"+
 			"botline answers SIP calls and turns each into a Bot Framework conversation.\n"+
 			"Every flag can also be set by an environment variable BOTLINE_<NAME>, e.g. BOTLINE_SIP_LISTEN.\nFlags win over the environment.\n\n")
 		fs.PrintDefaults()
@@ -115,6 +123,9 @@ func parseFlags(args []string) (*options, error) {
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "verify" {
 		os.Exit(verify(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "say-pcap" {
+		os.Exit(sayPCAP(os.Args[2:]))
 	}
 	o, err := parseFlags(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
@@ -260,6 +271,9 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	if gwCfg.ChunkMax, gwCfg.ChunkMaxBytes, err = parseChunkMax(o.chunkMax); err != nil {
 		return err
 	}
+	if err := voiceConfig(o, &gwCfg); err != nil {
+		return err
+	}
 	var gw *channel.Gateway
 	botDesc := o.botEndpoint
 	if o.botEndpoint != "" {
@@ -341,4 +355,33 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	_ = httpSrv.Shutdown(shutCtx)
 	log.Info("botline stopped")
 	return sipErr
+}
+
+// voiceConfig sets the gateway's speech engines from the flags; an engine
+// whose program is not installed is an error, not a silent call.
+func voiceConfig(o *options, cfg *channel.Config) error {
+	switch o.tts {
+	case "none":
+	case "flite", "espeak-ng":
+		if _, err := exec.LookPath(o.tts); err != nil {
+			return fmt.Errorf("--tts %s: %w (install Debian's %s package, or --tts none)", o.tts, err, o.tts)
+		}
+		cfg.TTS, _ = speech.NewEngine(o.tts)
+	default:
+		return fmt.Errorf("--tts %q: want flite, espeak-ng or none", o.tts)
+	}
+	switch o.stt {
+	case "none":
+	case "pocketsphinx":
+		ps := speech.NewPocketsphinx(0)
+		if _, err := exec.LookPath(ps.Path); err != nil {
+			return fmt.Errorf("--stt pocketsphinx: %w (install Debian's pocketsphinx and pocketsphinx-en-us packages, or --stt none)", err)
+		}
+		cfg.STT = ps
+	default:
+		return fmt.Errorf("--stt %q: want pocketsphinx or none", o.stt)
+	}
+	cfg.SilenceTimeout = o.silenceTimeout
+	cfg.VAD.End = o.utteranceEnd
+	return nil
 }

@@ -1,0 +1,315 @@
+package channel
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/botline/botline/activity"
+	"github.com/botline/botline/recorder"
+	"github.com/botline/botline/speech"
+)
+
+// noticeTag marks audio that is not a bot prompt (the recording notice):
+// it is never cut short by barge-in.
+const noticeTag = 0
+
+// voiceEventKind is what happened on the caller's side.
+type voiceEventKind int
+
+const (
+	evSpeechStart voiceEventKind = iota
+	evUtterance
+	evNoUtterance // what started was too short to be speech
+	evDTMF
+	evSilence
+)
+
+type voiceEvent struct {
+	kind  voiceEventKind
+	digit byte
+	pcm   []int16
+	arm   uint64 // evSilence: the arming it belongs to
+}
+
+// prompt is a bot message waiting to be spoken.
+type prompt struct {
+	text, hint string
+	gen        uint64
+	id         string // the activity id, for logs
+}
+
+// voice is one conversation's speech and keys: it speaks the bot's
+// messages in order, turns key presses and utterances into messages,
+// barges in on prompts per their inputHint, and tells the bot of silence.
+type voice struct {
+	g    *Gateway
+	conv *conversation
+	log  *slog.Logger
+	ctx  context.Context
+	stop context.CancelFunc
+
+	det    *speech.Detector // used only from the sink (the call's clock)
+	events chan voiceEvent
+
+	mu       sync.Mutex
+	prompts  []prompt
+	wake     chan struct{}
+	gen      uint64            // bumped by barge-in: prompts of older gens are dropped
+	hints    map[uint64]string // clip tag -> inputHint of its prompt
+	nextTag  uint64
+	playEnd  time.Time // when the audio queued so far runs out
+	lastHint string
+	armed    uint64 // current silence arming; 0 = none
+	speaking bool   // an utterance is in progress
+	ignoring bool   // the utterance in progress started while ignored
+}
+
+func newVoice(g *Gateway, conv *conversation, log *slog.Logger) *voice {
+	ctx, stop := context.WithCancel(context.Background())
+	v := &voice{
+		g: g, conv: conv, log: log, ctx: ctx, stop: stop,
+		det:    speech.NewDetector(g.cfg.VAD),
+		events: make(chan voiceEvent, 64),
+		wake:   make(chan struct{}, 1),
+		hints:  map[uint64]string{noticeTag: ""},
+		// tags of prompts start at 1; noticeTag is never a prompt
+		nextTag: noticeTag + 1,
+	}
+	go v.run()
+	go v.speaker()
+	return v
+}
+
+// close ends the voice's goroutines; queued prompts are dropped.
+func (v *voice) close() { v.stop() }
+
+// sink is a call's AudioSink: the recorder, and the voice's detector.
+type sink struct {
+	rec *recorder.Recorder
+	v   *voice
+}
+
+// WriteAudio records the frame and looks for speech in the caller's part.
+// It runs on the call's clock with the call's media locked: it only queues
+// events.
+func (s sink) WriteAudio(caller, played []int16) {
+	s.rec.WriteAudio(caller, played)
+	switch s.v.det.Frame(caller) {
+	case speech.VADStart:
+		s.v.push(voiceEvent{kind: evSpeechStart})
+	case speech.VADUtterance:
+		s.v.push(voiceEvent{kind: evUtterance, pcm: s.v.det.Utterance()})
+	case speech.VADDiscarded:
+		s.v.push(voiceEvent{kind: evNoUtterance})
+	}
+}
+
+func (v *voice) push(ev voiceEvent) {
+	select {
+	case v.events <- ev:
+	default:
+		v.log.Warn("voice event dropped: queue full", "kind", ev.kind)
+	}
+}
+
+// say queues a bot message to be spoken after the ones before it.
+func (v *voice) say(text, hint, id string) {
+	v.mu.Lock()
+	v.prompts = append(v.prompts, prompt{text: text, hint: hint, gen: v.gen, id: id})
+	v.armed = 0 // a new prompt: no silence until it has played
+	v.mu.Unlock()
+	select {
+	case v.wake <- struct{}{}:
+	default:
+	}
+}
+
+// speaker synthesizes prompts one at a time, in order, and queues their
+// audio on the call. A prompt barged in on while it was synthesized is
+// dropped.
+func (v *voice) speaker() {
+	for {
+		select {
+		case <-v.ctx.Done():
+			return
+		case <-v.wake:
+		}
+		for {
+			v.mu.Lock()
+			if len(v.prompts) == 0 {
+				v.mu.Unlock()
+				break
+			}
+			p := v.prompts[0]
+			v.mu.Unlock()
+			start := time.Now()
+			pcm, err := speech.Speak(v.ctx, v.g.cfg.TTS, p.text)
+			v.mu.Lock()
+			if len(v.prompts) > 0 && v.prompts[0].gen == p.gen && v.prompts[0].id == p.id {
+				v.prompts = v.prompts[1:]
+			}
+			if err != nil {
+				v.mu.Unlock()
+				if v.ctx.Err() == nil {
+					v.log.Error("prompt not spoken", "id", p.id, "err", err)
+				}
+				continue
+			}
+			if p.gen != v.gen {
+				v.mu.Unlock()
+				continue // barged in on
+			}
+			tag := v.nextTag
+			v.nextTag++
+			v.hints[tag] = p.hint
+			v.conv.call.Play(pcm, tag)
+			dur := time.Duration(len(pcm)) * time.Second / speech.CallRate
+			if now := time.Now(); v.playEnd.Before(now) {
+				v.playEnd = now
+			}
+			v.playEnd = v.playEnd.Add(dur)
+			v.lastHint = p.hint
+			v.armSilence()
+			v.mu.Unlock()
+			v.log.Debug("prompt queued", "id", p.id, "audio", dur.String(), "synthesis", time.Since(start).String())
+		}
+	}
+}
+
+// armSilence starts the no-input timer to fire SilenceTimeout after the
+// queued audio ends; v.mu is held.
+func (v *voice) armSilence() {
+	timeout := v.g.cfg.SilenceTimeout
+	if timeout <= 0 || v.lastHint == activity.InputIgnoring || len(v.prompts) > 0 || v.speaking {
+		v.armed = 0
+		return
+	}
+	v.nextTag++ // any fresh number will do for an arming id
+	arm := v.nextTag
+	v.armed = arm
+	time.AfterFunc(time.Until(v.playEnd)+timeout, func() { v.push(voiceEvent{kind: evSilence, arm: arm}) })
+}
+
+// currentHint is the inputHint of the prompt playing (or about to): ""
+// when none is.
+func (v *voice) currentHint() (hint string, prompting bool) {
+	tag, playing := v.conv.call.Playing()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for t := range v.hints { // forget prompts that have finished
+		if playing && t < tag && t != noticeTag {
+			delete(v.hints, t)
+		}
+	}
+	if playing {
+		if tag == noticeTag {
+			return activity.InputIgnoring, false // a notice is heard in full, input still counts
+		}
+		return v.hints[tag], true
+	}
+	if len(v.prompts) > 0 {
+		return v.prompts[0].hint, true
+	}
+	return "", false
+}
+
+// input handles caller input of a kind: it reports whether the input is
+// ignored (the prompt playing says so), and otherwise barges in on the
+// prompts.
+func (v *voice) input(speechInput bool) (ignored bool) {
+	hint, prompting := v.currentHint()
+	if prompting && activity.Ignores(hint, speechInput) {
+		return true
+	}
+	v.mu.Lock()
+	v.armed = 0
+	if !prompting {
+		v.mu.Unlock()
+		return false
+	}
+	v.gen++
+	dropped := len(v.prompts)
+	v.prompts = nil
+	v.playEnd = time.Now()
+	v.mu.Unlock()
+	dropped += v.conv.call.StopPlayback()
+	v.log.Info("barge-in", "by", map[bool]string{true: "speech", false: "dtmf"}[speechInput], "promptsDropped", dropped)
+	return false
+}
+
+// run handles the caller's side: key presses, utterances and silence.
+func (v *voice) run() {
+	for {
+		var ev voiceEvent
+		select {
+		case <-v.ctx.Done():
+			return
+		case ev = <-v.events:
+		}
+		switch ev.kind {
+		case evDTMF:
+			if v.input(false) {
+				v.log.Info("key ignored during prompt", "digit", string(ev.digit))
+				continue
+			}
+			v.conv.send(&activity.Activity{Type: activity.TypeMessage, Text: string(ev.digit),
+				Entities: []json.RawMessage{activity.DTMFEntity}})
+		case evSpeechStart:
+			ignored := v.input(true)
+			v.mu.Lock()
+			v.speaking, v.ignoring, v.armed = true, ignored, 0
+			v.mu.Unlock()
+		case evNoUtterance:
+			v.endUtterance()
+		case evUtterance:
+			if v.endUtterance() {
+				v.log.Info("speech ignored during prompt")
+				continue
+			}
+			if v.g.cfg.STT != nil {
+				go v.recognize(ev.pcm)
+			}
+		case evSilence:
+			v.mu.Lock()
+			fire := ev.arm != 0 && ev.arm == v.armed
+			v.armed = 0
+			v.mu.Unlock()
+			if fire {
+				val, _ := json.Marshal(map[string]int64{"timeoutMs": v.g.cfg.SilenceTimeout.Milliseconds()})
+				v.conv.send(&activity.Activity{Type: activity.TypeEvent, Name: activity.EventSilence, Value: val})
+			}
+		}
+	}
+}
+
+// endUtterance clears the speaking state and reports whether the utterance
+// was ignored.
+func (v *voice) endUtterance() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	ignored := v.ignoring
+	v.speaking, v.ignoring = false, false
+	return ignored
+}
+
+func (v *voice) recognize(pcm []int16) {
+	ctx, cancel := context.WithTimeout(v.ctx, time.Minute)
+	defer cancel()
+	start := time.Now()
+	text, err := v.g.cfg.STT.Recognize(ctx, pcm)
+	if err != nil {
+		if v.ctx.Err() == nil {
+			v.log.Error("speech not recognized", "err", err)
+		}
+		return
+	}
+	v.log.Info("speech recognized", "text", text, "audio", (time.Duration(len(pcm)) * time.Second / speech.CallRate).String(),
+		"took", time.Since(start).Round(time.Millisecond).String())
+	if text == "" {
+		return
+	}
+	v.conv.send(&activity.Activity{Type: activity.TypeMessage, Text: text})
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/botline/botline/internal/pcap"
+	"github.com/botline/botline/sip"
+	"github.com/botline/botline/speech"
+	"github.com/pion/rtp"
+)
+
+// sayPCAP is `botline say-pcap`: it speaks a sentence with a TTS engine
+// into a capture of G.711 RTP that SIPp's play_pcap_audio replays, so a
+// test harness can call with known words.
+func sayPCAP(args []string) int {
+	fs := flag.NewFlagSet("botline say-pcap", flag.ContinueOnError)
+	out := fs.String("o", "speech.pcap", "capture file to write")
+	engine := fs.String("tts", "flite", "TTS engine: flite or espeak-ng")
+	voice := fs.String("voice", "", "engine voice (flite: slt, rms, awb, kal; espeak-ng: en-us, ...)")
+	codecName := fs.String("codec", "PCMA", "PCMA (payload type 8) or PCMU (0)")
+	lead := fs.Duration("lead", 500*time.Millisecond, "silence before the speech")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: botline say-pcap [flags] TEXT-OR-SSML\n\nWrites 20 ms G.711 RTP packets of the spoken text, for SIPp's play_pcap_audio.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	text := strings.Join(fs.Args(), " ")
+	if strings.TrimSpace(text) == "" {
+		fs.Usage()
+		return 2
+	}
+	codec := sip.PCMA
+	switch strings.ToUpper(*codecName) {
+	case "PCMA":
+	case "PCMU":
+		codec = sip.PCMU
+	default:
+		fmt.Fprintf(os.Stderr, "botline say-pcap: --codec %q: want PCMA or PCMU\n", *codecName)
+		return 2
+	}
+	e, err := speech.NewEngine(*engine)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "botline say-pcap:", err)
+		return 2
+	}
+	switch t := e.(type) {
+	case speech.Flite:
+		t.Voice = *voice
+		e = t
+	case speech.Espeak:
+		t.Voice = *voice
+		e = t
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pcm, err := speech.Speak(ctx, e, text)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "botline say-pcap:", err)
+		return 1
+	}
+	pcm = append(make([]int16, int(lead.Seconds()*speech.CallRate)), pcm...)
+	if err := writeRTPCapture(*out, pcm, codec); err != nil {
+		fmt.Fprintln(os.Stderr, "botline say-pcap:", err)
+		return 1
+	}
+	fmt.Printf("%s: %.2f s of %s RTP\n", *out, float64(len(pcm))/speech.CallRate, codec.Name)
+	return 0
+}
+
+func writeRTPCapture(path string, pcm []int16, codec sip.Codec) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(f)
+	w, err := pcap.NewWriter(bw)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	src, dst := netip.MustParseAddrPort("127.0.0.1:6000"), netip.MustParseAddrPort("127.0.0.1:6002")
+	start := time.Unix(1700000000, 0)
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: codec.PayloadType, SSRC: 0x0b0711ce, Marker: true}}
+	buf := make([]byte, sip.FrameSize)
+	for i := 0; i*sip.FrameSize < len(pcm); i++ {
+		frame := make([]int16, sip.FrameSize)
+		copy(frame, pcm[i*sip.FrameSize:])
+		codec.Encode(buf, frame)
+		pkt.SequenceNumber, pkt.Timestamp, pkt.Payload = uint16(i+1), uint32(i*sip.FrameSize), buf
+		b, err := pkt.Marshal()
+		if err != nil {
+			f.Close()
+			return err
+		}
+		if err := w.Write(pcap.Packet{Time: start.Add(time.Duration(i) * 20 * time.Millisecond), Src: src, Dst: dst, Payload: b}); err != nil {
+			f.Close()
+			return err
+		}
+		pkt.Marker = false
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

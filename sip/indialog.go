@@ -1,0 +1,140 @@
+package sip
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// allow lists the methods botline answers.
+const allow = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
+
+// minSessionExpires is the smallest session interval we accept (RFC 4028).
+const minSessionExpires = 90
+
+// sessionTimer returns the headers that accept the session timer a request
+// asked for (RFC 4028): the caller refreshes (its re-INVITE or UPDATE keeps
+// the session alive) at the interval it asked, never under 90 s.
+func sessionTimer(req *sip.Request) []sip.Header {
+	h := req.GetHeader("Session-Expires")
+	if h == nil {
+		h = req.GetHeader("x") // compact form
+	}
+	if h == nil {
+		return nil
+	}
+	v, _, _ := strings.Cut(h.Value(), ";")
+	secs, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return nil
+	}
+	secs = max(secs, minSessionExpires)
+	return []sip.Header{
+		sip.NewHeader("Session-Expires", strconv.Itoa(secs)+";refresher=uac"),
+		sip.NewHeader("Require", "timer"),
+	}
+}
+
+// onReinvite answers an INVITE inside a call's dialog: a session refresh
+// (no SDP: our current answer again), hold/unhold (sendonly, inactive or
+// the 0.0.0.0 address), a new address or a codec change.
+func (s *Server) onReinvite(c *Call, req *sip.Request, tx sip.ServerTransaction) {
+	log := s.log.With("callId", c.ID)
+	if err := c.dialog.ReadRequest(req, tx); err != nil {
+		respond(tx, req, 500, "Server Internal Error", log) // RFC 3261 §14.2: out of order
+		return
+	}
+	offer := c.lastOffer
+	if len(req.Body()) > 0 {
+		o, err := ParseOffer(req.Body())
+		if err != nil {
+			code, reason := 400, "Bad Request"
+			if errors.Is(err, ErrNoUsableCodec) {
+				code, reason = 488, "Not Acceptable Here"
+			}
+			log.Warn("re-INVITE refused", "status", code, "err", err)
+			respond(tx, req, code, reason, log)
+			return
+		}
+		offer = o
+		if c.media != nil {
+			c.media.update(o, o.Hold())
+		}
+		log.Info("re-INVITE", "hold", o.Hold(), "codec", o.Codec.Name, "rtpRemote", o.Remote.String())
+	}
+	if offer == nil {
+		respond(tx, req, 488, "Not Acceptable Here", log)
+		return
+	}
+	c.lastOffer = offer
+	c.sdpVersion++
+	answer, err := answerVersion(offer, s.cfg.MediaIP, c.rtpPort, c.sdpID, c.sdpVersion)
+	if err != nil {
+		respond(tx, req, 500, "Server Internal Error", log)
+		return
+	}
+	res := sip.NewResponseFromRequest(req, 200, "OK", answer)
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	res.AppendHeader(sip.HeaderClone(&s.dialog.ContactHDR))
+	for _, h := range sessionTimer(req) {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		log.Debug("sip respond failed", "err", err)
+	}
+}
+
+// onUpdate answers UPDATE (RFC 3311), the session keep-alive of RFC 4028
+// that carries no SDP. An UPDATE with an offer is answered like a
+// re-INVITE's.
+func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	defer s.guard(req, tx)
+	c := s.lookup(req)
+	if c == nil {
+		respond(tx, req, 481, "Call/Transaction Does Not Exist", s.log)
+		return
+	}
+	if len(req.Body()) > 0 {
+		s.onReinvite(c, req, tx)
+		return
+	}
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	res.AppendHeader(sip.HeaderClone(&s.dialog.ContactHDR))
+	for _, h := range sessionTimer(req) {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("sip respond failed", "err", err)
+	}
+}
+
+// onInfo takes SIP INFO key presses (application/dtmf-relay or
+// application/dtmf); other INFO packages are acknowledged and ignored.
+func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	defer s.guard(req, tx)
+	c := s.lookup(req)
+	if c == nil {
+		respond(tx, req, 481, "Call/Transaction Does Not Exist", s.log)
+		return
+	}
+	ct := ""
+	if h := req.ContentType(); h != nil {
+		ct = h.Value()
+	}
+	digit, ok := parseDTMFInfo(ct, req.Body())
+	if !ok && strings.HasPrefix(strings.ToLower(ct), "application/dtmf") {
+		respond(tx, req, 400, "Bad Request", s.log)
+		return
+	}
+	respond(tx, req, 200, "OK", s.log)
+	select {
+	case <-c.ready:
+	default:
+		return // not answered yet
+	}
+	if ok && c.answered {
+		s.cfg.Handler.CallDTMF(c, digit)
+	}
+}

@@ -1,0 +1,121 @@
+package speech
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+)
+
+func TestParseSSML(t *testing.T) {
+	segs, err := Parse(`<speak version="1.0" xmlns="http://www.w3.org/2001/10/synthesis">Hello <break time="300ms"/>
+		<voice name="rms">press <prosody rate="slow">one</prosody></voice><break time="9s"/><sub alias="doctor">Dr.</sub></speak>`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Segment{
+		{Text: "Hello", Rate: 1},
+		{Break: 300 * time.Millisecond},
+		{Text: "press", Voice: "rms", Rate: 1},
+		{Text: "one", Voice: "rms", Rate: 0.75},
+		{Break: MaxBreak},
+		{Text: "doctor", Rate: 1},
+	}
+	if len(segs) != len(want) {
+		t.Fatalf("segments %+v, want %+v", segs, want)
+	}
+	for i := range want {
+		if segs[i] != want[i] {
+			t.Errorf("segment %d = %+v, want %+v", i, segs[i], want[i])
+		}
+	}
+	if segs, _ := Parse("  plain <text> "); len(segs) != 1 || segs[0].Text != "plain <text>" {
+		t.Errorf("plain text: %+v", segs)
+	}
+	if _, err := Parse("<speak>unclosed"); err == nil {
+		t.Error("malformed SSML accepted")
+	}
+}
+
+func rms(x []int16) float64 {
+	var s float64
+	for _, v := range x {
+		s += float64(v) * float64(v)
+	}
+	return math.Sqrt(s / float64(max(1, len(x))))
+}
+
+func sine(freq float64, rate, n int, amp float64) []int16 {
+	out := make([]int16, n)
+	for i := range out {
+		out[i] = int16(amp * math.Sin(2*math.Pi*freq*float64(i)/float64(rate)))
+	}
+	return out
+}
+
+// Downsampling keeps what fits the telephone band and removes what would
+// fold back into it.
+func TestResample(t *testing.T) {
+	in := sine(1000, 22050, 22050, 10000)
+	out := Resample(in, 22050, 8000)
+	if len(out) != 8000 {
+		t.Fatalf("%d samples, want 8000", len(out))
+	}
+	if r := rms(out[400 : len(out)-400]); math.Abs(r-7071) > 150 {
+		t.Errorf("1 kHz tone RMS %.0f after resampling, want ~7071", r)
+	}
+	alias := Resample(sine(6000, 22050, 22050, 10000), 22050, 8000) // would alias to 2 kHz
+	if r := rms(alias[400 : len(alias)-400]); r > 70 {
+		t.Errorf("6 kHz tone left RMS %.0f at 8 kHz, want < 70 (-40 dB)", r)
+	}
+}
+
+func TestDetector(t *testing.T) {
+	d := NewDetector(VADConfig{})
+	quiet := make([]int16, frameSamples)
+	loud := sine(300, 8000, frameSamples, 5000)
+	var events []VADEvent
+	feed := func(f []int16, n int) {
+		for range n {
+			if e := d.Frame(f); e != VADNone {
+				events = append(events, e)
+			}
+		}
+	}
+	feed(quiet, 20)
+	feed(loud, 2) // 40 ms: a click
+	feed(quiet, 50)
+	feed(loud, 50) // 1 s of speech
+	feed(quiet, 50)
+	if len(events) != 2 || events[0] != VADStart || events[1] != VADUtterance {
+		t.Fatalf("events %v, want [start utterance]", events)
+	}
+	u := d.Utterance()
+	if sec := float64(len(u)) / 8000; sec < 1.2 || sec > 1.5 {
+		t.Errorf("utterance %.2f s, want 1 s of speech + preroll and trailing silence", sec)
+	}
+}
+
+// The default engines, as `make test` installs them: what flite says,
+// pocketsphinx hears, through the 8 kHz telephone band.
+func TestSpeakThenRecognize(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pcm, err := Speak(ctx, Flite{Voice: "rms"}, "<speak>I would like to check my account balance</speak>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sec := float64(len(pcm)) / CallRate; sec < 1.5 || sec > 5 {
+		t.Fatalf("prompt %.2f s long", sec)
+	}
+	text, err := NewPocketsphinx(1).Recognize(ctx, pcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text != "i would like to check my account balance" {
+		t.Errorf("recognized %q, want %q", text, "i would like to check my account balance")
+	}
+	if _, err := Speak(ctx, Espeak{}, "hello"); err != nil {
+		t.Errorf("espeak-ng: %v", err)
+	}
+}
