@@ -4,10 +4,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SIP ?= 127.0.0.1:5060
 GO_TEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: run build call test deps deps-sipp deps-node bench bench-capacity vet
+.PHONY: run build call test deps deps-sipp deps-node deps-speech bench bench-capacity vet
 
 ## run: the gateway with its embedded default bot, recordings in ./recordings
-run:
+run: deps-speech
 	go run ./cmd/botline
 
 build:
@@ -31,7 +31,14 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	go vet ./...
 
-deps: deps-sipp deps-node
+deps: deps-sipp deps-node deps-speech
+
+## deps-speech: the offline voice (flite, espeak-ng, pocketsphinx + en-us model) and tcpdump for the RTP captures of the tests
+SPEECH_PKGS := flite espeak-ng pocketsphinx pocketsphinx-en-us tcpdump
+deps-speech:
+	@command -v flite >/dev/null && command -v espeak-ng >/dev/null && command -v pocketsphinx_continuous >/dev/null \
+		&& [ -d /usr/share/pocketsphinx/model/en-us ] && command -v tcpdump >/dev/null \
+		|| { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(SPEECH_PKGS); }
 
 deps-sipp:
 	@command -v sipp >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq sip-tester; }

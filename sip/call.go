@@ -37,6 +37,7 @@ type Call struct {
 	sdpID, sdpVersion uint64
 	rtpPort           int
 	lastOffer         *Offer
+	reinvite          sync.Mutex // guards the three above after answer
 
 	ready    chan struct{} // closed once answering finished, well or not
 	answered bool          // the handler was told of the call (set before ready)

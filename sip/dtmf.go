@@ -32,21 +32,22 @@ func upper(b byte) byte {
 	return b
 }
 
-// dtmfDetector turns a stream of RFC 4733 event packets into key presses.
+// DTMFDetector turns a stream of RFC 4733 event packets into key presses.
 // One press spans many packets sharing an RTP timestamp (the key held), and
 // its end packet is sent three times: all of that is one press. A new
 // timestamp or a new event is a new press; so is the same event and
 // timestamp starting again after its end (SIPp replays the same capture for
 // a repeated key).
-type dtmfDetector struct {
+type DTMFDetector struct {
 	valid bool
 	ts    uint32
 	event uint8
 	ended bool
 }
 
-// packet takes one event payload and reports a new press.
-func (d *dtmfDetector) packet(payload []byte, ts uint32) (byte, bool) {
+// Packet takes one event payload (and its RTP timestamp) and reports a new
+// press.
+func (d *DTMFDetector) Packet(payload []byte, ts uint32) (byte, bool) {
 	if len(payload) < 4 {
 		return 0, false
 	}

@@ -42,6 +42,14 @@ func sessionTimer(req *sip.Request) []sip.Header {
 // the 0.0.0.0 address), a new address or a codec change.
 func (s *Server) onReinvite(c *Call, req *sip.Request, tx sip.ServerTransaction) {
 	log := s.log.With("callId", c.ID)
+	select {
+	case <-c.ready:
+	default:
+		respond(tx, req, 491, "Request Pending", log) // our answer is not done yet
+		return
+	}
+	c.reinvite.Lock() // one offer/answer at a time
+	defer c.reinvite.Unlock()
 	if err := c.dialog.ReadRequest(req, tx); err != nil {
 		respond(tx, req, 500, "Server Internal Error", log) // RFC 3261 §14.2: out of order
 		return

@@ -72,7 +72,7 @@ type media struct {
 	queue []clip
 	qpos  int
 	// dtmfIn finds key presses in the caller's events; dtmfOut sends keys.
-	dtmfIn  dtmfDetector
+	dtmfIn  DTMFDetector
 	dtmfOut dtmfSender
 	onDTMF  func(digit byte) // called on the media goroutine, m.mu not held
 	// hold: the caller put the call on hold (sendonly/inactive): send nothing.
@@ -150,7 +150,7 @@ func (m *media) receive(b []byte, from netip.AddrPort) (digit byte, pressed bool
 		m.jb.write(m.pkt.SSRC, m.pkt.Timestamp, m.pkt.Payload, &m.codec)
 	case m.dtmfPT:
 		if m.dtmfPT != 0 {
-			return m.dtmfIn.packet(m.pkt.Payload, m.pkt.Timestamp)
+			return m.dtmfIn.Packet(m.pkt.Payload, m.pkt.Timestamp)
 		}
 		m.stats.Foreign++
 	default:

@@ -26,10 +26,11 @@ type handler struct {
 	audio    []int16
 	answered chan *sip.Call
 	ended    chan string
+	keys     chan byte
 }
 
 func newHandler() *handler {
-	return &handler{answered: make(chan *sip.Call, 8), ended: make(chan string, 8)}
+	return &handler{answered: make(chan *sip.Call, 8), ended: make(chan string, 8), keys: make(chan byte, 32)}
 }
 
 func (h *handler) CallAnswered(c *sip.Call) sip.AudioSink {
@@ -42,7 +43,7 @@ func (h *handler) CallAnswered(c *sip.Call) sip.AudioSink {
 
 func (h *handler) CallEnded(c *sip.Call, reason string) { h.ended <- reason }
 
-func (h *handler) CallDTMF(c *sip.Call, d byte) {}
+func (h *handler) CallDTMF(c *sip.Call, d byte) { h.keys <- d }
 
 func (h *handler) WriteAudio(caller, played []int16) {
 	h.mu.Lock()

@@ -5,35 +5,88 @@ import "math"
 // Resample converts mono 16-bit PCM between sample rates with a
 // windowed-sinc (Kaiser, beta 8) low-pass filter at the lower rate's
 // Nyquist frequency, so downsampling a TTS engine's 16 or 22.05 kHz output
-// to the call's 8 kHz does not alias. It works on whole prompts.
+// to the call's 8 kHz does not alias. The filter is polyphase: one set of
+// taps per output phase of the rational ratio, computed once per call.
 func Resample(in []int16, from, to int) []int16 {
-	if from == to || len(in) == 0 {
+	if from == to || len(in) == 0 || from <= 0 || to <= 0 {
 		return append([]int16(nil), in...)
 	}
 	const halfTaps = 24 // zero crossings each side at the cutoff
+	g := gcd(from, to)
+	L, M := to/g, from/g // output k sits at input position k*M/L
 	ratio := float64(to) / float64(from)
 	cutoff := 0.95 * min(1, ratio) // of the input's Nyquist, with a guard band
 	width := float64(halfTaps) / cutoff
-	n := int(float64(len(in)) * ratio)
-	out := make([]int16, n)
-	for k := range out {
-		t := float64(k) / ratio // position in input samples
-		lo := int(math.Ceil(t - width))
-		hi := int(math.Floor(t + width))
-		var acc, norm float64
-		for j := max(lo, 0); j <= hi && j < len(in); j++ {
-			x := float64(j) - t
-			w := window(x / width)
-			s := cutoff * sinc(cutoff*x) * w
-			acc += float64(in[j]) * s
-			norm += s
+	W := int(math.Ceil(width))
+	if L > 4096 {
+		L = 0 // an odd ratio: no table, taps computed per sample
+	}
+	taps := 2 * W
+	var table []float64
+	if L > 0 {
+		table = make([]float64, L*taps)
+		for p := range L {
+			frac := float64(p) / float64(L)
+			f := table[p*taps : (p+1)*taps]
+			var norm float64
+			for i := range f {
+				x := float64(i-W+1) - frac
+				f[i] = cutoff * sinc(cutoff*x) * window(x/width)
+				norm += f[i]
+			}
+			for i := range f {
+				f[i] /= norm
+			}
 		}
-		if norm != 0 {
-			acc /= norm
+	}
+	n := int(int64(len(in)) * int64(to) / int64(from))
+	out := make([]int16, n)
+	coef := make([]float64, taps)
+	for k := range out {
+		var base int
+		var f []float64
+		if L > 0 {
+			pos := int64(k) * int64(M)
+			base = int(pos / int64(L))
+			f = table[int(pos%int64(L))*taps:][:taps]
+		} else {
+			t := float64(k) / ratio
+			base = int(t)
+			frac := t - float64(base)
+			var norm float64
+			for i := range coef {
+				x := float64(i-W+1) - frac
+				coef[i] = cutoff * sinc(cutoff*x) * window(x/width)
+				norm += coef[i]
+			}
+			for i := range coef {
+				coef[i] /= norm
+			}
+			f = coef
+		}
+		var acc float64
+		lo := base - W + 1
+		if lo >= 0 && lo+taps <= len(in) {
+			for i, c := range f {
+				acc += float64(in[lo+i]) * c
+			}
+		} else { // at the edges: the signal is zero outside
+			for i, c := range f {
+				if j := lo + i; j >= 0 && j < len(in) {
+					acc += float64(in[j]) * c
+				}
+			}
 		}
 		out[k] = int16(max(-32768, min(32767, math.Round(acc))))
 	}
 	return out
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 func sinc(x float64) float64 {

@@ -119,3 +119,11 @@ func TestSpeakThenRecognize(t *testing.T) {
 		t.Errorf("espeak-ng: %v", err)
 	}
 }
+
+func BenchmarkResample22kTo8k(b *testing.B) {
+	in := sine(440, 22050, 22050*10, 8000)
+	b.SetBytes(int64(len(in) * 2))
+	for b.Loop() {
+		Resample(in, 22050, 8000)
+	}
+}

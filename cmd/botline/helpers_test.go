@@ -175,15 +175,25 @@ type sippResult struct {
 // exits. SIPp is killed when the test ends.
 func sippCall(t *testing.T, gw *gateway) <-chan sippResult {
 	t.Helper()
+	return sippRun(t, gw, "", filepath.Join("..", "..", "examples", "sipp", "caller.xml"))
+}
+
+// sippRun runs a SIPp scenario file in dir (the test's directory when "")
+// against the gateway; extra arguments go before the target.
+func sippRun(t *testing.T, gw *gateway, dir, scenario string, extra ...string) <-chan sippResult {
+	t.Helper()
+	scenario, _ = filepath.Abs(scenario)
 	sipp, err := exec.LookPath("sipp")
 	if err != nil {
 		t.Fatal("sipp not installed: run `make test`, which installs Debian's sip-tester")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	cmd := exec.CommandContext(ctx, sipp, "-sf", filepath.Join("..", "..", "examples", "sipp", "caller.xml"),
+	args := append([]string{"-sf", scenario,
 		"-s", "+18005550199", "-m", "1", "-i", "127.0.0.1", "-p", fmt.Sprint(freePort(t)),
-		"-mp", fmt.Sprint(30000+freePort(t)%1000*2), "-timeout", "40", "-timeout_error", "-nostdin", gw.sipAddr)
+		"-mp", fmt.Sprint(30000 + freePort(t)%1000*2), "-timeout", "40", "-timeout_error", "-nostdin"}, extra...)
+	cmd := exec.CommandContext(ctx, sipp, append(args, gw.sipAddr)...)
+	cmd.Dir = dir
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	done := make(chan sippResult, 1)

@@ -57,6 +57,7 @@ func (s *syncBuffer) String() string {
 // gateway is a running botline process.
 type gateway struct {
 	sipAddr, httpURL, dir string
+	rtpLo, rtpHi          int // its RTP port range
 	log                   *syncBuffer
 	stop                  func(t *testing.T) // SIGINT, wait for exit
 	kill                  func()             // SIGKILL, wait for exit
@@ -95,6 +96,7 @@ func startGateway(t *testing.T, args ...string) *gateway {
 	// RTP ports below the kernel's ephemeral range (32768+), where the
 	// test's own client sockets cannot take them: 100 even ports.
 	rtp := 10000 + freePort(t)%50*200
+	g.rtpLo, g.rtpHi = rtp, rtp+199
 	args = append([]string{"--sip-listen", g.sipAddr, "--http-listen", httpAddr, "--recordings-dir", g.dir,
 		"--rtp-ports", fmt.Sprintf("%d-%d", rtp, rtp+199)}, args...)
 	cmd := exec.Command(binary, args...)

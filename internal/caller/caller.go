@@ -77,6 +77,8 @@ type Call struct {
 	mu       sync.Mutex
 	stats    botsip.RTPStats
 	loud     int // audio packets that were not silence
+	keys     []byte
+	keysIn   botsip.DTMFDetector
 
 	// sending state, owned by whoever calls SendPacket
 	out     rtp.Packet
@@ -209,6 +211,11 @@ func (c *Call) drain() {
 		if loud {
 			c.loud++
 		}
+		if h.PayloadType == 101 {
+			if k, ok := c.keysIn.Packet(buf[off:n], h.Timestamp); ok {
+				c.keys = append(c.keys, k)
+			}
+		}
 		c.stats.Update(h.SequenceNumber, h.Timestamp, now)
 		if c.stats.Received == 1 {
 			close(c.received)
@@ -230,6 +237,40 @@ func (c *Call) loudPayload(p []byte) bool {
 		}
 	}
 	return false
+}
+
+// Keys returns the keys the far end sent as RFC 4733 events (payload
+// type 101) so far.
+func (c *Call) Keys() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return string(c.keys)
+}
+
+// Request sends an in-dialog request (re-INVITE, INFO, UPDATE...) and
+// returns the final response; a 2xx to INVITE is ACKed.
+func (c *Call) Request(ctx context.Context, method sip.RequestMethod, contentType string, body []byte) (*sip.Response, error) {
+	target := c.Dialog.InviteRequest.Recipient
+	if ct := c.Dialog.InviteResponse.Contact(); ct != nil {
+		target = ct.Address
+	}
+	req := sip.NewRequest(method, target)
+	if contentType != "" {
+		req.AppendHeader(sip.NewHeader("Content-Type", contentType))
+	}
+	req.SetBody(body)
+	res, err := c.Dialog.Do(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if method == sip.INVITE && res.IsSuccess() {
+		ack := sip.NewRequest(sip.ACK, target)
+		ack.AppendHeader(&sip.CSeqHeader{SeqNo: req.CSeq().SeqNo, MethodName: sip.ACK})
+		if err := c.Dialog.WriteRequest(ack); err != nil {
+			return res, fmt.Errorf("ack: %w", err)
+		}
+	}
+	return res, nil
 }
 
 // LoudPackets is how many of the far end's audio packets were not silence.

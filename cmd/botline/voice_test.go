@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/botline/botline/activity"
+	"github.com/botline/botline/internal/pcap"
+	"github.com/botline/botline/sip"
+	"github.com/go-audio/wav"
+	"github.com/pion/rtp"
+)
+
+// capture records the UDP packets of the gateway's RTP ports (both
+// directions) with tcpdump on the loopback interface; stop ends it and
+// returns them.
+func capture(t *testing.T, gw *gateway) (stop func() []pcap.Packet) {
+	t.Helper()
+	if _, err := exec.LookPath("tcpdump"); err != nil {
+		t.Fatal("tcpdump not installed: run `make test`, which installs it")
+	}
+	file := filepath.Join(t.TempDir(), "rtp.pcap")
+	cmd := exec.Command("tcpdump", "-i", "lo", "-U", "-n", "-s", "256", "-w", file,
+		fmt.Sprintf("udp and portrange %d-%d", gw.rtpLo, gw.rtpHi))
+	var errb syncBuffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(errb.String(), "listening on") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("tcpdump did not start: %s", errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return func() []pcap.Packet {
+		stopped = true
+		cmd.Process.Signal(syscall.SIGINT)
+		cmd.Wait()
+		f, err := os.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		ps, err := pcap.ReadAll(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ps
+	}
+}
+
+// rtpFrame is one captured RTP packet with the loudness of its audio.
+type rtpFrame struct {
+	at      time.Time
+	fromGW  bool
+	pt      uint8
+	rms     float64
+	payload []byte
+}
+
+// rtpFrames decodes the captured RTP; the gateway's audio is G.711 of the
+// codec SIPp offered (PCMA).
+func rtpFrames(t *testing.T, gw *gateway, ps []pcap.Packet) []rtpFrame {
+	t.Helper()
+	var out []rtpFrame
+	pcm := make([]int16, 480)
+	for _, p := range ps {
+		var pkt rtp.Packet
+		if pkt.Unmarshal(p.Payload) != nil {
+			continue
+		}
+		f := rtpFrame{at: p.Time, fromGW: int(p.Src.Port()) >= gw.rtpLo && int(p.Src.Port()) <= gw.rtpHi, pt: pkt.PayloadType, payload: pkt.Payload}
+		if pkt.PayloadType == 8 && len(pkt.Payload) <= len(pcm) {
+			sip.PCMA.Decode(pcm, pkt.Payload)
+			var sum float64
+			for _, s := range pcm[:len(pkt.Payload)] {
+				sum += float64(s) * float64(s)
+			}
+			f.rms = math.Sqrt(sum / float64(max(1, len(pkt.Payload))))
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// botSay sends a message from the bot into the conversation through the
+// Connector API, as a bot would.
+func botSay(t *testing.T, gw *gateway, convID, activityJSON string) {
+	t.Helper()
+	code, body := post(t, gw.httpURL+"/v3/conversations/"+convID+"/activities", activityJSON)
+	if code != 200 {
+		t.Fatalf("connector answered %d %s", code, body)
+	}
+}
+
+const longPrompt = `Welcome to the botline test line. This prompt is long on purpose: it goes on
+and on about nothing in particular, so that a caller has every reason to press a key
+before it ends. Please listen carefully, as our menu options have changed. For billing,
+press one. For support, press two. For everything else, stay on the line and keep listening
+to this very long and rather boring announcement.`
+
+// SIPp presses keys from the RFC 4733 captures sip-tester ships while a
+// long prompt plays: each key is one message with a DTMF entity, in order,
+// and the first key stops the prompt within 300 ms (measured on the wire).
+func TestSIPpKeysBargeIn(t *testing.T) {
+	bot := startHTTPBot(t)
+	gw := startGateway(t, "--bot-endpoint", bot.url, "--stt", "none")
+	stop := capture(t, gw)
+	done := sippRun(t, gw, "", filepath.Join("..", "..", "examples", "sipp", "dtmf.xml"))
+	up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
+	conv := up.a.Conversation.ID
+	botSay(t, gw, conv, fmt.Sprintf(`{"type":"message","text":%q,"inputHint":"expectingInput"}`, strings.Join(strings.Fields(longPrompt), " ")))
+	for _, want := range "1234567890*#" {
+		r := bot.next(t, activity.TypeMessage, 15*time.Second)
+		if r.a.Text != string(want) || !r.a.HasEntity(activity.EntityDTMF) || len(r.a.Entities) != 1 {
+			t.Fatalf("message %q entities %s, want key %q with one DTMF entity", r.a.Text, r.a.Entities, want)
+		}
+		if r.a.Conversation.ID != conv || r.a.From.ID != "+14255550123" {
+			t.Errorf("key message in conversation %s from %s", r.a.Conversation.ID, r.a.From.ID)
+		}
+	}
+	if r := <-done; r.err != nil {
+		t.Fatalf("sipp: %v\n%s", r.err, r.out)
+	}
+	select {
+	case r := <-bot.in:
+		if r.a.Type == activity.TypeMessage {
+			t.Errorf("an extra message %q: a held key or its end packets counted twice", r.a.Text)
+		}
+	default:
+	}
+	frames := rtpFrames(t, gw, stop())
+	var firstKey time.Time
+	for _, f := range frames {
+		if !f.fromGW && f.pt == 101 {
+			firstKey = f.at
+			break
+		}
+	}
+	if firstKey.IsZero() {
+		t.Fatal("no RFC 4733 packet in the capture")
+	}
+	var loudBefore int
+	var lastLoud time.Time
+	for _, f := range frames {
+		if !f.fromGW || f.rms < 200 {
+			continue
+		}
+		if f.at.Before(firstKey) && f.at.After(firstKey.Add(-time.Second)) {
+			loudBefore++
+		}
+		lastLoud = f.at
+	}
+	if loudBefore < 25 {
+		t.Fatalf("the prompt was not playing when the first key came (%d loud packets in the second before)", loudBefore)
+	}
+	stopAfter := lastLoud.Sub(firstKey)
+	t.Logf("prompt stopped %v after the first key's first packet", stopAfter.Round(time.Millisecond))
+	if stopAfter > 300*time.Millisecond {
+		t.Errorf("the prompt went on %v after the first key, want < 300 ms", stopAfter)
+	}
+}
+
+// A caller says a sentence (flite's voice into a capture by `botline
+// say-pcap`, played by SIPp): the bot gets the words, its spoken answer
+// reaches SIPp as non-silent RTP, and the recording holds both sides.
+func TestSIPpSpeechRecognizedAndAnswered(t *testing.T) {
+	dir := t.TempDir()
+	out, err := exec.Command(binary, "say-pcap", "-o", filepath.Join(dir, "speech.pcap"), "I would like to check my account balance").CombinedOutput()
+	if err != nil {
+		t.Fatalf("say-pcap: %v: %s", err, out)
+	}
+	bot := startHTTPBot(t)
+	gw := startGateway(t, "--bot-endpoint", bot.url, "--recording-channel-type", "unmixed", "--recording-notice", "none")
+	stop := capture(t, gw)
+	done := sippRun(t, gw, dir, filepath.Join("..", "..", "examples", "sipp", "speak.xml"))
+	up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
+	conv := up.a.Conversation.ID
+	botSay(t, gw, conv, `{"type":"command","name":"channel/vnd.microsoft.telephony.recording.start","value":{"commandId":"r1"}}`)
+	msg := bot.next(t, activity.TypeMessage, 20*time.Second)
+	if msg.a.Text != "i would like to check my account balance" || len(msg.a.Entities) != 0 {
+		t.Fatalf("recognized %q (entities %s), want %q", msg.a.Text, msg.a.Entities, "i would like to check my account balance")
+	}
+	replyAt := time.Now()
+	botSay(t, gw, conv, `{"type":"message","text":"Your balance is 42 dollars.",
+		"speak":"<speak>Your balance is <break time=\"200ms\"/> <prosody rate=\"slow\">forty two dollars</prosody>.</speak>"}`)
+	if r := <-done; r.err != nil {
+		t.Fatalf("sipp: %v\n%s", r.err, r.out)
+	}
+	bot.next(t, activity.TypeEndOfConversation, 10*time.Second)
+	frames := rtpFrames(t, gw, stop())
+	var heard int
+	for _, f := range frames {
+		if f.fromGW && f.rms > 200 && f.at.After(replyAt) {
+			heard++
+		}
+	}
+	t.Logf("SIPp received %d non-silent packets of the reply", heard)
+	if heard < 50 {
+		t.Errorf("SIPp received %d non-silent packets after the reply, want >= 50 (1 s of speech)", heard)
+	}
+	gw.waitIdle(t)
+	wavs, _ := filepath.Glob(filepath.Join(gw.dir, "*.wav"))
+	if len(wavs) != 1 {
+		t.Fatalf("recordings %v, want 1", wavs)
+	}
+	left, right := readStereo(t, wavs[0])
+	callerLoud, botLoud := loudTime(left), loudTime(right)
+	t.Logf("recording: caller loud %v, bot loud %v", callerLoud, botLoud)
+	if callerLoud < time.Second {
+		t.Errorf("the caller's sentence is not in the recording (loud %v)", callerLoud)
+	}
+	if botLoud < time.Second {
+		t.Errorf("the bot's answer is not in the recording (loud %v)", botLoud)
+	}
+}
+
+// readStereo reads an unmixed recording: caller left, bot right.
+func readStereo(t *testing.T, path string) (left, right []int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := wav.NewDecoder(bytes.NewReader(b))
+	buf, err := d.FullPCMBuffer()
+	if err != nil || d.NumChans != 2 {
+		t.Fatalf("%s: %v, %d channels", path, err, d.NumChans)
+	}
+	for i := 0; i+1 < len(buf.Data); i += 2 {
+		left = append(left, buf.Data[i])
+		right = append(right, buf.Data[i+1])
+	}
+	return left, right
+}
+
+// loudTime is how much of the audio is in 20 ms windows louder than RMS 200.
+func loudTime(s []int) time.Duration {
+	var n int
+	for i := 0; i+160 <= len(s); i += 160 {
+		if rmsOf(s[i:i+160]) > 200 {
+			n++
+		}
+	}
+	return time.Duration(n) * 20 * time.Millisecond
+}
+
+

@@ -1,0 +1,92 @@
+package sip
+
+import (
+	"encoding/binary"
+	"testing"
+)
+
+func event(e uint8, end bool, dur uint16) []byte {
+	b := []byte{e, 10, 0, 0}
+	if end {
+		b[1] |= 0x80
+	}
+	binary.BigEndian.PutUint16(b[2:], dur)
+	return b
+}
+
+// A held key is one press; its three end packets are not new presses; the
+// same key pressed again (SIPp replays one capture, same timestamp) is.
+func TestDTMFDetector(t *testing.T) {
+	var d DTMFDetector
+	var got []byte
+	feed := func(p []byte, ts uint32) {
+		if k, ok := d.Packet(p, ts); ok {
+			got = append(got, k)
+		}
+	}
+	for i := range 10 { // key 5 held 200 ms
+		feed(event(5, false, uint16(160*(i+1))), 1000)
+	}
+	for range 3 {
+		feed(event(5, true, 1760), 1000)
+	}
+	feed(event(11, true, 800), 3000) // '#': only its end packets arrived
+	feed(event(11, true, 800), 3000)
+	for range 2 { // key 1 twice from one capture: same timestamp
+		feed(event(1, false, 160), 5000)
+		feed(event(1, true, 320), 5000)
+		feed(event(1, true, 320), 5000)
+	}
+	feed(event(16, false, 160), 7000) // flash: not a key
+	if string(got) != "5#11" {
+		t.Errorf("presses %q, want %q", got, "5#11")
+	}
+}
+
+func TestDTMFSender(t *testing.T) {
+	s := dtmfSender{queue: []uint8{7}}
+	var pkts, ends, markers int
+	var payload [4]byte
+	for frame := range 12 {
+		ts, marker, ok := s.next(payload[:], uint32(frame*160))
+		if !ok {
+			continue
+		}
+		pkts++
+		if ts != 0 || payload[0] != 7 {
+			t.Fatalf("frame %d: ts %d event %d", frame, ts, payload[0])
+		}
+		if marker {
+			markers++
+		}
+		if payload[1]&0x80 != 0 {
+			ends++
+			if binary.BigEndian.Uint16(payload[2:]) != 800 {
+				t.Errorf("end packet duration %d, want 800", binary.BigEndian.Uint16(payload[2:]))
+			}
+		}
+	}
+	if pkts != 7 || ends != 3 || markers != 1 {
+		t.Errorf("%d packets, %d end, %d marked; want 7, 3, 1", pkts, ends, markers)
+	}
+}
+
+func TestParseDTMFInfo(t *testing.T) {
+	for _, c := range []struct {
+		ct, body string
+		want     byte
+		ok       bool
+	}{
+		{"application/dtmf-relay", "Signal=5\r\nDuration=160\r\n", '5', true},
+		{"application/dtmf-relay", "Signal= #\r\nDuration=160", '#', true},
+		{"Application/DTMF-Relay; charset=x", "signal=10\r\n", '*', true},
+		{"application/dtmf", "9", '9', true},
+		{"application/dtmf-relay", "Signal=Z", 0, false},
+		{"text/plain", "5", 0, false},
+	} {
+		got, ok := parseDTMFInfo(c.ct, []byte(c.body))
+		if got != c.want || ok != c.ok {
+			t.Errorf("%s %q: %q %v, want %q %v", c.ct, c.body, got, ok, c.want, c.ok)
+		}
+	}
+}

@@ -1,0 +1,127 @@
+package sip_test
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/botline/botline/internal/caller"
+	siplib "github.com/emiago/sipgo/sip"
+)
+
+func awaitKey(t *testing.T, keys <-chan byte, want byte) {
+	t.Helper()
+	select {
+	case k := <-keys:
+		if k != want {
+			t.Fatalf("key %q, want %q", k, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no key %q", want)
+	}
+}
+
+// Keys arrive by SIP INFO and by RFC 4733; keys sent to the caller arrive
+// as RFC 4733 events.
+func TestKeysBothWays(t *testing.T) {
+	addr, h := startServer(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	call, err := newPhone(t).Dial(ctx, addr, "a", "b", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := <-h.answered
+	res, err := call.Request(ctx, siplib.INFO, "application/dtmf-relay", []byte("Signal=7\r\nDuration=160\r\n"))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("INFO: %v %v", res, err)
+	}
+	awaitKey(t, h.keys, '7')
+	if res, _ := call.Request(ctx, siplib.INFO, "application/dtmf-relay", []byte("Signal=Q")); res == nil || res.StatusCode != 400 {
+		t.Fatalf("INFO with a bad key answered %v, want 400", res)
+	}
+	if !call.QueueDTMF("3") {
+		t.Fatal("gateway did not accept telephone-event")
+	}
+	if err := call.SendAudio(ctx, make([]int16, 8000/2)); err != nil {
+		t.Fatal(err)
+	}
+	awaitKey(t, h.keys, '3')
+	if err := c.SendDTMF("12#"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for call.Keys() != "12#" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if call.Keys() != "12#" {
+		t.Fatalf("caller got keys %q, want 12#", call.Keys())
+	}
+	if err := c.SendDTMF("5x"); err == nil {
+		t.Error("SendDTMF accepted x")
+	}
+	call.Hangup(ctx)
+}
+
+// A re-INVITE puts the call on hold (the gateway stops sending), takes it
+// off hold, changes the codec; one without SDP and an UPDATE refresh the
+// session; each is answered 200 with the matching SDP.
+func TestReinvite(t *testing.T) {
+	addr, h := startServer(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	call, err := newPhone(t).Dial(ctx, addr, "a", "b", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-h.answered
+	port := call.RTP.LocalAddr().(*net.UDPAddr).Port
+	offer := func(dir string, pts ...uint8) []byte {
+		return []byte(strings.TrimRight(string(caller.Offer("127.0.0.1", port, pts...)), "\r\n") + "\r\na=" + dir + "\r\n")
+	}
+	reinvite := func(body []byte, want ...string) {
+		t.Helper()
+		res, err := call.Request(ctx, siplib.INVITE, "application/sdp", body)
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("re-INVITE: %v %v", res, err)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(res.Body()), w) {
+				t.Fatalf("answer lacks %q:\n%s", w, res.Body())
+			}
+		}
+	}
+	// waitPackets waits until the caller has received n more packets.
+	waitPackets := func(n int) {
+		t.Helper()
+		start := call.ReceivedPackets()
+		deadline := time.Now().Add(3 * time.Second)
+		for call.ReceivedPackets() < start+n {
+			if time.Now().After(deadline) {
+				t.Fatalf("gateway sent %d packets in 3 s, want %d", call.ReceivedPackets()-start, n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitPackets(5)
+	reinvite(offer("sendonly", 0, 101), "a=recvonly")
+	time.Sleep(100 * time.Millisecond) // packets already in flight
+	held := call.ReceivedPackets()
+	time.Sleep(400 * time.Millisecond) // 20 packets' worth of time on hold
+	if n := call.ReceivedPackets() - held; n > 0 {
+		t.Fatalf("gateway sent %d packets while on hold", n)
+	}
+	reinvite(offer("sendrecv", 0, 101), "a=sendrecv")
+	waitPackets(5)
+	reinvite(offer("sendrecv", 8, 101), "PCMA/8000")
+	reinvite(nil, "PCMA/8000") // session refresh: the current answer again
+	if res, err := call.Request(ctx, siplib.UPDATE, "", nil); err != nil || res.StatusCode != 200 {
+		t.Fatalf("UPDATE: %v %v", res, err)
+	}
+	if res, _ := call.Request(ctx, siplib.INVITE, "application/sdp", offer("sendrecv", 18)); res == nil || res.StatusCode != 488 {
+		t.Fatalf("re-INVITE without G.711 answered %v, want 488", res)
+	}
+	call.Hangup(ctx)
+}
