@@ -262,5 +262,3 @@ func loudTime(s []int) time.Duration {
 	}
 	return time.Duration(n) * 20 * time.Millisecond
 }
-
-
