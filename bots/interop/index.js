@@ -4,10 +4,17 @@
 // script below one at a time, each after the previous one's commandResult,
 // then ends the call. Every activity it receives, and the id the channel
 // returned for every command it sent, is printed as one JSON line on stdout.
+// It takes the Bot Framework streaming transport too: botline's
+// `--bot-transport streaming` opens a WebSocket to the same /api/messages,
+// which CloudAdapter accepts on the HTTP server's upgrade event. With
+// DROP_AT_STEP=k it destroys that socket when the commandResult of step k
+// arrives, before handling it, to prove the channel reconnects and
+// delivers it again.
 const express = require('express');
 const {
   ActivityHandler, CloudAdapter, ConfigurationBotFrameworkAuthentication,
 } = require('botbuilder');
+const { AuthenticationConstants, ClaimsIdentity } = require('botframework-connector');
 
 const rec = (op) => `channel/vnd.microsoft.telephony.recording.${op}`;
 // value undefined = no value at all, as older C# helpers send pause/resume.
@@ -31,6 +38,8 @@ const script = [
   { name: 'channel/vnd.microsoft.telephony.unknown', value: { commandId: 'c17' } },
 ];
 const pauseMs = Number(process.env.STEP_DELAY_MS || 200);
+const dropAtStep = process.env.DROP_AT_STEP === undefined ? -1 : Number(process.env.DROP_AT_STEP);
+const sockets = new Set(); // streaming connections' sockets
 
 const log = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -49,6 +58,13 @@ class InteropBot extends ActivityHandler {
       await next();
     });
     this.onCommandResult(async (context, next) => {
+      const answered = (this.step.get(context.activity.conversation.id) || 0) - 1;
+      if (answered === dropAtStep && !this.dropped) {
+        this.dropped = true;
+        log({ event: 'dropping', step: answered, sockets: sockets.size });
+        for (const s of sockets) s.destroy();
+        return;
+      }
       log({ event: 'commandResult', activity: context.activity });
       await sleep(pauseMs); // let some audio through between commands
       await this.sendStep(context);
@@ -78,13 +94,44 @@ class InteropBot extends ActivityHandler {
   }
 }
 
-const adapter = new CloudAdapter(new ConfigurationBotFrameworkAuthentication({}));
-adapter.onTurnError = async (context, error) => {
+// botbuilder-js 4.23 skips JWT checks for HTTP when no app id is set, but
+// not for a streaming upgrade: authenticateStreamingRequest validates the
+// (absent) token anyway and refuses "No valid identity". Without
+// credentials, accept the upgrade as anonymous, as HTTP is.
+class LocalAuthentication extends ConfigurationBotFrameworkAuthentication {
+  async authenticateStreamingRequest(authHeader, channelIdHeader) {
+    if (!process.env.MicrosoftAppId && !(authHeader || '').trim()) {
+      return {
+        audience: AuthenticationConstants.ToChannelFromBotOAuthScope,
+        callerId: undefined,
+        claimsIdentity: new ClaimsIdentity([], AuthenticationConstants.AnonymousAuthType),
+      };
+    }
+    return super.authenticateStreamingRequest(authHeader, channelIdHeader);
+  }
+}
+const auth = new LocalAuthentication({});
+const onTurnError = async (context, error) => {
   log({ event: 'error', message: String(error && error.stack || error) });
 };
+const adapter = new CloudAdapter(auth);
+adapter.onTurnError = onTurnError;
 const bot = new InteropBot();
 const app = express();
 app.use(express.json({ limit: '1mb' }));
 app.post('/api/messages', (req, res) => adapter.process(req, res, (context) => bot.run(context)));
 const port = Number(process.env.BOT_PORT || 3978);
-app.listen(port, '127.0.0.1', () => log({ event: 'listening', port }));
+const server = app.listen(port, '127.0.0.1', () => log({ event: 'listening', port }));
+// Streaming: one adapter per connection, as the botbuilder samples do.
+server.on('upgrade', async (req, socket, head) => {
+  sockets.add(socket);
+  socket.on('close', () => sockets.delete(socket));
+  log({ event: 'connected', channelId: req.headers.channelid });
+  const streamingAdapter = new CloudAdapter(auth);
+  streamingAdapter.onTurnError = onTurnError;
+  try {
+    await streamingAdapter.process(req, socket, head, (context) => bot.run(context));
+  } catch (err) {
+    log({ event: 'error', message: String(err && err.stack || err) });
+  }
+});

@@ -64,7 +64,15 @@ var interopMessages = map[string]string{
 // no credentials) against the binary. A Go caller on sipgo places the call
 // and streams audio; the bot sends the whole state table of recording
 // commands and then ends the call, which must reach the caller as BYE.
+// It runs over both bot transports; over streaming, the bot destroys the
+// socket when one commandResult arrives, and the gateway must reconnect and
+// deliver that commandResult again.
 func TestInteropBotbuilderJS(t *testing.T) {
+	t.Run("http", func(t *testing.T) { interop(t, "http", -1) })
+	t.Run("streaming", func(t *testing.T) { interop(t, "streaming", 5) })
+}
+
+func interop(t *testing.T, transport string, dropAt int) {
 	botDir, _ := filepath.Abs(filepath.Join("..", "..", "bots", "interop"))
 	if _, err := os.Stat(filepath.Join(botDir, "node_modules", "botbuilder")); err != nil {
 		t.Fatalf("botbuilder is not installed in %s: run `make test`, which runs npm ci there", botDir)
@@ -76,7 +84,7 @@ func TestInteropBotbuilderJS(t *testing.T) {
 	port := freePort(t)
 	bot := exec.Command(node, "index.js")
 	bot.Dir = botDir
-	bot.Env = append(os.Environ(), fmt.Sprintf("BOT_PORT=%d", port), "STEP_DELAY_MS=150")
+	bot.Env = append(os.Environ(), fmt.Sprintf("BOT_PORT=%d", port), "STEP_DELAY_MS=150", fmt.Sprintf("DROP_AT_STEP=%d", dropAt))
 	stdout, _ := bot.StdoutPipe()
 	var stderr syncBuffer
 	bot.Stderr = &stderr
@@ -98,15 +106,27 @@ func TestInteropBotbuilderJS(t *testing.T) {
 		}
 		close(lines)
 	}()
-	nextLine := func(timeout time.Duration) jsLine {
+	connects, drops := 0, 0
+	var nextLine func(timeout time.Duration) jsLine
+	nextLine = func(timeout time.Duration) jsLine {
 		t.Helper()
 		select {
 		case l, ok := <-lines:
 			if !ok {
 				t.Fatalf("bot exited: %s", stderr.String())
 			}
-			if l.Event == "error" {
+			switch l.Event {
+			case "error":
 				t.Fatalf("bot turn error: %s", l.Message)
+			case "connected":
+				connects++
+				return nextLine(timeout)
+			case "dropping":
+				drops++
+				if l.Step != dropAt {
+					t.Fatalf("bot dropped the socket at step %d", l.Step)
+				}
+				return nextLine(timeout)
 			}
 			return l
 		case <-time.After(timeout):
@@ -118,7 +138,8 @@ func TestInteropBotbuilderJS(t *testing.T) {
 		t.Fatalf("bot said %+v first", l)
 	}
 
-	gw := startGateway(t, "--bot-endpoint", fmt.Sprintf("http://127.0.0.1:%d/api/messages", port))
+	gw := startGateway(t, "--bot-endpoint", fmt.Sprintf("http://127.0.0.1:%d/api/messages", port),
+		"--bot-transport", transport, "--stt", "none")
 	ctx, _, call := dial(t, gw, 60*time.Second)
 	// A 440 Hz tone until hang-up: every recording must hold it.
 	toneSamples := make([]int16, 8000*60)
@@ -188,6 +209,12 @@ func TestInteropBotbuilderJS(t *testing.T) {
 	}
 	call.Close()
 	gw.waitIdle(t)
+	if transport == "streaming" && (drops != 1 || connects != 2) {
+		t.Errorf("streaming: %d drops, %d connections; want the one drop and a reconnect", drops, connects)
+	}
+	if transport == "http" && connects != 0 {
+		t.Errorf("http transport opened %d WebSockets", connects)
+	}
 
 	// Three recording sessions: c4..c11, c13..c15, c16..hang-up; each a
 	// valid file whose metadata was finalized.

@@ -43,7 +43,7 @@ type options struct {
 	policyFile, notice, chunkMax                  string
 	sampleRate                                    int
 	eventsURLs                                    urlList
-	tts, stt                                      string
+	tts, stt, botTransport                        string
 	silenceTimeout, utteranceEnd                  time.Duration
 }
 
@@ -83,6 +83,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.chunkMax, "recording-chunk-max", "1h", "bound of one recording file: a duration (1h, 30m) or a size (500MB, 64KB); past it the recording continues in a new chunk")
 	fs.StringVar(&o.policyFile, "record-policy", "", "file of \"caller <number>\" / \"dialed <number>\" lines (trailing * = prefix): matching calls are recorded from answer to hang-up, and bots cannot stop it")
 	fs.StringVar(&o.notice, "recording-notice", "tone", "what the caller hears when a recording starts: tone, none, or a WAV file (8 kHz mono 16-bit)")
+	fs.StringVar(&o.botTransport, "bot-transport", "http", "how activities reach --bot-endpoint: http (POST per activity, the bot answers on the Connector API) or streaming (one WebSocket opened by the gateway, Bot Framework streaming framing both ways)")
 	fs.StringVar(&o.tts, "tts", "flite", "engine speaking the bot's messages: flite, espeak-ng, or none")
 	fs.StringVar(&o.stt, "stt", "pocketsphinx", "recognizer of the caller's speech: pocketsphinx or none (speech still barges in)")
 	fs.DurationVar(&o.silenceTimeout, "silence-timeout", 10*time.Second, "send the bot an event \"silence\" when the caller is quiet this long after a prompt (0 = never)")
@@ -276,8 +277,18 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	}
 	var gw *channel.Gateway
 	botDesc := o.botEndpoint
+	var streaming *channel.StreamingBot
 	if o.botEndpoint != "" {
-		gwCfg.Bot = &channel.HTTPBot{Endpoint: o.botEndpoint}
+		switch o.botTransport {
+		case "http":
+			gwCfg.Bot = &channel.HTTPBot{Endpoint: o.botEndpoint}
+		case "streaming":
+			streaming = &channel.StreamingBot{Endpoint: o.botEndpoint, Logger: log}
+			gwCfg.Bot = streaming
+			botDesc += " (streaming)"
+		default:
+			return fmt.Errorf("--bot-transport %q: want http or streaming", o.botTransport)
+		}
 	} else {
 		bot := &recordbot.Bot{CallTime: o.botCallTime, Log: log}
 		gwCfg.Bot = channel.BotFunc(func(ctx context.Context, a *activity.Activity) error {
@@ -294,6 +305,15 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		gwCfg.Events = n
 	}
 	gw = channel.New(gwCfg)
+	if streaming != nil {
+		streaming.Connector = gw.Handler()
+		defer streaming.Close()
+		go func() { // the bot may start after us: deliveries wait for the socket
+			if err := streaming.Connect(ctx); err != nil {
+				log.Warn("bot not reachable over streaming yet", "err", err)
+			}
+		}()
+	}
 	// Recordings a crash left unfinished: repair, then announce them.
 	repaired, err := recorder.Repair(dir)
 	if err != nil {

@@ -1,0 +1,64 @@
+package channel
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestFrameHeader(t *testing.T) {
+	id := "0a1b2c3d-0000-4000-8000-000000000001"
+	h := frameHeader{typ: frameRequest, length: 4096, id: id, end: true}
+	b := h.marshal()
+	if string(b) != "A.004096."+id+".1\n" || len(b) != frameHeaderLen {
+		t.Fatalf("header %q", b)
+	}
+	got, err := parseFrameHeader(b)
+	if err != nil || got != h {
+		t.Fatalf("parsed %+v, %v", got, err)
+	}
+	for _, bad := range []string{
+		"A.00409x." + id + ".1\n",
+		"A.004096." + id + ".2\n",
+		"A-004096." + id + ".1\n",
+		"A.004096." + id + ".1",
+		strings.Repeat("x", frameHeaderLen),
+	} {
+		if _, err := parseFrameHeader([]byte(bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+// A request whose body stream arrives in chunks, one before its request
+// header, completes once every stream has ended.
+func TestAssembly(t *testing.T) {
+	c := &streamConn{asm: map[string]*assembly{}, byStream: map[string]*assembly{}, orphans: map[string]*orphan{},
+		pending: map[string]chan assembled{}, dead: make(chan struct{})}
+	rid, sid := newUUID(), newUUID()
+	ch := make(chan assembled, 1)
+	c.pending[rid] = ch
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(c.frame(frameHeader{typ: frameStream, id: sid, length: 3}, []byte(`{"a`)))
+	must(c.frame(frameHeader{typ: frameResponse, id: rid, end: true}, []byte(`{"statusCode":202,"streams":[{"id":"`+sid+`","type":"application/json","length":8}]}`)))
+	select {
+	case <-ch:
+		t.Fatal("complete before the stream ended")
+	default:
+	}
+	must(c.frame(frameHeader{typ: frameStream, id: sid, end: true}, []byte(`":1}`)))
+	res := <-ch
+	if res.status != 202 || string(res.body) != `{"a":1}` {
+		t.Fatalf("response %d %s", res.status, res.body)
+	}
+	if len(c.asm)+len(c.byStream)+len(c.orphans) != 0 {
+		t.Errorf("leftovers: %d %d %d", len(c.asm), len(c.byStream), len(c.orphans))
+	}
+	if err := c.frame(frameHeader{typ: 'Q', id: rid}, nil); err == nil {
+		t.Error("unknown frame type accepted")
+	}
+}
