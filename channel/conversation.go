@@ -19,6 +19,7 @@ type callControl interface {
 	Playing() (tag uint64, ok bool)
 	StopPlayback() int
 	SendDTMF(digits string) error
+	Transfer(ctx context.Context, target string) error
 }
 
 // conversation is one call seen as a Bot Framework conversation.

@@ -187,11 +187,21 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 // CallEnded stops the call's recording and ends the conversation.
 func (g *Gateway) CallEnded(c *sip.Call, reason string) {
 	if conv := g.byCallID(c.ID); conv != nil {
+		if reason == sip.EndTransferred {
+			g.endAs(conv, reason, recorder.SessionEndCallTransferred)
+			return
+		}
 		g.end(conv, reason)
 	}
 }
 
 func (g *Gateway) end(conv *conversation, reason string) {
+	g.endAs(conv, reason, recorder.SessionEndCallEnded)
+}
+
+// endAs ends the conversation; sessionEndReason goes in the recording's
+// file-ready event.
+func (g *Gateway) endAs(conv *conversation, reason, sessionEndReason string) {
 	if conv.ended.Swap(true) {
 		return
 	}
@@ -202,7 +212,7 @@ func (g *Gateway) end(conv *conversation, reason string) {
 		delete(g.byCall, conv.callID)
 	}
 	g.mu.Unlock()
-	if info, had, err := conv.rec.Close("SessionEnded"); had {
+	if info, had, err := conv.rec.CloseAs("SessionEnded", sessionEndReason); had {
 		if err != nil {
 			log.Error("recording finalized with errors", "recordingId", info.RecordingID, "file", info.AudioPath, "err", err)
 		} else {
@@ -304,6 +314,12 @@ func (g *Gateway) post(ctx context.Context, convID string, a *activity.Activity)
 		}()
 	case activity.TypeMessage:
 		g.message(conv, a, id, log)
+	case activity.TypeEvent:
+		if a.Name == activity.EventHandoffInitiate {
+			go g.handoff(conv, a, id, log)
+			break
+		}
+		log.Info("event from bot", "name", a.Name, "id", id)
 	default:
 		log.Info("activity from bot", "type", a.Type, "name", a.Name, "id", id)
 	}

@@ -23,6 +23,8 @@ const EventTypeFileReady = "Microsoft.Communication.RecordingFileStatusUpdated"
 const (
 	SessionEndCallEnded = "CallEnded"        // the call ended while recording
 	SessionEndStopped   = "RecordingStopped" // the bot (or API) stopped it
+	// SessionEndCallTransferred: the call was handed to another party.
+	SessionEndCallTransferred = "CallTransferred"
 )
 
 // FileReadyEvent is one Event Grid event announcing a finished recording.

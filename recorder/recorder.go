@@ -183,12 +183,18 @@ func (r *Recorder) do(c Command, layout string) (Info, error) {
 // Close stops a running or paused recording (the call ended) and finalizes
 // its files. It reports whether there was one.
 func (r *Recorder) Close(endReason string) (Info, bool, error) {
+	return r.CloseAs(endReason, SessionEndCallEnded)
+}
+
+// CloseAs is Close with the file-ready event's sessionEndReason given
+// (SessionEndCallTransferred when the call was transferred).
+func (r *Recorder) CloseAs(endReason, sessionEndReason string) (Info, bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.state == Idle {
 		return Info{}, false, nil
 	}
-	info, err := r.finish(r.cfg.Now(), endReason, SessionEndCallEnded)
+	info, err := r.finish(r.cfg.Now(), endReason, sessionEndReason)
 	r.state = Idle
 	return info, true, err
 }

@@ -39,6 +39,11 @@ type Call struct {
 	lastOffer         *Offer
 	reinvite          sync.Mutex // guards the three above after answer
 
+	mu          sync.Mutex
+	referNotify chan int                   // a REFER in progress: NOTIFY status codes
+	leg         *sipgo.DialogClientSession // a bridged transfer's outbound call
+	legCallID   string
+
 	ready    chan struct{} // closed once answering finished, well or not
 	answered bool          // the handler was told of the call (set before ready)
 	endOnce  sync.Once
@@ -137,5 +142,19 @@ func (c *Call) end(reason string) {
 			"rtpSent", stats.Sent, "jitter", stats.Jitter.String())
 		c.srv.cfg.Handler.CallEnded(c, reason)
 		c.dialog.Close()
+		c.mu.Lock()
+		leg, legID := c.leg, c.legCallID
+		c.mu.Unlock()
+		if leg != nil {
+			c.srv.mu.Lock()
+			delete(c.srv.legs, legID)
+			c.srv.mu.Unlock()
+			if reason != EndTargetHungUp {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_ = leg.Bye(ctx)
+				cancel()
+			}
+			leg.Close()
+		}
 	})
 }

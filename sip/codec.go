@@ -19,6 +19,10 @@ func init() {
 		ulawTable[i] = g711.DecodeUlawFrame(uint8(i))
 		alawTable[i] = g711.DecodeAlawFrame(uint8(i))
 	}
+	for i := range 256 {
+		alawToUlaw[i] = g711.EncodeUlawFrame(alawTable[i])
+		ulawToAlaw[i] = g711.EncodeAlawFrame(ulawTable[i])
+	}
 }
 
 // The codecs botline speaks, in order of preference when an offer does not

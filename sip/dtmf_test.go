@@ -90,3 +90,25 @@ func TestParseDTMFInfo(t *testing.T) {
 		}
 	}
 }
+
+// Translating between the laws keeps the sample (within G.711's step).
+func TestTranslate(t *testing.T) {
+	pcm := []int16{0, 1000, -1000, 8000, -20000, 30000}
+	b := make([]byte, len(pcm))
+	PCMA.Encode(b, pcm)
+	translate(b, PCMA, PCMU)
+	out := make([]int16, len(pcm))
+	PCMU.Decode(out, b)
+	for i := range pcm {
+		if d := int(out[i]) - int(pcm[i]); d > pcm16Tol(pcm[i]) || d < -pcm16Tol(pcm[i]) {
+			t.Errorf("sample %d: %d -> %d", i, pcm[i], out[i])
+		}
+	}
+}
+
+func pcm16Tol(v int16) int {
+	if v < 0 {
+		v = -v
+	}
+	return int(v)/16 + 16
+}

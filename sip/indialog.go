@@ -9,7 +9,7 @@ import (
 )
 
 // allow lists the methods botline answers.
-const allow = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
+const allow = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, NOTIFY"
 
 // minSessionExpires is the smallest session interval we accept (RFC 4028).
 const minSessionExpires = 90

@@ -77,6 +77,8 @@ type media struct {
 	onDTMF  func(digit byte) // called on the media goroutine, m.mu not held
 	// hold: the caller put the call on hold (sendonly/inactive): send nothing.
 	hold bool
+	// leg, once set, is a transfer target the call's RTP is relayed to.
+	leg *bridgeLeg
 
 	timeout   time.Duration // hang up after this long without RTP; 0 = never
 	lastRecv  time.Time
@@ -144,6 +146,10 @@ func (m *media) receive(b []byte, from netip.AddrPort) (digit byte, pressed bool
 	if !m.remote.IsValid() || m.remote.Addr().IsUnspecified() {
 		m.remote = from // caller offered 0.0.0.0 or nothing usable: answer where it sends from
 	}
+	if m.leg != nil {
+		m.forward(b)
+		return 0, false
+	}
 	switch m.pkt.PayloadType {
 	case m.codec.PayloadType:
 		m.rtp.Update(m.pkt.SequenceNumber, m.pkt.Timestamp, m.lastRecv)
@@ -167,6 +173,9 @@ func (m *media) tick(now time.Time, send bool) {
 	if m.timeout > 0 && !m.timedOut && now.Sub(m.lastRecv) > m.timeout {
 		m.timedOut = true
 		m.onTimeout()
+	}
+	if m.leg != nil {
+		return // bridged: the target speaks, the conversation is over
 	}
 	m.jb.read(m.caller)
 	playing := m.fillPlayed()
@@ -299,6 +308,13 @@ func (m *media) stop() MediaStats {
 			m.shard.remove(m)
 		}
 		m.conn.Close()
+		m.mu.Lock()
+		leg := m.leg
+		m.mu.Unlock()
+		if leg != nil {
+			leg.conn.Close()
+			<-leg.done
+		}
 	})
 	<-m.done
 	m.mu.Lock()

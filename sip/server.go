@@ -41,6 +41,9 @@ type Config struct {
 	RTPTimeout time.Duration
 	Handler    Handler
 	Logger     *slog.Logger
+	// OutboundProxy (host:port) is where transfers the caller refuses to
+	// take by REFER are dialed, and bridged; "" = no bridged transfers.
+	OutboundProxy string
 }
 
 // Server is the SIP user-agent server.
@@ -53,6 +56,7 @@ type Server struct {
 
 	mu    sync.Mutex
 	calls map[string]*Call // by dialog id
+	legs  map[string]*Call // bridged transfers: the call by its outbound leg's Call-ID
 	ends  sync.WaitGroup   // answered calls not yet fully ended
 	clock *clock
 
@@ -127,7 +131,7 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("sip client: %w", err)
 	}
 	s := &Server{
-		cfg: cfg, log: cfg.Logger, ua: ua, srv: srv, calls: map[string]*Call{}, clock: newClock(),
+		cfg: cfg, log: cfg.Logger, ua: ua, srv: srv, calls: map[string]*Call{}, legs: map[string]*Call{}, clock: newClock(),
 		dialog: &sipgo.DialogUA{
 			Client:     client,
 			ContactHDR: sip.ContactHeader{Address: sip.Uri{User: "botline", Host: host, Port: port}},
@@ -139,6 +143,7 @@ func NewServer(cfg Config) (*Server, error) {
 	srv.OnOptions(s.onOptions)
 	srv.OnInfo(s.onInfo)
 	srv.OnUpdate(s.onUpdate)
+	srv.OnNotify(s.onNotify)
 	return s, nil
 }
 
@@ -328,6 +333,16 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	defer s.guard(req, tx)
 	c := s.lookup(req)
 	if c == nil {
+		s.mu.Lock()
+		bridged := s.legs[req.CallID().Value()]
+		s.mu.Unlock()
+		if bridged != nil { // the transfer target hung up: so does the caller's leg
+			respond(tx, req, 200, "OK", s.log)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = bridged.hangup(ctx, EndTargetHungUp)
+			return
+		}
 		respond(tx, req, 481, "Call/Transaction Does Not Exist", s.log)
 		return
 	}

@@ -43,7 +43,7 @@ type options struct {
 	policyFile, notice, chunkMax                  string
 	sampleRate                                    int
 	eventsURLs                                    urlList
-	tts, stt, botTransport                        string
+	tts, stt, botTransport, outboundProxy         string
 	silenceTimeout, utteranceEnd                  time.Duration
 }
 
@@ -84,6 +84,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.policyFile, "record-policy", "", "file of \"caller <number>\" / \"dialed <number>\" lines (trailing * = prefix): matching calls are recorded from answer to hang-up, and bots cannot stop it")
 	fs.StringVar(&o.notice, "recording-notice", "tone", "what the caller hears when a recording starts: tone, none, or a WAV file (8 kHz mono 16-bit)")
 	fs.StringVar(&o.botTransport, "bot-transport", "http", "how activities reach --bot-endpoint: http (POST per activity, the bot answers on the Connector API) or streaming (one WebSocket opened by the gateway, Bot Framework streaming framing both ways)")
+	fs.StringVar(&o.outboundProxy, "outbound-proxy", "", "host:port of the SIP proxy or trunk that transfers are dialed through when the caller refuses REFER (the gateway then bridges the media); empty = REFER only")
 	fs.StringVar(&o.tts, "tts", "flite", "engine speaking the bot's messages: flite, espeak-ng, or none")
 	fs.StringVar(&o.stt, "stt", "pocketsphinx", "recognizer of the caller's speech: pocketsphinx or none (speech still barges in)")
 	fs.DurationVar(&o.silenceTimeout, "silence-timeout", 10*time.Second, "send the bot an event \"silence\" when the caller is quiet this long after a prompt (0 = never)")
@@ -334,6 +335,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 
 	srv, err := sip.NewServer(sip.Config{
 		Listen: o.sipListen, MediaIP: mediaIP, Ports: ports, RingTime: o.ringTime, RTPTimeout: o.rtpTimeout, Handler: gw, Logger: log,
+		OutboundProxy: o.outboundProxy,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/botline/botline/activity"
+	"github.com/botline/botline/recorder"
+)
+
+func tone440(d time.Duration) []int16 {
+	s := make([]int16, int(d.Seconds()*8000))
+	for i := range s {
+		s[i] = int16(6000 * math.Sin(2*math.Pi*440*float64(i)/8000))
+	}
+	return s
+}
+
+// A bot transfers a call whose caller refuses REFER (the Go caller answers
+// 405): the gateway calls the target through --outbound-proxy, a SIPp UAS
+// standing in for it, and bridges the media. The bot's conversation ends,
+// the recording stops as CallTransferred, the target's speech reaches the
+// caller, and the caller's BYE reaches the target.
+func TestTransferBridgedToSIPpUAS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	uasPort := freePort(t)
+	scenario, _ := filepath.Abs(filepath.Join("..", "..", "examples", "sipp", "transfer-target.xml"))
+	uas := exec.CommandContext(ctx, "sipp", "-sf", scenario, "-i", "127.0.0.1", "-p", fmt.Sprint(uasPort),
+		"-mp", fmt.Sprint(30000+freePort(t)%1000*2), "-m", "1", "-timeout", "60", "-timeout_error", "-nostdin")
+	var uasOut syncBuffer
+	uas.Stdout, uas.Stderr = &uasOut, &uasOut
+	if err := uas.Start(); err != nil {
+		t.Fatal("sipp: ", err)
+	}
+	uasDone := make(chan error, 1)
+	go func() { uasDone <- uas.Wait() }()
+
+	bot := startHTTPBot(t)
+	gw := startGateway(t, "--bot-endpoint", bot.url, "--outbound-proxy", fmt.Sprintf("127.0.0.1:%d", uasPort),
+		"--stt", "none", "--recording-notice", "none")
+	_, _, call := dial(t, gw, 90*time.Second)
+	go call.SendAudio(ctx, tone440(40*time.Second))
+	up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
+	conv := up.a.Conversation.ID
+	botSay(t, gw, conv, `{"type":"command","name":"channel/vnd.microsoft.telephony.recording.start","value":{"commandId":"r"}}`)
+	bot.next(t, activity.TypeCommandResult, 10*time.Second)
+	loudBefore := call.LoudPackets()
+	botSay(t, gw, conv, `{"type":"event","name":"handoff.initiate","value":{"TargetPhoneNumber":"+14255550100"}}`)
+
+	var eoc, fileReady *activity.Activity
+	deadline := time.After(20 * time.Second)
+	for eoc == nil || fileReady == nil {
+		select {
+		case r := <-bot.in:
+			a := r.a
+			switch {
+			case a.Type == activity.TypeEndOfConversation:
+				eoc = &a
+			case a.Type == activity.TypeEvent && a.Name == "recording.fileReady":
+				fileReady = &a
+			case a.Type == activity.TypeEvent && a.Name == activity.EventHandoffStatus:
+				t.Fatalf("transfer failed: %s", a.Value)
+			}
+		case <-deadline:
+			t.Fatalf("after handoff.initiate: endOfConversation %v, fileReady %v\nSIPp: %s", eoc != nil, fileReady != nil, uasOut.String())
+		}
+	}
+	if !strings.Contains(eoc.Text, "transferred to +14255550100") || eoc.Conversation.ID != conv {
+		t.Errorf("endOfConversation %+v", eoc)
+	}
+	var data recorder.FileReadyData
+	if err := json.Unmarshal(fileReady.Value, &data); err != nil || data.SessionEndReason != "CallTransferred" {
+		t.Errorf("fileReady sessionEndReason %q (%v), want CallTransferred", data.SessionEndReason, err)
+	}
+	// The target's speech (g711a.pcap, PCMA) reaches the caller (PCMU)
+	// through the bridge: 2 s of it.
+	wait := time.Now().Add(10 * time.Second)
+	for call.LoudPackets() < loudBefore+100 {
+		if time.Now().After(wait) {
+			t.Fatalf("caller got %d loud packets after the transfer, want 100 (received %d)", call.LoudPackets()-loudBefore, call.ReceivedPackets())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := call.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-uasDone:
+		if err != nil {
+			t.Fatalf("SIPp target: %v\n%s", err, uasOut.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("the target never got BYE\n%s", uasOut.String())
+	}
+}
+
+// Without an outbound proxy, a caller refusing REFER means the transfer
+// fails: the bot gets handoff.status failed and the call goes on.
+func TestTransferFailsWithoutProxy(t *testing.T) {
+	bot := startHTTPBot(t)
+	gw := startGateway(t, "--bot-endpoint", bot.url, "--stt", "none")
+	_, _, call := dial(t, gw, 30*time.Second)
+	up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
+	botSay(t, gw, up.a.Conversation.ID, `{"type":"event","name":"handoff.initiate","value":{"TargetPhoneNumber":"+14255550100"}}`)
+	ev := bot.next(t, activity.TypeEvent, 15*time.Second)
+	var v struct{ State, Message string }
+	json.Unmarshal(ev.a.Value, &v)
+	if ev.a.Name != activity.EventHandoffStatus || v.State != "failed" || !strings.Contains(v.Message, "REFER answered 405") {
+		t.Fatalf("event %s %s, want handoff.status failed naming the 405", ev.a.Name, ev.a.Value)
+	}
+	select {
+	case <-call.Ended():
+		t.Fatal("a failed transfer hung up the call")
+	default:
+	}
+	botSay(t, gw, up.a.Conversation.ID, `{"type":"event","name":"handoff.initiate","value":{"TargetPhoneNumber":"x y"}}`)
+	ev = bot.next(t, activity.TypeEvent, 15*time.Second)
+	if !strings.Contains(string(ev.a.Value), "invalid target") {
+		t.Fatalf("bad target: %s", ev.a.Value)
+	}
+}

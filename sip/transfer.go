@@ -1,0 +1,285 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/pion/sdp/v3"
+)
+
+// End reasons of transferred calls.
+const (
+	EndTransferred       = "transferred"
+	EndTargetHungUp      = "transfer target hung up"
+	transferNotifyWait   = 32 * time.Second
+	transferAnswerWait   = 60 * time.Second
+	referStatusUnknown   = 0
+	maxTransferTargetLen = 64
+)
+
+// ErrTransfer wraps every transfer failure.
+var ErrTransfer = errors.New("transfer failed")
+
+// ValidTarget reports whether a transfer target is a phone number or SIP
+// user part botline will dial: digits, '+', '*', '#', '-', '.', letters.
+func ValidTarget(t string) bool {
+	if t == "" || len(t) > maxTransferTargetLen {
+		return false
+	}
+	for _, r := range t {
+		switch {
+		case r >= '0' && r <= '9', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', strings.ContainsRune("+*#-._", r):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Transfer hands the call to target (a number): first by SIP REFER to the
+// caller (RFC 3515), following its NOTIFY reports to the final outcome;
+// where the caller refuses REFER, by a new INVITE to target through
+// Config.OutboundProxy, bridging the caller's media to the target's. It
+// returns nil once the target answered; the call then belongs to the
+// target (REFER: the gateway hangs up its leg; bridge: the gateway relays
+// until either side hangs up).
+func (c *Call) Transfer(ctx context.Context, target string) error {
+	if !ValidTarget(target) {
+		return fmt.Errorf("%w: invalid target %q", ErrTransfer, target)
+	}
+	select {
+	case <-c.done:
+		return fmt.Errorf("%w: the call has ended", ErrTransfer)
+	default:
+	}
+	s := c.srv
+	code, err := c.refer(ctx, target)
+	switch {
+	case err == nil:
+		s.log.Info("call transferred by REFER", "callId", c.ID, "target", target)
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = c.hangup(hctx, EndTransferred)
+		return nil
+	case code >= 200 && code < 300:
+		return err // accepted, but the caller's new call failed: not ours to redo
+	}
+	if s.cfg.OutboundProxy == "" {
+		return fmt.Errorf("%w: the caller refused REFER (%w) and no outbound proxy is configured for a bridged transfer", ErrTransfer, err)
+	}
+	s.log.Info("REFER refused; bridging through the outbound proxy", "callId", c.ID, "referStatus", code, "target", target)
+	return c.bridgeTo(ctx, target)
+}
+
+// referTarget is the URI given to the caller to call, or dialed by us.
+func (c *Call) referTarget(target string) sip.Uri {
+	s := c.srv
+	if host, port, err := net.SplitHostPort(s.cfg.OutboundProxy); err == nil {
+		p, _ := strconv.Atoi(port)
+		return sip.Uri{User: target, Host: host, Port: p}
+	}
+	u := sip.Uri{User: target, Host: c.dialog.InviteRequest.From().Address.Host}
+	return u
+}
+
+// refer sends REFER and waits for the final NOTIFY. It returns the REFER's
+// status code and nil once the NOTIFYs report a 2xx from the target.
+func (c *Call) refer(ctx context.Context, target string) (int, error) {
+	s := c.srv
+	contact := c.dialog.InviteRequest.Contact()
+	if contact == nil {
+		return referStatusUnknown, errors.New("the caller gave no Contact")
+	}
+	req := sip.NewRequest(sip.REFER, contact.Address)
+	to := c.referTarget(target)
+	req.AppendHeader(sip.NewHeader("Refer-To", "<"+to.String()+">"))
+	req.AppendHeader(sip.NewHeader("Referred-By", "<"+s.dialog.ContactHDR.Address.String()+">"))
+	notify := make(chan int, 8)
+	c.mu.Lock()
+	c.referNotify = notify
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.referNotify = nil
+		c.mu.Unlock()
+	}()
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	res, err := c.dialog.Do(rctx, req)
+	cancel()
+	if err != nil {
+		return referStatusUnknown, fmt.Errorf("REFER: %w", err)
+	}
+	if !res.IsSuccess() {
+		return res.StatusCode, fmt.Errorf("REFER answered %d %s", res.StatusCode, res.Reason)
+	}
+	wait := time.NewTimer(transferNotifyWait)
+	defer wait.Stop()
+	for {
+		select {
+		case code := <-notify:
+			switch {
+			case code >= 200 && code < 300:
+				return res.StatusCode, nil
+			case code >= 300:
+				return res.StatusCode, fmt.Errorf("%w: the target answered %d", ErrTransfer, code)
+			}
+		case <-wait.C:
+			return res.StatusCode, fmt.Errorf("%w: no final NOTIFY after REFER", ErrTransfer)
+		case <-c.done:
+			return res.StatusCode, nil // the caller left for the target without a final NOTIFY
+		case <-ctx.Done():
+			return res.StatusCode, fmt.Errorf("%w: %w", ErrTransfer, ctx.Err())
+		}
+	}
+}
+
+// onNotify takes the caller's reports on a REFER (message/sipfrag bodies
+// such as "SIP/2.0 200 OK").
+func (s *Server) onNotify(req *sip.Request, tx sip.ServerTransaction) {
+	defer s.guard(req, tx)
+	c := s.lookup(req)
+	if c == nil {
+		respond(tx, req, 481, "Call/Transaction Does Not Exist", s.log)
+		return
+	}
+	respond(tx, req, 200, "OK", s.log)
+	code := sipfragStatus(req.Body())
+	c.mu.Lock()
+	ch := c.referNotify
+	c.mu.Unlock()
+	if ch != nil && code > 0 {
+		select {
+		case ch <- code:
+		default:
+		}
+	}
+}
+
+// sipfragStatus reads the status code of a message/sipfrag status line.
+func sipfragStatus(b []byte) int {
+	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	f := strings.Fields(line)
+	if len(f) < 2 || !strings.HasPrefix(f[0], "SIP/") {
+		return 0
+	}
+	n, err := strconv.Atoi(f[1])
+	if err != nil || n < 100 || n > 699 {
+		return 0
+	}
+	return n
+}
+
+// bridgeTo calls target through the outbound proxy and relays media
+// between the caller and the target.
+func (c *Call) bridgeTo(ctx context.Context, target string) error {
+	s := c.srv
+	conn, err := s.cfg.Ports.Listen(s.cfg.MediaIP)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrTransfer, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			conn.Close()
+		}
+	}()
+	port := conn.LocalAddr().(*net.UDPAddr).Port
+	c.media.mu.Lock()
+	first, dtmf := c.media.codec, c.media.dtmfPT
+	c.media.mu.Unlock()
+	body, err := offerSDP(s.cfg.MediaIP, port, rand.Uint64()>>1, first, dtmf)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrTransfer, err)
+	}
+	req := sip.NewRequest(sip.INVITE, c.referTarget(target))
+	from := sip.FromHeader{Address: sip.Uri{User: c.Caller, Host: s.dialog.ContactHDR.Address.Host, Port: s.dialog.ContactHDR.Address.Port}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(&from)
+	req.AppendHeader(&sip.ToHeader{Address: c.referTarget(target)})
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(body)
+	ictx, cancel := context.WithTimeout(ctx, transferAnswerWait)
+	defer cancel()
+	leg, err := s.dialog.WriteInvite(ictx, req)
+	if err != nil {
+		return fmt.Errorf("%w: INVITE %s: %w", ErrTransfer, target, err)
+	}
+	if err := leg.WaitAnswer(ictx, sipgo.AnswerOptions{}); err != nil {
+		var re *sipgo.ErrDialogResponse
+		if errors.As(err, &re) {
+			return fmt.Errorf("%w: %s answered %d %s", ErrTransfer, target, re.Res.StatusCode, re.Res.Reason)
+		}
+		return fmt.Errorf("%w: %s did not answer: %w", ErrTransfer, target, err)
+	}
+	if err := leg.Ack(ictx); err != nil {
+		return fmt.Errorf("%w: ACK: %w", ErrTransfer, err)
+	}
+	answer, err := ParseOffer(leg.InviteResponse.Body())
+	if err != nil {
+		bctx, bcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = leg.Bye(bctx)
+		bcancel()
+		return fmt.Errorf("%w: the target's SDP answer: %w", ErrTransfer, err)
+	}
+	s.mu.Lock()
+	s.legs[req.CallID().Value()] = c
+	s.mu.Unlock()
+	c.mu.Lock()
+	c.leg, c.legCallID = leg, req.CallID().Value()
+	c.mu.Unlock()
+	c.media.bridge(conn, answer)
+	ok = true
+	s.log.Info("call bridged to transfer target", "callId", c.ID, "target", target, "codec", answer.Codec.Name, "rtpRemote", answer.Remote.String())
+	return nil
+}
+
+// offerSDP is the offer of a bridged transfer's outbound leg: the caller's
+// codec first, the other G.711 second, and telephone-event.
+func offerSDP(ip netip.Addr, port int, id uint64, first Codec, dtmf uint8) ([]byte, error) {
+	other := PCMA
+	if first.Name == "PCMA" {
+		other = PCMU
+	}
+	codecs := []Codec{{Name: first.Name, PayloadType: first.PayloadType}, {Name: other.Name, PayloadType: other.PayloadType}}
+	if codecs[0].PayloadType == codecs[1].PayloadType { // a dynamic PT equal to the other's static one
+		codecs = codecs[:1]
+	}
+	var formats []string
+	var attrs []sdp.Attribute
+	for _, k := range codecs {
+		formats = append(formats, strconv.Itoa(int(k.PayloadType)))
+		attrs = append(attrs, sdp.Attribute{Key: "rtpmap", Value: fmt.Sprintf("%d %s/8000", k.PayloadType, k.Name)})
+	}
+	if dtmf == 0 {
+		dtmf = 101
+	}
+	formats = append(formats, strconv.Itoa(int(dtmf)))
+	attrs = append(attrs, sdp.Attribute{Key: "rtpmap", Value: fmt.Sprintf("%d telephone-event/8000", dtmf)},
+		sdp.Attribute{Key: "fmtp", Value: fmt.Sprintf("%d 0-16", dtmf)},
+		sdp.Attribute{Key: "ptime", Value: "20"}, sdp.Attribute{Key: "sendrecv"})
+	addrType := "IP4"
+	if ip.Is6() && !ip.Is4In6() {
+		addrType = "IP6"
+	}
+	sd := sdp.SessionDescription{
+		Origin: sdp.Origin{Username: "botline", SessionID: id, SessionVersion: id,
+			NetworkType: "IN", AddressType: addrType, UnicastAddress: ip.String()},
+		SessionName:           "botline",
+		ConnectionInformation: &sdp.ConnectionInformation{NetworkType: "IN", AddressType: addrType, Address: &sdp.Address{Address: ip.String()}},
+		TimeDescriptions:      []sdp.TimeDescription{{}},
+		MediaDescriptions: []*sdp.MediaDescription{{
+			MediaName:  sdp.MediaName{Media: "audio", Port: sdp.RangedPort{Value: port}, Protos: []string{"RTP", "AVP"}, Formats: formats},
+			Attributes: attrs,
+		}},
+	}
+	return sd.Marshal()
+}
