@@ -56,6 +56,13 @@ func (c HTTPConnector) Send(ctx context.Context, a *activity.Activity) (string, 
 
 // Handler serves the bot's messaging endpoint (POST /api/messages).
 func (b *Bot) Handler(conn Connector) http.Handler {
+	return Serve(b.OnActivity, conn)
+}
+
+// Serve serves a bot's messaging endpoint (POST /api/messages): each
+// activity is handed to onActivity, which replies through conn. The
+// sample bots in bots/ share it.
+func Serve(onActivity func(context.Context, *activity.Activity, Connector) error, conn Connector) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/messages", func(w http.ResponseWriter, r *http.Request) {
 		var a activity.Activity
@@ -63,7 +70,7 @@ func (b *Bot) Handler(conn Connector) http.Handler {
 			http.Error(w, "invalid activity: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		if err := b.OnActivity(r.Context(), &a, conn); err != nil {
+		if err := onActivity(r.Context(), &a, conn); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/botline/botline/activity"
+	"github.com/botline/botline/bots/ivr"
 	"github.com/botline/botline/bots/recordbot"
 	"github.com/botline/botline/channel"
 	"github.com/botline/botline/recorder"
@@ -44,6 +45,7 @@ type options struct {
 	sampleRate                                    int
 	eventsURLs                                    urlList
 	tts, stt, botTransport, outboundProxy         string
+	defaultBot, ivrAgent                          string
 	silenceTimeout, utteranceEnd                  time.Duration
 }
 
@@ -74,6 +76,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.rtpPorts, "rtp-ports", "20000-30000", "UDP port range for RTP, MIN-MAX")
 	fs.DurationVar(&o.ringTime, "ring-time", 0, "time between 180 Ringing and 200 OK")
 	fs.DurationVar(&o.rtpTimeout, "rtp-timeout", 60*time.Second, "hang up a call whose caller sent no RTP for this long (0 = never)")
+	fs.StringVar(&o.defaultBot, "default-bot", "recordbot", "the embedded bot when --bot-endpoint is empty: recordbot (records, hangs up after --default-bot-call-time) or ivr (the sample IVR: menu by keys, speech echo, transfer on 0)")
+	fs.StringVar(&o.ivrAgent, "ivr-agent", "+18005550100", "number the embedded IVR bot transfers to on key 0")
 	fs.DurationVar(&o.botCallTime, "default-bot-call-time", 30*time.Second, "the embedded default bot hangs up this long after answering (0 = never)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on --http-listen")
@@ -291,11 +295,22 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 			return fmt.Errorf("--bot-transport %q: want http or streaming", o.botTransport)
 		}
 	} else {
-		bot := &recordbot.Bot{CallTime: o.botCallTime, Log: log}
-		gwCfg.Bot = channel.BotFunc(func(ctx context.Context, a *activity.Activity) error {
-			return bot.OnActivity(ctx, a, gw)
-		})
-		botDesc = "embedded recordbot (hangs up after " + o.botCallTime.String() + ")"
+		switch o.defaultBot {
+		case "recordbot":
+			bot := &recordbot.Bot{CallTime: o.botCallTime, Log: log}
+			gwCfg.Bot = channel.BotFunc(func(ctx context.Context, a *activity.Activity) error {
+				return bot.OnActivity(ctx, a, gw)
+			})
+			botDesc = "embedded recordbot (hangs up after " + o.botCallTime.String() + ")"
+		case "ivr":
+			bot := &ivr.Bot{Agent: o.ivrAgent, Log: log}
+			gwCfg.Bot = channel.BotFunc(func(ctx context.Context, a *activity.Activity) error {
+				return bot.OnActivity(ctx, a, gw)
+			})
+			botDesc = "embedded IVR sample bot (agent " + o.ivrAgent + ")"
+		default:
+			return fmt.Errorf("--default-bot %q: want recordbot or ivr", o.defaultBot)
+		}
 	}
 	if len(o.eventsURLs) > 0 {
 		n := &recorder.Notifier{URLs: o.eventsURLs, SpoolDir: filepath.Join(dir, ".events"), Logger: log}

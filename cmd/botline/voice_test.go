@@ -262,3 +262,37 @@ func loudTime(s []int) time.Duration {
 	}
 	return time.Duration(n) * 20 * time.Millisecond
 }
+
+// The sample IVR bot, embedded, driven by SIPp's key presses: 1 (balance),
+// 2 (card number: the recording pauses), 3..9 0 * (the number), # (the
+// recording resumes). The recording is one file with one pause spanning the
+// card number, and holds the bot's prompts.
+func TestIVRSampleBot(t *testing.T) {
+	gw := startGateway(t, "--default-bot", "ivr", "--stt", "none", "--recording-notice", "none")
+	if r := <-sippRun(t, gw, "", filepath.Join("..", "..", "examples", "sipp", "dtmf.xml")); r.err != nil {
+		t.Fatalf("sipp: %v\n%s", r.err, r.out)
+	}
+	gw.waitIdle(t)
+	wavs, _ := filepath.Glob(filepath.Join(gw.dir, "*.wav"))
+	if len(wavs) != 1 {
+		t.Fatalf("recordings %v, want 1", wavs)
+	}
+	md := readMetadata(t, strings.TrimSuffix(wavs[0], ".wav")+".json")
+	if len(md.PauseResumeIntervals) != 1 {
+		t.Fatalf("pause intervals %+v, want the card number's", md.PauseResumeIntervals)
+	}
+	if d := time.Duration(md.PauseResumeIntervals[0].Duration) * time.Millisecond; d < 4*time.Second || d > 7*time.Second {
+		t.Errorf("paused %v, want ~5.4 s (keys 2 to #)", d)
+	}
+	w := readWAV(t, wavs[0])
+	if loud := loudTime(w.samples); loud < 2*time.Second {
+		t.Errorf("the bot's prompts are not in the recording (loud %v)", loud)
+	}
+	log := gw.log.String()
+	if strings.Count(log, "msg=barge-in") < 2 {
+		t.Errorf("keys did not barge in on the prompts")
+	}
+	if strings.Contains(log, "3456789") {
+		t.Errorf("the card number is in the gateway's log")
+	}
+}
