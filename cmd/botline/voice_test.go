@@ -269,6 +269,48 @@ func loudTime(s []int) time.Duration {
 // card number, and holds the bot's prompts.
 func TestIVRSampleBot(t *testing.T) {
 	gw := startGateway(t, "--default-bot", "ivr", "--stt", "none", "--recording-notice", "none")
+	checkIVRCall(t, gw)
+}
+
+// The botbuilder-js twin of the IVR sample (bots/ivr-js), over the
+// streaming transport, behaves the same.
+func TestIVRSampleBotJS(t *testing.T) {
+	botDir, _ := filepath.Abs(filepath.Join("..", "..", "bots", "ivr-js"))
+	if _, err := os.Stat(filepath.Join(botDir, "node_modules", "botbuilder")); err != nil {
+		t.Fatalf("botbuilder is not installed in %s: run `make test`, which runs npm ci there", botDir)
+	}
+	port := freePort(t)
+	bot := exec.Command("node", "index.js")
+	bot.Dir = botDir
+	bot.Env = append(os.Environ(), fmt.Sprintf("BOT_PORT=%d", port))
+	var out syncBuffer
+	bot.Stdout, bot.Stderr = &out, &out
+	if err := bot.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bot.Process.Kill(); bot.Wait() })
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), `"listening"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("bot did not start: %s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	gw := startGateway(t, "--bot-endpoint", fmt.Sprintf("http://127.0.0.1:%d/api/messages", port), "--bot-transport", "streaming",
+		"--stt", "none", "--recording-notice", "none")
+	checkIVRCall(t, gw)
+	if strings.Contains(out.String(), "turn error") {
+		t.Errorf("bot errors: %s", out.String())
+	}
+	if !strings.Contains(out.String(), "recordingReady") {
+		t.Errorf("the bot never got recording.fileReady: %s", out.String())
+	}
+}
+
+// checkIVRCall runs SIPp's key presses against an IVR sample bot and checks
+// the recording.
+func checkIVRCall(t *testing.T, gw *gateway) {
+	t.Helper()
 	if r := <-sippRun(t, gw, "", filepath.Join("..", "..", "examples", "sipp", "dtmf.xml")); r.err != nil {
 		t.Fatalf("sipp: %v\n%s", r.err, r.out)
 	}
