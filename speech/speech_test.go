@@ -127,3 +127,43 @@ func BenchmarkResample22kTo8k(b *testing.B) {
 		Resample(in, 22050, 8000)
 	}
 }
+
+// BenchmarkDetectorFrame is the VAD's cost per 20 ms frame of every call.
+func BenchmarkDetectorFrame(b *testing.B) {
+	d := NewDetector(VADConfig{})
+	speech := sine(300, 8000, 160, 5000)
+	quiet := make([]int16, 160)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		f := quiet
+		if i%100 < 40 {
+			f = speech
+		}
+		d.Frame(f)
+		i++
+	}
+}
+
+// BenchmarkRecognize is pocketsphinx's cost for one 2.5 s utterance.
+func BenchmarkRecognize(b *testing.B) {
+	pcm, err := Speak(context.Background(), Flite{Voice: "rms"}, "I would like to check my account balance")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ps := NewPocketsphinx(1)
+	for b.Loop() {
+		if _, err := ps.Recognize(context.Background(), pcm); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSpeak is flite's cost for one sentence, resampled to 8 kHz.
+func BenchmarkSpeak(b *testing.B) {
+	for b.Loop() {
+		if _, err := Speak(context.Background(), Flite{}, "Your balance is forty two dollars."); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

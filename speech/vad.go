@@ -1,6 +1,9 @@
 package speech
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // VADConfig tunes a Detector; zero fields take the defaults.
 type VADConfig struct {
@@ -83,7 +86,7 @@ func (d *Detector) Frame(f []int16) VADEvent {
 		v := float64(s)
 		sum += v * v
 	}
-	rms := sqrt(sum / float64(max(1, len(f))))
+	rms := math.Sqrt(sum / float64(max(1, len(f))))
 	th := max(d.threshold, 4*d.noise)
 	speech := rms > th
 	if !speech { // track the floor on quiet frames only
@@ -145,15 +148,4 @@ func (d *Detector) appendPreroll(b []int16) []int16 {
 		b = append(b, d.pre[d.prePos*frameSamples:]...)
 	}
 	return append(b, d.pre[:d.prePos*frameSamples]...)
-}
-
-func sqrt(x float64) float64 {
-	if x <= 0 {
-		return 0
-	}
-	z := x / 2
-	for range 20 {
-		z = (z + x/z) / 2
-	}
-	return z
 }

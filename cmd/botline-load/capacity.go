@@ -96,7 +96,10 @@ func capacityStepRun(botline, self string, n int, hold time.Duration, rate float
 	defer os.RemoveAll(dir)
 	const sipAddr, httpAddr = "127.0.0.1:35060", "127.0.0.1:38080"
 	gw := exec.Command(botline, "--sip-listen", sipAddr, "--http-listen", httpAddr, "--recordings-dir", filepath.Join(dir, "rec"),
-		"--default-bot-call-time", "0", "--rtp-ports", "20000-39999", "--log-format", "json")
+		"--default-bot-call-time", "0", "--rtp-ports", "20000-39999", "--log-format", "json",
+		// speech recognition costs per utterance (~1 s of CPU each with
+		// pocketsphinx), not per call: it is measured apart (make bench)
+		"--stt", "none")
 	var gwLog bytes.Buffer
 	gw.Stderr = &gwLog
 	if err := gw.Start(); err != nil {

@@ -16,7 +16,7 @@ func TestCapacitySmoke(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", load, "../botline-load").CombinedOutput(); err != nil {
 		t.Fatalf("build botline-load: %v\n%s", err, out)
 	}
-	gw := startGateway(t, "--default-bot-call-time", "0")
+	gw := startGateway(t, "--default-bot-call-time", "0", "--stt", "none")
 	out, err := exec.Command(load, "--target", gw.sipAddr, "--calls", "50", "--concurrency", "50", "--rate", "50",
 		"--hold", "10s", "--dtmf", "1", "--json", "--gateway-stats", gw.httpURL+"/stats").Output()
 	if err != nil && len(out) == 0 {
