@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/botline/botline/activity"
+	"github.com/botline/botline/internal/caller"
 	"github.com/botline/botline/recorder"
 )
 
@@ -31,17 +32,7 @@ func tone440(d time.Duration) []int16 {
 func TestTransferBridgedToSIPpUAS(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	uasPort := freePort(t)
-	scenario, _ := filepath.Abs(filepath.Join("..", "..", "examples", "sipp", "transfer-target.xml"))
-	uas := exec.CommandContext(ctx, "sipp", "-sf", scenario, "-i", "127.0.0.1", "-p", fmt.Sprint(uasPort),
-		"-mp", fmt.Sprint(30000+freePort(t)%1000*2), "-m", "1", "-timeout", "60", "-timeout_error", "-nostdin")
-	var uasOut syncBuffer
-	uas.Stdout, uas.Stderr = &uasOut, &uasOut
-	if err := uas.Start(); err != nil {
-		t.Fatal("sipp: ", err)
-	}
-	uasDone := make(chan error, 1)
-	go func() { uasDone <- uas.Wait() }()
+	uasPort, uasDone, uasOut := startTarget(t, ctx)
 
 	bot := startHTTPBot(t)
 	gw := startGateway(t, "--bot-endpoint", bot.url, "--outbound-proxy", fmt.Sprintf("127.0.0.1:%d", uasPort),
@@ -99,6 +90,93 @@ func TestTransferBridgedToSIPpUAS(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatalf("the target never got BYE\n%s", uasOut.String())
+	}
+}
+
+// startTarget runs examples/sipp/transfer-target.xml: a SIPp UAS that
+// answers one call, plays speech and waits for BYE.
+func startTarget(t *testing.T, ctx context.Context) (port int, done <-chan error, out *syncBuffer) {
+	t.Helper()
+	port = freePort(t)
+	scenario, _ := filepath.Abs(filepath.Join("..", "..", "examples", "sipp", "transfer-target.xml"))
+	uas := exec.CommandContext(ctx, "sipp", "-sf", scenario, "-i", "127.0.0.1", "-p", fmt.Sprint(port),
+		"-mp", fmt.Sprint(30000+freePort(t)%1000*2), "-m", "1", "-timeout", "60", "-timeout_error", "-nostdin")
+	out = &syncBuffer{}
+	uas.Stdout, uas.Stderr = out, out
+	if err := uas.Start(); err != nil {
+		t.Fatal("sipp: ", err)
+	}
+	ch := make(chan error, 1)
+	go func() { ch <- uas.Wait() }()
+	return port, ch, out
+}
+
+// A caller that takes REFER calls the target itself (here the SIPp UAS)
+// and reports 200 by NOTIFY: the gateway hangs up its leg, the bot's
+// conversation ends and the recording stops as CallTransferred.
+func TestTransferByREFER(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	uasPort, uasDone, uasOut := startTarget(t, ctx)
+	bot := startHTTPBot(t)
+	gw := startGateway(t, "--bot-endpoint", bot.url, "--outbound-proxy", fmt.Sprintf("127.0.0.1:%d", uasPort), "--stt", "none")
+	_, phone, call := dial(t, gw, 90*time.Second)
+	referred := phone.AcceptRefer()
+	up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
+	conv := up.a.Conversation.ID
+	botSay(t, gw, conv, `{"type":"command","name":"channel/vnd.microsoft.telephony.recording.start"}`)
+	bot.next(t, activity.TypeCommandResult, 10*time.Second)
+	botSay(t, gw, conv, `{"type":"event","name":"handoff.initiate","value":{"TargetPhoneNumber":"+14255550100"}}`)
+	var r caller.Referred
+	select {
+	case r = <-referred:
+		if r.Err != nil {
+			t.Fatalf("the caller's call to the target: %v\n%s", r.Err, uasOut.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no REFER reached the caller")
+	}
+	select {
+	case <-call.Ended():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the gateway did not hang up its leg after the NOTIFY 200")
+	}
+	var sessionEnd string
+	for sessionEnd == "" {
+		ev := bot.next(t, activity.TypeEvent, 10*time.Second)
+		var data recorder.FileReadyData
+		if ev.a.Name == "recording.fileReady" && json.Unmarshal(ev.a.Value, &data) == nil {
+			sessionEnd = data.SessionEndReason
+		}
+	}
+	if sessionEnd != "CallTransferred" {
+		t.Errorf("fileReady sessionEndReason %q, want CallTransferred", sessionEnd)
+	}
+	eoc := bot.next(t, activity.TypeEndOfConversation, 10*time.Second)
+	if !strings.Contains(eoc.a.Text, "transferred") {
+		t.Errorf("endOfConversation %q", eoc.a.Text)
+	}
+	gw.waitIdle(t)
+	wavs, _ := filepath.Glob(filepath.Join(gw.dir, "*.wav"))
+	if len(wavs) != 1 {
+		t.Fatalf("recordings %v", wavs)
+	}
+	if md := readMetadata(t, strings.TrimSuffix(wavs[0], ".wav")+".json"); md.EndReason != "SessionEnded" {
+		t.Errorf("metadata endReason %q", md.EndReason)
+	}
+	if !strings.Contains(gw.log.String(), "call transferred by REFER") {
+		t.Error("no REFER transfer in the gateway log")
+	}
+	wait := time.Now().Add(10 * time.Second)
+	for r.Call.LoudPackets() < 50 {
+		if time.Now().After(wait) {
+			t.Fatalf("the target's speech never reached the caller's new call (%d loud)", r.Call.LoudPackets())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.Call.Hangup(ctx)
+	if err := <-uasDone; err != nil {
+		t.Fatalf("SIPp target: %v\n%s", err, uasOut.String())
 	}
 }
 

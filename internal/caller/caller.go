@@ -30,6 +30,63 @@ type Phone struct {
 	srv     *sipgo.Server
 	dialogs *sipgo.DialogClientCache
 	conn    net.PacketConn
+
+	mu    sync.Mutex
+	calls map[string]*Call // by Call-ID
+	// referred, when set (AcceptRefer), gets the call placed to each REFER's
+	// target, or the error placing it.
+	referred chan Referred
+}
+
+// Referred is the outcome of a REFER the phone took: the new call to the
+// target, or why it failed.
+type Referred struct {
+	Call *Call
+	Err  error
+}
+
+// AcceptRefer makes the phone take REFERs (RFC 3515): it answers 202,
+// calls the Refer-To target, reports the outcome with NOTIFY (a
+// message/sipfrag status line) and sends the new call on the channel.
+func (p *Phone) AcceptRefer() <-chan Referred {
+	ch := make(chan Referred, 4)
+	p.mu.Lock()
+	p.referred = ch
+	p.mu.Unlock()
+	return ch
+}
+
+func (p *Phone) onRefer(req *sip.Request, tx sip.ServerTransaction) {
+	p.mu.Lock()
+	c, ch := p.calls[req.CallID().Value()], p.referred
+	p.mu.Unlock()
+	if c == nil || ch == nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil))
+		return
+	}
+	h := req.GetHeader("Refer-To")
+	var target sip.Uri
+	if h == nil || sip.ParseUri(strings.Trim(strings.TrimSpace(h.Value()), "<>"), &target) != nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Refer-To", nil))
+		return
+	}
+	_ = tx.Respond(sip.NewResponseFromRequest(req, 202, "Accepted", nil))
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		notify := func(status string) {
+			_, _ = c.Request(ctx, sip.NOTIFY, "message/sipfrag;version=2.0", []byte(status+"\r\n"),
+				sip.NewHeader("Event", "refer"), sip.NewHeader("Subscription-State", "terminated;reason=noresource"))
+		}
+		nc, err := p.Dial(ctx, fmt.Sprintf("%s:%d", target.Host, target.Port), "+14255550123", target.User, nil)
+		if err != nil {
+			notify("SIP/2.0 503 Service Unavailable")
+			ch <- Referred{Err: err}
+			return
+		}
+		notify("SIP/2.0 200 OK")
+		ch <- Referred{Call: nc}
+	}()
 }
 
 // NewPhone listens for SIP on ip (UDP, a free port) until ctx ends.
@@ -54,6 +111,11 @@ func NewPhone(ctx context.Context, ip string) (*Phone, error) {
 	}
 	p := &Phone{ip: ip, port: port, ua: ua, srv: srv, conn: conn}
 	p.dialogs = sipgo.NewDialogClientCache(client, sip.ContactHeader{Address: sip.Uri{User: "caller", Host: ip, Port: port}})
+	p.calls = map[string]*Call{}
+	srv.OnRefer(p.onRefer)
+	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	})
 	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
 		if err := p.dialogs.ReadBye(req, tx); err != nil {
 			_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
@@ -178,7 +240,11 @@ func (p *Phone) DialSDP(ctx context.Context, target, from, to, contentType strin
 	if err := dlg.Ack(ctx); err != nil {
 		return nil, fmt.Errorf("ack: %w", err)
 	}
-	return &Call{Dialog: dlg, received: make(chan struct{})}, nil
+	c := &Call{Dialog: dlg, received: make(chan struct{})}
+	p.mu.Lock()
+	p.calls[dlg.InviteRequest.CallID().Value()] = c
+	p.mu.Unlock()
+	return c, nil
 }
 
 func (c *Call) initSender() {
@@ -249,12 +315,15 @@ func (c *Call) Keys() string {
 
 // Request sends an in-dialog request (re-INVITE, INFO, UPDATE...) and
 // returns the final response; a 2xx to INVITE is ACKed.
-func (c *Call) Request(ctx context.Context, method sip.RequestMethod, contentType string, body []byte) (*sip.Response, error) {
+func (c *Call) Request(ctx context.Context, method sip.RequestMethod, contentType string, body []byte, hdrs ...sip.Header) (*sip.Response, error) {
 	target := c.Dialog.InviteRequest.Recipient
 	if ct := c.Dialog.InviteResponse.Contact(); ct != nil {
 		target = ct.Address
 	}
 	req := sip.NewRequest(method, target)
+	for _, h := range hdrs {
+		req.AppendHeader(h)
+	}
 	if contentType != "" {
 		req.AppendHeader(sip.NewHeader("Content-Type", contentType))
 	}
