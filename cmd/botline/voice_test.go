@@ -338,3 +338,60 @@ func checkIVRCall(t *testing.T, gw *gateway) {
 		t.Errorf("the card number is in the gateway's log")
 	}
 }
+
+// After a prompt the bot gets `silence` when the caller says and presses
+// nothing for --silence-timeout; a key during an ignoringInput prompt
+// neither stops it nor reaches the bot, a key after it does.
+func TestSilenceAndIgnoredInput(t *testing.T) {
+	bot := startHTTPBot(t)
+	gw := startGateway(t, "--bot-endpoint", bot.url, "--stt", "none", "--silence-timeout", "1s")
+	ctx, _, call := dial(t, gw, 60*time.Second)
+	up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
+	conv := up.a.Conversation.ID
+	botSay(t, gw, conv, `{"type":"message","text":"Hello.","inputHint":"expectingInput"}`)
+	ev := bot.next(t, activity.TypeEvent, 10*time.Second)
+	if ev.a.Name != "silence" || string(ev.a.Value) != `{"timeoutMs":1000}` {
+		t.Fatalf("event %s %s, want silence {\"timeoutMs\":1000}", ev.a.Name, ev.a.Value)
+	}
+	if call.LoudPackets() < 10 {
+		t.Fatalf("the caller heard %d loud packets of the prompt", call.LoudPackets())
+	}
+
+	botSay(t, gw, conv, fmt.Sprintf(`{"type":"message","text":%q,"inputHint":"ignoringInput"}`, "Please listen to this whole announcement, which you cannot skip, about our terms of service."))
+	deadline := time.Now().Add(10 * time.Second)
+	start := call.LoudPackets()
+	for call.LoudPackets() < start+25 { // the announcement is playing
+		if time.Now().After(deadline) {
+			t.Fatal("the announcement never played")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	call.QueueDTMF("5")
+	if err := call.SendAudio(ctx, make([]int16, 4000)); err != nil { // the key, then 0.5 s
+		t.Fatal(err)
+	}
+	atKey := call.LoudPackets()
+	for call.LoudPackets() < atKey+50 { // 1 s more of it: not cut short
+		if time.Now().After(deadline) {
+			t.Fatalf("the announcement stopped after an ignored key (%d loud packets since)", call.LoudPackets()-atKey)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// An ignoringInput prompt arms no silence timer (the bot is not asking);
+	// the prompt queued after it does, once both have played.
+	botSay(t, gw, conv, `{"type":"message","text":"Press seven.","inputHint":"expectingInput"}`)
+	if ev := bot.next(t, activity.TypeEvent, 20*time.Second); ev.a.Name != "silence" {
+		t.Fatalf("event %s", ev.a.Name)
+	}
+	call.QueueDTMF("7")
+	if err := call.SendAudio(ctx, make([]int16, 2400)); err != nil {
+		t.Fatal(err)
+	}
+	msg := bot.next(t, activity.TypeMessage, 10*time.Second)
+	if msg.a.Text != "7" {
+		t.Fatalf("first key message %q, want 7 (the 5 was pressed during an ignoringInput prompt)", msg.a.Text)
+	}
+	if !strings.Contains(gw.log.String(), "key ignored during prompt") {
+		t.Error("no log of the ignored key")
+	}
+}
