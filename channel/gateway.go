@@ -41,7 +41,7 @@ func (g *Gateway) message(conv *conversation, a *activity.Activity, id string, l
 		log.Info("message not spoken: no TTS engine", "id", id)
 		return
 	}
-	conv.voice.say(text, a.InputHint, id)
+	conv.voice.say(text, a.Text, a.InputHint, id)
 }
 
 // endedRetention is how long an ended conversation still accepts the bot's

@@ -3,6 +3,7 @@ package channel
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -37,6 +38,7 @@ type voiceEvent struct {
 // prompt is a bot message waiting to be spoken.
 type prompt struct {
 	text, hint string
+	fallback   string // the message's text, spoken when its SSML is malformed
 	gen        uint64
 	id         string // the activity id, for logs
 }
@@ -116,9 +118,9 @@ func (v *voice) push(ev voiceEvent) {
 }
 
 // say queues a bot message to be spoken after the ones before it.
-func (v *voice) say(text, hint, id string) {
+func (v *voice) say(text, fallback, hint, id string) {
 	v.mu.Lock()
-	v.prompts = append(v.prompts, prompt{text: text, hint: hint, gen: v.gen, id: id})
+	v.prompts = append(v.prompts, prompt{text: text, fallback: fallback, hint: hint, gen: v.gen, id: id})
 	v.armed = 0 // a new prompt: no silence until it has played
 	v.mu.Unlock()
 	select {
@@ -147,6 +149,10 @@ func (v *voice) speaker() {
 			v.mu.Unlock()
 			start := time.Now()
 			pcm, err := speech.Speak(v.ctx, v.g.cfg.TTS, p.text)
+			if errors.Is(err, speech.ErrBadSSML) && p.fallback != "" && p.fallback != p.text {
+				v.log.Warn("malformed SSML: speaking the message's text", "id", p.id, "err", err)
+				pcm, err = speech.Speak(v.ctx, v.g.cfg.TTS, p.fallback)
+			}
 			v.mu.Lock()
 			if len(v.prompts) > 0 && v.prompts[0].gen == p.gen && v.prompts[0].id == p.id {
 				v.prompts = v.prompts[1:]
