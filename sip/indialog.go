@@ -1,7 +1,6 @@
 package sip
 
 import (
-	"errors"
 	"strconv"
 	"strings"
 
@@ -58,10 +57,7 @@ func (s *Server) onReinvite(c *Call, req *sip.Request, tx sip.ServerTransaction)
 	if len(req.Body()) > 0 {
 		o, err := ParseOffer(req.Body())
 		if err != nil {
-			code, reason := 400, "Bad Request"
-			if errors.Is(err, ErrNoUsableCodec) {
-				code, reason = 488, "Not Acceptable Here"
-			}
+			code, reason := offerStatus(err)
 			log.Warn("re-INVITE refused", "status", code, "err", err)
 			respond(tx, req, code, reason, log)
 			return
@@ -99,9 +95,8 @@ func (s *Server) onReinvite(c *Call, req *sip.Request, tx sip.ServerTransaction)
 // re-INVITE's.
 func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 	defer s.guard(req, tx)
-	c := s.lookup(req)
+	c := s.inDialog(req, tx)
 	if c == nil {
-		respond(tx, req, 481, "Call/Transaction Does Not Exist", s.log)
 		return
 	}
 	if len(req.Body()) > 0 {
@@ -122,9 +117,8 @@ func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 // application/dtmf); other INFO packages are acknowledged and ignored.
 func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	defer s.guard(req, tx)
-	c := s.lookup(req)
+	c := s.inDialog(req, tx)
 	if c == nil {
-		respond(tx, req, 481, "Call/Transaction Does Not Exist", s.log)
 		return
 	}
 	ct := ""
@@ -145,4 +139,14 @@ func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	if ok && c.answered {
 		s.cfg.Handler.CallDTMF(c, digit)
 	}
+}
+
+// inDialog returns the call a request belongs to, or answers 481 and
+// returns nil.
+func (s *Server) inDialog(req *sip.Request, tx sip.ServerTransaction) *Call {
+	c := s.lookup(req)
+	if c == nil {
+		respond(tx, req, 481, "Call/Transaction Does Not Exist", s.log)
+	}
+	return c
 }

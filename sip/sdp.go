@@ -162,10 +162,6 @@ func Answer(o *Offer, ip netip.Addr, port int, sessionID uint64) ([]byte, error)
 // answerVersion is Answer with the o= session version given: a re-INVITE's
 // answer increments it.
 func answerVersion(o *Offer, ip netip.Addr, port int, sessionID, version uint64) ([]byte, error) {
-	addrType := "IP4"
-	if ip.Is6() && !ip.Is4In6() {
-		addrType = "IP6"
-	}
 	formats := []string{strconv.Itoa(int(o.Codec.PayloadType))}
 	attrs := []sdp.Attribute{
 		{Key: "rtpmap", Value: fmt.Sprintf("%d %s/8000", o.Codec.PayloadType, o.Codec.Name)},
@@ -177,6 +173,15 @@ func answerVersion(o *Offer, ip netip.Addr, port int, sessionID, version uint64)
 			sdp.Attribute{Key: "fmtp", Value: fmt.Sprintf("%d 0-16", o.DTMF)})
 	}
 	attrs = append(attrs, sdp.Attribute{Key: "ptime", Value: "20"}, sdp.Attribute{Key: answerDirection(o.Direction)})
+	return audioSDP(ip, port, sessionID, version, formats, attrs)
+}
+
+// audioSDP is a session description of one audio stream at ip:port.
+func audioSDP(ip netip.Addr, port int, sessionID, version uint64, formats []string, attrs []sdp.Attribute) ([]byte, error) {
+	addrType := "IP4"
+	if ip.Is6() && !ip.Is4In6() {
+		addrType = "IP6"
+	}
 	sd := sdp.SessionDescription{
 		Origin: sdp.Origin{
 			Username: "botline", SessionID: sessionID, SessionVersion: version,
@@ -191,4 +196,13 @@ func answerVersion(o *Offer, ip netip.Addr, port int, sessionID, version uint64)
 		}},
 	}
 	return sd.Marshal()
+}
+
+// offerStatus is the response to an offer ParseOffer refused: 488 when it
+// has no G.711, else 400.
+func offerStatus(err error) (int, string) {
+	if errors.Is(err, ErrNoUsableCodec) {
+		return 488, "Not Acceptable Here"
+	}
+	return 400, "Bad Request"
 }

@@ -234,10 +234,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	offer, err := ParseOffer(req.Body())
 	if err != nil {
-		code, reason := 400, "Bad Request"
-		if errors.Is(err, ErrNoUsableCodec) {
-			code, reason = 488, "Not Acceptable Here"
-		}
+		code, reason := offerStatus(err)
 		log.Warn("call refused", "status", code, "err", err)
 		respond(tx, req, code, reason, log)
 		return

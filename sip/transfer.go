@@ -146,9 +146,8 @@ func (c *Call) refer(ctx context.Context, target string) (int, error) {
 // such as "SIP/2.0 200 OK").
 func (s *Server) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 	defer s.guard(req, tx)
-	c := s.lookup(req)
+	c := s.inDialog(req, tx)
 	if c == nil {
-		respond(tx, req, 481, "Call/Transaction Does Not Exist", s.log)
 		return
 	}
 	respond(tx, req, 200, "OK", s.log)
@@ -266,20 +265,5 @@ func offerSDP(ip netip.Addr, port int, id uint64, first Codec, dtmf uint8) ([]by
 	attrs = append(attrs, sdp.Attribute{Key: "rtpmap", Value: fmt.Sprintf("%d telephone-event/8000", dtmf)},
 		sdp.Attribute{Key: "fmtp", Value: fmt.Sprintf("%d 0-16", dtmf)},
 		sdp.Attribute{Key: "ptime", Value: "20"}, sdp.Attribute{Key: "sendrecv"})
-	addrType := "IP4"
-	if ip.Is6() && !ip.Is4In6() {
-		addrType = "IP6"
-	}
-	sd := sdp.SessionDescription{
-		Origin: sdp.Origin{Username: "botline", SessionID: id, SessionVersion: id,
-			NetworkType: "IN", AddressType: addrType, UnicastAddress: ip.String()},
-		SessionName:           "botline",
-		ConnectionInformation: &sdp.ConnectionInformation{NetworkType: "IN", AddressType: addrType, Address: &sdp.Address{Address: ip.String()}},
-		TimeDescriptions:      []sdp.TimeDescription{{}},
-		MediaDescriptions: []*sdp.MediaDescription{{
-			MediaName:  sdp.MediaName{Media: "audio", Port: sdp.RangedPort{Value: port}, Protos: []string{"RTP", "AVP"}, Formats: formats},
-			Attributes: attrs,
-		}},
-	}
-	return sd.Marshal()
+	return audioSDP(ip, port, id, id, formats, attrs)
 }

@@ -26,17 +26,7 @@ func Resample(in []int16, from, to int) []int16 {
 	if L > 0 {
 		table = make([]float64, L*taps)
 		for p := range L {
-			frac := float64(p) / float64(L)
-			f := table[p*taps : (p+1)*taps]
-			var norm float64
-			for i := range f {
-				x := float64(i-W+1) - frac
-				f[i] = cutoff * sinc(cutoff*x) * window(x/width)
-				norm += f[i]
-			}
-			for i := range f {
-				f[i] /= norm
-			}
+			kernel(table[p*taps:(p+1)*taps], float64(p)/float64(L), cutoff, width, W)
 		}
 	}
 	n := int(int64(len(in)) * int64(to) / int64(from))
@@ -52,16 +42,7 @@ func Resample(in []int16, from, to int) []int16 {
 		} else {
 			t := float64(k) / ratio
 			base = int(t)
-			frac := t - float64(base)
-			var norm float64
-			for i := range coef {
-				x := float64(i-W+1) - frac
-				coef[i] = cutoff * sinc(cutoff*x) * window(x/width)
-				norm += coef[i]
-			}
-			for i := range coef {
-				coef[i] /= norm
-			}
+			kernel(coef, t-float64(base), cutoff, width, W)
 			f = coef
 		}
 		var acc float64
@@ -80,6 +61,20 @@ func Resample(in []int16, from, to int) []int16 {
 		out[k] = int16(max(-32768, min(32767, math.Round(acc))))
 	}
 	return out
+}
+
+// kernel fills f with the filter taps for an output frac of an input
+// sample past tap W-1, normalized to unit gain.
+func kernel(f []float64, frac, cutoff, width float64, W int) {
+	var norm float64
+	for i := range f {
+		x := float64(i-W+1) - frac
+		f[i] = cutoff * sinc(cutoff*x) * window(x/width)
+		norm += f[i]
+	}
+	for i := range f {
+		f[i] /= norm
+	}
 }
 
 func gcd(a, b int) int {
