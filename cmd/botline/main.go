@@ -246,6 +246,11 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	if err != nil || mediaIP.IsUnspecified() {
 		return fmt.Errorf("--media-ip %q: need a concrete IP address (set --media-ip when --sip-listen is a wildcard)", o.mediaIP)
 	}
+	if o.outboundProxy != "" {
+		if _, port, err := net.SplitHostPort(o.outboundProxy); err != nil || port == "" {
+			return fmt.Errorf("--outbound-proxy %q: want host:port", o.outboundProxy)
+		}
+	}
 	if o.layout != recorder.LayoutMixed && o.layout != recorder.LayoutUnmixed {
 		return fmt.Errorf("--recording-channel-type %q: want mixed or unmixed", o.layout)
 	}
