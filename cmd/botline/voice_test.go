@@ -395,3 +395,23 @@ func TestSilenceAndIgnoredInput(t *testing.T) {
 		t.Error("no log of the ignored key")
 	}
 }
+
+// A bot message carrying a DTMF entity is sent to the caller as RFC 4733
+// keys, not spoken.
+func TestBotSendsKeys(t *testing.T) {
+	bot := startHTTPBot(t)
+	gw := startGateway(t, "--bot-endpoint", bot.url, "--stt", "none")
+	_, _, call := dial(t, gw, 30*time.Second)
+	up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
+	botSay(t, gw, up.a.Conversation.ID, `{"type":"message","text":"12#9","entities":[{"type":"DTMF"}]}`)
+	deadline := time.Now().Add(10 * time.Second)
+	for call.Keys() != "12#9" {
+		if time.Now().After(deadline) {
+			t.Fatalf("caller got keys %q, want 12#9", call.Keys())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := call.LoudPackets(); n > 0 {
+		t.Errorf("the keys were also spoken: %d loud audio packets", n)
+	}
+}
