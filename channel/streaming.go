@@ -414,6 +414,7 @@ type msgReader struct {
 	cur io.Reader
 }
 
+// Read reads across message boundaries.
 func (r *msgReader) Read(p []byte) (int, error) {
 	for {
 		if r.cur == nil {
@@ -643,14 +644,17 @@ type bufferedResponse struct {
 	body   bytes.Buffer
 }
 
+// Header returns the response headers (not sent: the frame has none).
 func (w *bufferedResponse) Header() http.Header { return w.header }
 
+// WriteHeader keeps the first status.
 func (w *bufferedResponse) WriteHeader(code int) {
 	if !w.wrote {
 		w.status, w.wrote = code, true
 	}
 }
 
+// Write buffers the body.
 func (w *bufferedResponse) Write(b []byte) (int, error) {
 	w.wrote = true
 	return w.body.Write(b)
