@@ -194,19 +194,19 @@ func (m *media) tick(now time.Time, send bool) {
 	m.out.Marker = false
 	m.out.PayloadType = m.codec.PayloadType
 	m.out.Payload = m.out.Payload[:FrameSize]
-	if ts, marker, ok := m.dtmfOut.next(m.out.Payload[:4], m.out.Timestamp); ok && m.dtmfPT != 0 {
-		// a key being sent replaces this frame's audio
+	audioTS := m.out.Timestamp
+	if ts, marker, ok := m.dtmfOut.next(m.out.Payload[:4], audioTS); ok && m.dtmfPT != 0 {
+		// a key being sent replaces this frame's audio; its packets carry
+		// the timestamp of the key's start
 		m.out.Payload = m.out.Payload[:4]
-		m.out.PayloadType, m.out.Marker = m.dtmfPT, marker
-		hdrTS := m.out.Timestamp
-		m.out.Timestamp = ts
-		defer func() { m.out.Timestamp = hdrTS }()
+		m.out.PayloadType, m.out.Marker, m.out.Timestamp = m.dtmfPT, marker, ts
 	} else if playing {
 		m.codec.Encode(m.out.Payload, m.played)
 	} else {
 		copy(m.out.Payload, m.silence)
 	}
 	n, err := m.out.MarshalTo(m.sbuf)
+	m.out.Timestamp = audioTS
 	if err != nil {
 		return
 	}
