@@ -65,6 +65,7 @@ type voice struct {
 	playEnd  time.Time // when the audio queued so far runs out
 	lastHint string
 	armed    uint64 // current silence arming; 0 = none
+	armSeq   uint64 // numbers the armings
 	speaking bool   // an utterance is in progress
 	ignoring bool   // the utterance in progress started while ignored
 }
@@ -193,8 +194,8 @@ func (v *voice) armSilence() {
 		v.armed = 0
 		return
 	}
-	v.nextTag++ // any fresh number will do for an arming id
-	arm := v.nextTag
+	v.armSeq++
+	arm := v.armSeq
 	v.armed = arm
 	time.AfterFunc(time.Until(v.playEnd)+timeout, func() { v.push(voiceEvent{kind: evSilence, arm: arm}) })
 }

@@ -23,16 +23,23 @@ func awaitKey(t *testing.T, keys <-chan byte, want byte) {
 	}
 }
 
-// Keys arrive by SIP INFO and by RFC 4733; keys sent to the caller arrive
-// as RFC 4733 events.
-func TestKeysBothWays(t *testing.T) {
+// placeCall starts a server and places one call to it from a Go caller.
+func placeCall(t *testing.T) (context.Context, *handler, *caller.Call) {
+	t.Helper()
 	addr, h := startServer(t, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	call, err := newPhone(t).Dial(ctx, addr, "a", "b", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ctx, h, call
+}
+
+// Keys arrive by SIP INFO and by RFC 4733; keys sent to the caller arrive
+// as RFC 4733 events.
+func TestKeysBothWays(t *testing.T) {
+	ctx, h, call := placeCall(t)
 	c := <-h.answered
 	res, err := call.Request(ctx, siplib.INFO, "application/dtmf-relay", []byte("Signal=7\r\nDuration=160\r\n"))
 	if err != nil || res.StatusCode != 200 {
@@ -69,13 +76,7 @@ func TestKeysBothWays(t *testing.T) {
 // off hold, changes the codec; one without SDP and an UPDATE refresh the
 // session; each is answered 200 with the matching SDP.
 func TestReinvite(t *testing.T) {
-	addr, h := startServer(t, 0)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	call, err := newPhone(t).Dial(ctx, addr, "a", "b", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, h, call := placeCall(t)
 	<-h.answered
 	port := call.RTP.LocalAddr().(*net.UDPAddr).Port
 	offer := func(dir string, pts ...uint8) []byte {
