@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SIP ?= 127.0.0.1:5060
 GO_TEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: run build call test deps deps-sipp deps-node deps-speech bench bench-capacity vet
+.PHONY: run build call test deps deps-sipp deps-node deps-speech bench bench-capacity vet hygiene
 
 ## run: the gateway with its embedded default bot, recordings in ./recordings
 run: deps-speech
@@ -24,12 +24,22 @@ call: deps-sipp
 	else echo "no recording in ./recordings (was 'make run' started from this directory?)"; fi
 
 ## test: everything, installing SIPp and the Node interop bot's packages when missing
-test: deps vet
+test: deps hygiene vet
 	go test $(GO_TEST_FLAGS) ./...
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	go vet ./...
+
+## hygiene: go.mod is tidy, and git tracks only source: no binary file, no executable but
+## scripts, no run leftovers (logs, captures, profiles)
+hygiene:
+	go mod tidy -diff
+	@bin=$$(comm -23 <(git ls-files | sort) <(git grep -I -l -e '' | sort)); \
+	exe=$$(git ls-files -s | awk '$$1 == "100755" {print $$4}' | grep -v -E '^\.ci/|\.sh$$'); \
+	junk=$$(git ls-files | grep -E '(\.log|\.pcap|\.prof|\.test|\.wav)$$' | grep -v -E '(^|/)testdata/'); \
+	bad=$$(printf '%s\n' $$bin $$exe $$junk | sed '/^$$/d' | sort -u); \
+	[ -z "$$bad" ] || { echo "tracked files that are not source (git rm --cached them; .gitignore keeps them out):"; echo "$$bad"; exit 1; }
 
 deps: deps-sipp deps-node deps-speech
 
