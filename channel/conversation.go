@@ -49,7 +49,7 @@ func (c *conversation) nextID() string {
 }
 
 // newActivity returns an activity from the caller to the bot with the full
-// envelope of PROTOCOL.md.
+// envelope of docs/PROTOCOL.md, section 2.
 func (c *conversation) newActivity(typ string) *activity.Activity {
 	caller, bot := c.caller, c.bot
 	return &activity.Activity{

@@ -29,7 +29,7 @@ type BotFunc func(ctx context.Context, a *activity.Activity) error
 func (f BotFunc) Deliver(ctx context.Context, a *activity.Activity) error { return f(ctx, a) }
 
 // HTTPBot delivers activities by POSTing them to a bot's messaging endpoint
-// (Transport 1 of PROTOCOL.md). No Authorization header is sent: the bot is
+// (docs/PROTOCOL.md, 1.1). No Authorization header is sent: the bot is
 // expected to run without an app id and password.
 type HTTPBot struct {
 	Endpoint string       // e.g. http://127.0.0.1:3978/api/messages

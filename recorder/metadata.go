@@ -8,7 +8,7 @@ import (
 )
 
 // Metadata describes one recording chunk, in the shape Azure Communication
-// Services call recording publishes (PROTOCOL.md), plus botline's own fields.
+// Services call recording publishes (docs/PROTOCOL.md, section 5), plus botline's own fields.
 type Metadata struct {
 	ResourceID           string          `json:"resourceId"`
 	CallID               string          `json:"callId"`

@@ -42,7 +42,7 @@ func (c Command) String() string {
 	return [...]string{"start", "pause", "resume", "stop"}[c]
 }
 
-// Error codes and messages of refused commands (PROTOCOL.md). The first two
+// Error codes and messages of refused commands (docs/PROTOCOL.md, 4.2). The first two
 // messages are the documented ones and are kept byte-exact.
 const (
 	CodeAlreadyInProgress = "RecordingAlreadyInProgress"
@@ -73,7 +73,7 @@ func failed(err error) *Error {
 	return &Error{CodeFailed, "Recording failed: " + err.Error()}
 }
 
-// Transition applies c to s: the state table of PROTOCOL.md. It returns the
+// Transition applies c to s: the state table of docs/PROTOCOL.md (4.1). It returns the
 // next state, or the refusal with s unchanged.
 func Transition(s State, c Command) (State, *Error) {
 	switch s {

@@ -2,7 +2,7 @@ package recorder
 
 import "testing"
 
-// TestTransitionTable checks every cell of the state table in PROTOCOL.md,
+// TestTransitionTable checks every cell of the state table in docs/PROTOCOL.md (4.1),
 // including the exact error messages bots match on.
 func TestTransitionTable(t *testing.T) {
 	type cell struct {

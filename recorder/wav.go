@@ -12,8 +12,9 @@ const wavHeaderSize = 44
 
 // WAVWriter streams 16-bit PCM into a WAV file as it arrives. Samples go
 // through one reused buffer and a bufio.Writer (go-audio/wav's Encoder writes
-// one sample at a time, ~10x slower: FIELD-NOTES.md); the RIFF and data sizes
-// are patched on Sync and Close, so a synced file is always a valid WAV.
+// one sample at a time: ~10x slower and ~1 MB per encoder, docs/PERFORMANCE.md);
+// the RIFF and data sizes are patched on Sync and Close, so a synced file is
+// always a valid WAV.
 // A WAVWriter is not safe for concurrent use: one writer per file.
 type WAVWriter struct {
 	f          *os.File
