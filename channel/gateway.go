@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -114,7 +115,21 @@ func New(cfg Config) *Gateway {
 		cfg.BotID = "bot"
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/") + "/"
-	return &Gateway{cfg: cfg, log: cfg.Logger, convs: map[string]*conversation{}, byCall: map[string]*conversation{}}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, convs: map[string]*conversation{}, byCall: map[string]*conversation{}}
+	switch b := cfg.Bot.(type) {
+	case *inProcess:
+		b.sender = g
+	case ConnectorBinder:
+		b.BindConnector(g.Handler())
+	}
+	return g
+}
+
+// ConnectorBinder is a BotTransport that carries the bot's Connector API
+// calls itself (the streaming transport): New binds it to the gateway's
+// handler, so the transport exists before the gateway without a cycle.
+type ConnectorBinder interface {
+	BindConnector(h http.Handler)
 }
 
 // Errors of Send.

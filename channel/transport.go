@@ -28,6 +28,26 @@ type BotFunc func(ctx context.Context, a *activity.Activity) error
 // Deliver calls f.
 func (f BotFunc) Deliver(ctx context.Context, a *activity.Activity) error { return f(ctx, a) }
 
+// InProcessBot is a bot running inside the gateway's process (the
+// embedded sample bots): it gets each activity and answers through s.
+type InProcessBot interface {
+	OnActivity(ctx context.Context, a *activity.Activity, s activity.Sender) error
+}
+
+// InProcess returns the transport of an in-process bot. New binds it to
+// the gateway, which the bot then answers through.
+func InProcess(b InProcessBot) BotTransport { return &inProcess{bot: b} }
+
+type inProcess struct {
+	bot    InProcessBot
+	sender activity.Sender
+}
+
+// Deliver hands a to the bot.
+func (t *inProcess) Deliver(ctx context.Context, a *activity.Activity) error {
+	return t.bot.OnActivity(ctx, a, t.sender)
+}
+
 // HTTPBot delivers activities by POSTing them to a bot's messaging endpoint
 // (docs/PROTOCOL.md, 1.1). No Authorization header is sent: the bot is
 // expected to run without an app id and password.

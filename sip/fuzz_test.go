@@ -26,7 +26,7 @@ func FuzzReceive(f *testing.F) {
 	f.Add([]byte{0x80, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 7})
 	f.Add([]byte{0x90, 0x65, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xbe, 0xde, 0, 1, 0x10, 0xaa, 0, 0})
 	f.Fuzz(func(t *testing.T, pkt []byte) {
-		m := newMedia(nil, &Offer{Codec: PCMU, HasDTMF: true, DTMF: 101}, nil, nil, 1)
+		m := newMedia(mediaConfig{offer: &Offer{Codec: PCMU, HasDTMF: true, DTMF: 101}, ssrc: 1})
 		m.receive(pkt, netip.MustParseAddrPort("127.0.0.1:9"))
 		m.receive(pkt, netip.MustParseAddrPort("127.0.0.1:9"))
 		m.jb.read(m.caller)

@@ -89,9 +89,25 @@ type media struct {
 	done     chan struct{}
 }
 
-func newMedia(conn *net.UDPConn, offer *Offer, sink AudioSink, log *slog.Logger, ssrc uint32) *media {
+// mediaConfig is what a call's media is built with.
+type mediaConfig struct {
+	conn  *net.UDPConn // the call's RTP socket
+	offer *Offer       // the caller's address, codec and telephone-event type
+	ssrc  uint32       // of what the gateway sends
+	log   *slog.Logger
+	// timeout hangs up after this long without RTP (0 = never): onTimeout
+	// is called once, on the clock's goroutine.
+	timeout   time.Duration
+	onTimeout func()
+	// onDTMF is told of each key press, on the media goroutine.
+	onDTMF func(digit byte)
+}
+
+func newMedia(cfg mediaConfig) *media {
+	offer, ssrc := cfg.offer, cfg.ssrc
 	m := &media{
-		conn: conn, remote: offer.Remote, codec: offer.Codec, sink: sink, log: log,
+		conn: cfg.conn, remote: offer.Remote, codec: offer.Codec, log: cfg.log,
+		timeout: cfg.timeout, onTimeout: cfg.onTimeout, onDTMF: cfg.onDTMF,
 		jb:     newJitterBuffer(uint32(playoutDelay.Milliseconds() * 8)),
 		rbuf:   make([]byte, 1500),
 		sbuf:   make([]byte, 12+FrameSize),
@@ -111,8 +127,10 @@ func newMedia(conn *net.UDPConn, offer *Offer, sink AudioSink, log *slog.Logger,
 	return m
 }
 
-// start joins the clock and receives until stop.
-func (m *media) start(c *clock) {
+// start joins the clock, handing each frame to sink, and receives until
+// stop.
+func (m *media) start(c *clock, sink AudioSink) {
+	m.sink = sink
 	m.lastRecv = time.Now()
 	c.add(m)
 	go m.run()

@@ -37,7 +37,8 @@ func BenchmarkMediaPacket(b *testing.B) {
 	}
 	defer rec.Close("SessionEnded")
 	offer := &Offer{Remote: sinkConn.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: PCMU}
-	m := newMedia(conn, offer, rec, slog.New(slog.DiscardHandler), 42)
+	m := newMedia(mediaConfig{conn: conn, offer: offer, ssrc: 42, log: slog.New(slog.DiscardHandler)})
+	m.sink = rec // start would also join a clock; the loop below ticks by hand
 
 	in := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SSRC: 7, Timestamp: 1000, SequenceNumber: 1}, Payload: make([]byte, FrameSize)}
 	for i := range in.Payload {

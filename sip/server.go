@@ -302,19 +302,20 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		"rtpLocal", conn.LocalAddr().String(), "rtpRemote", offer.Remote.String())
 	// The media exists before the handler runs (so it can queue audio to
 	// play), and starts once the handler gave its sink.
-	c.media = newMedia(conn, offer, nil, log, rand.Uint32())
-	c.media.sink = s.cfg.Handler.CallAnswered(c)
-	c.media.onDTMF = func(d byte) { s.cfg.Handler.CallDTMF(c, d) }
-	c.media.timeout = s.cfg.RTPTimeout
-	c.media.onTimeout = func() {
-		log.Warn("hanging up: no RTP", "timeout", s.cfg.RTPTimeout.String())
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = c.hangup(ctx, EndRTPTimeout)
-		}()
-	}
-	c.media.start(s.clock)
+	c.media = newMedia(mediaConfig{
+		conn: conn, offer: offer, ssrc: rand.Uint32(), log: log,
+		timeout: s.cfg.RTPTimeout,
+		onTimeout: func() {
+			log.Warn("hanging up: no RTP", "timeout", s.cfg.RTPTimeout.String())
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = c.hangup(ctx, EndRTPTimeout)
+			}()
+		},
+		onDTMF: func(d byte) { s.cfg.Handler.CallDTMF(c, d) },
+	})
+	c.media.start(s.clock, s.cfg.Handler.CallAnswered(c))
 	s.ends.Add(1)
 	c.answered = true
 	close(c.ready)

@@ -15,12 +15,6 @@ import (
 	"github.com/botline/botline/activity"
 )
 
-// Connector is how the bot sends activities to its channel; a.Conversation
-// names the conversation. It returns the channel-assigned id.
-type Connector interface {
-	Send(ctx context.Context, a *activity.Activity) (string, error)
-}
-
 // Prompts the bot speaks.
 const (
 	Menu      = "For your account balance, press 1. To enter a card number, press 2. To talk to an agent, press 0. Or say something, and I will repeat it."
@@ -64,7 +58,7 @@ func (b *Bot) state(id string) *call {
 }
 
 // OnActivity handles one activity from the channel, replying through conn.
-func (b *Bot) OnActivity(ctx context.Context, a *activity.Activity, conn Connector) error {
+func (b *Bot) OnActivity(ctx context.Context, a *activity.Activity, conn activity.Sender) error {
 	if a.Conversation == nil {
 		return nil
 	}
@@ -183,7 +177,7 @@ func spell(s string) string {
 // first error.
 type reply struct {
 	ctx  context.Context
-	conn Connector
+	conn activity.Sender
 	in   *activity.Activity
 	err  error
 }

@@ -13,12 +13,6 @@ import (
 	"github.com/botline/botline/activity"
 )
 
-// Connector is how the bot sends activities to its channel; a.Conversation
-// names the conversation. It returns the channel-assigned id.
-type Connector interface {
-	Send(ctx context.Context, a *activity.Activity) (string, error)
-}
-
 // Bot is the default recording bot.
 type Bot struct {
 	CallTime time.Duration // hang up this long after the caller joins; 0 = never
@@ -29,7 +23,7 @@ type Bot struct {
 }
 
 // OnActivity handles one activity from the channel, replying through conn.
-func (b *Bot) OnActivity(ctx context.Context, a *activity.Activity, conn Connector) error {
+func (b *Bot) OnActivity(ctx context.Context, a *activity.Activity, conn activity.Sender) error {
 	log := b.Log
 	if log == nil {
 		log = slog.Default()

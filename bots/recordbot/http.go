@@ -55,14 +55,14 @@ func (c HTTPConnector) Send(ctx context.Context, a *activity.Activity) (string, 
 }
 
 // Handler serves the bot's messaging endpoint (POST /api/messages).
-func (b *Bot) Handler(conn Connector) http.Handler {
+func (b *Bot) Handler(conn activity.Sender) http.Handler {
 	return Serve(b.OnActivity, conn)
 }
 
 // Serve serves a bot's messaging endpoint (POST /api/messages): each
 // activity is handed to onActivity, which replies through conn. The
 // sample bots in bots/ share it.
-func Serve(onActivity func(context.Context, *activity.Activity, Connector) error, conn Connector) http.Handler {
+func Serve(onActivity func(context.Context, *activity.Activity, activity.Sender) error, conn activity.Sender) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/messages", func(w http.ResponseWriter, r *http.Request) {
 		var a activity.Activity

@@ -3,13 +3,11 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"log/slog"
 	"net/http"
 	"os"
 
-	"github.com/botline/botline/activity"
 	"github.com/botline/botline/bots/ivr"
 	"github.com/botline/botline/bots/recordbot"
 )
@@ -20,9 +18,7 @@ func main() {
 	flag.Parse()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	bot := &ivr.Bot{Agent: *agent, Log: log}
-	h := recordbot.Serve(func(ctx context.Context, a *activity.Activity, c recordbot.Connector) error {
-		return bot.OnActivity(ctx, a, c)
-	}, recordbot.HTTPConnector{})
+	h := recordbot.Serve(bot.OnActivity, recordbot.HTTPConnector{})
 	log.Info("ivrbot listening", "url", "http://"+*listen+"/api/messages")
 	if err := http.ListenAndServe(*listen, h); err != nil {
 		log.Error("ivrbot", "err", err)
