@@ -26,7 +26,7 @@ var recordingCommands = map[string]recorder.Command{
 // doRecording applies a recording command from the bot or the HTTP API
 // (layout: a start's recordingChannelType, "" for the default),
 // remembering the sessions a call made so the API can find them.
-func (g *Gateway) doRecording(conv *conversation, c recorder.Command, layout string) (recorder.Info, error) {
+func (g *Gateway) doRecording(conv *conversation, c recorder.Command, layout recorder.Layout) (recorder.Info, error) {
 	conv.mu.Lock()
 	defer conv.mu.Unlock()
 	if c == recorder.Stop && conv.policy {
@@ -35,7 +35,7 @@ func (g *Gateway) doRecording(conv *conversation, c recorder.Command, layout str
 	var info recorder.Info
 	var err error
 	if c == recorder.Start {
-		info, err = conv.rec.StartLayout(layout)
+		info, err = conv.rec.Start(layout)
 	} else {
 		info, err = conv.rec.Do(c)
 	}
@@ -64,7 +64,11 @@ func (g *Gateway) command(conv *conversation, cmd commandRequest, log *slog.Logg
 		if len(cmd.value.Data) > 0 {
 			_ = json.Unmarshal(cmd.value.Data, &data) // other data is not ours to judge
 		}
-		info, err := g.doRecording(conv, rc, data.RecordingChannelType)
+		layout, err := recorder.ParseLayout(data.RecordingChannelType)
+		var info recorder.Info
+		if err == nil {
+			info, err = g.doRecording(conv, rc, layout)
+		}
 		if err != nil {
 			var re *recorder.Error
 			if !errors.As(err, &re) {

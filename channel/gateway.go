@@ -59,7 +59,7 @@ type Config struct {
 	Logger        *slog.Logger
 	// RecordingLayout and RecordingSampleRate are the recordings' defaults:
 	// "mixed" (default) or "unmixed"; 8000 (default) or 16000 Hz.
-	RecordingLayout     string
+	RecordingLayout     recorder.Layout
 	RecordingSampleRate int
 	// Store keeps finished recordings (nil: they stay in RecordingsDir).
 	Store recorder.Store
@@ -177,7 +177,7 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		CallerNumber: c.Caller, DialedNumber: c.Dialed, Direction: "inbound",
 		Layout: g.cfg.RecordingLayout, SampleRate: g.cfg.RecordingSampleRate,
 		ChunkMax: g.cfg.ChunkMax, ChunkMaxBytes: g.cfg.ChunkMaxBytes, Store: g.cfg.Store,
-		OnFinish: func(chunks []recorder.Metadata, reason string) { g.fileReady(conv, chunks, reason, log) },
+		OnFinish: func(chunks []recorder.Metadata, end recorder.SessionEnd) { g.fileReady(conv, chunks, end, log) },
 	})
 	conv.voice = newVoice(g, conv, log)
 	g.mu.Lock()
@@ -200,23 +200,19 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 }
 
 // CallEnded stops the call's recording and ends the conversation.
-func (g *Gateway) CallEnded(c *sip.Call, reason string) {
+func (g *Gateway) CallEnded(c *sip.Call, reason sip.EndReason) {
 	if conv := g.byCallID(c.ID); conv != nil {
+		end := recorder.SessionEndCallEnded
 		if reason == sip.EndTransferred {
-			g.endAs(conv, reason, recorder.SessionEndCallTransferred)
-			return
+			end = recorder.SessionEndCallTransferred
 		}
-		g.end(conv, reason)
+		g.end(conv, string(reason), end)
 	}
 }
 
-func (g *Gateway) end(conv *conversation, reason string) {
-	g.endAs(conv, reason, recorder.SessionEndCallEnded)
-}
-
-// endAs ends the conversation; sessionEndReason goes in the recording's
-// file-ready event.
-func (g *Gateway) endAs(conv *conversation, reason, sessionEndReason string) {
+// end ends the conversation: reason is told to the bot, end goes in the
+// recording's file-ready event.
+func (g *Gateway) end(conv *conversation, reason string, end recorder.SessionEnd) {
 	if conv.ended.Swap(true) {
 		return
 	}
@@ -227,7 +223,7 @@ func (g *Gateway) endAs(conv *conversation, reason, sessionEndReason string) {
 		delete(g.byCall, conv.callID)
 	}
 	g.mu.Unlock()
-	if info, had, err := conv.rec.CloseAs("SessionEnded", sessionEndReason); had {
+	if info, had, err := conv.rec.Close(end); had {
 		if err != nil {
 			log.Error("recording finalized with errors", "recordingId", info.RecordingID, "file", info.AudioPath, "err", err)
 		} else {
@@ -263,7 +259,7 @@ func (g *Gateway) Wait(ctx context.Context) error {
 }
 
 // fileReady announces a finished recording to the webhooks and the bot.
-func (g *Gateway) fileReady(conv *conversation, chunks []recorder.Metadata, reason string, log *slog.Logger) {
+func (g *Gateway) fileReady(conv *conversation, chunks []recorder.Metadata, reason recorder.SessionEnd, log *slog.Logger) {
 	md := chunks[0]
 	ev := recorder.NewFileReadyEvent(chunks, reason, g.cfg.ResourceID, g.cfg.PublicURL)
 	if g.cfg.Events != nil {

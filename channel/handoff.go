@@ -41,7 +41,7 @@ func (g *Gateway) handoff(conv *conversation, a *activity.Activity, id string, l
 		return
 	}
 	log.Info("call transferred", "target", target)
-	g.endAs(conv, "transferred to "+target, recorder.SessionEndCallTransferred)
+	g.end(conv, "transferred to "+target, recorder.SessionEndCallTransferred)
 }
 
 func (g *Gateway) handoffFailed(conv *conversation, msg string, log *slog.Logger) {

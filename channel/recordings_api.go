@@ -81,7 +81,8 @@ func (g *Gateway) apiStart(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "BadArgument", `body must be {"serverCallId": "<SIP Call-ID>"}`)
 		return
 	}
-	if t := req.RecordingChannelType; t != "" && t != recorder.LayoutMixed && t != recorder.LayoutUnmixed {
+	layout, err := recorder.ParseLayout(req.RecordingChannelType)
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "BadArgument", "recordingChannelType must be mixed or unmixed")
 		return
 	}
@@ -90,7 +91,7 @@ func (g *Gateway) apiStart(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "CallNotFound", "no active call with that serverCallId")
 		return
 	}
-	g.apiDo(w, conv, recorder.Start, req.RecordingChannelType)
+	g.apiDo(w, conv, recorder.Start, layout)
 }
 
 func (g *Gateway) apiGet(w http.ResponseWriter, r *http.Request) {
@@ -140,7 +141,7 @@ func (g *Gateway) apiOnRecording(w http.ResponseWriter, id string, cmd recorder.
 }
 
 // apiDo applies cmd, answers the request and tells the bot.
-func (g *Gateway) apiDo(w http.ResponseWriter, conv *conversation, cmd recorder.Command, layout string) {
+func (g *Gateway) apiDo(w http.ResponseWriter, conv *conversation, cmd recorder.Command, layout recorder.Layout) {
 	info, err := g.doRecording(conv, cmd, layout)
 	if err != nil {
 		var re *recorder.Error

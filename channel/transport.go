@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -96,7 +97,7 @@ func (e *statusError) Error() string {
 }
 
 func retryable(err error) bool {
-	if se, ok := err.(*statusError); ok {
+	if se := (*statusError)(nil); errors.As(err, &se) {
 		return se.code >= 500
 	}
 	return true

@@ -19,14 +19,6 @@ import (
 // EventTypeFileReady is the Event Grid type of a file-ready notification.
 const EventTypeFileReady = "Microsoft.Communication.RecordingFileStatusUpdated"
 
-// Session end reasons in file-ready events.
-const (
-	SessionEndCallEnded = "CallEnded"        // the call ended while recording
-	SessionEndStopped   = "RecordingStopped" // the bot (or API) stopped it
-	// SessionEndCallTransferred: the call was handed to another party.
-	SessionEndCallTransferred = "CallTransferred"
-)
-
 // FileReadyEvent is one Event Grid event announcing a finished recording.
 type FileReadyEvent struct {
 	ID              string        `json:"id"`
@@ -44,9 +36,9 @@ type FileReadyData struct {
 	RecordingStorageInfo struct {
 		RecordingChunks []RecordingChunk `json:"recordingChunks"`
 	} `json:"recordingStorageInfo"`
-	RecordingStartTime  string  `json:"recordingStartTime"`
-	RecordingDurationMs float64 `json:"recordingDurationMs"`
-	SessionEndReason    string  `json:"sessionEndReason"`
+	RecordingStartTime  string     `json:"recordingStartTime"`
+	RecordingDurationMs float64    `json:"recordingDurationMs"`
+	SessionEndReason    SessionEnd `json:"sessionEndReason"`
 }
 
 // RecordingChunk names one downloadable file of a recording.
@@ -61,7 +53,7 @@ type RecordingChunk struct {
 // NewFileReadyEvent builds the event for a finished recording from its
 // chunks' metadata (in order); baseURL is where the download API is served.
 // The event id is the recording id, so a redelivery carries the same id.
-func NewFileReadyEvent(chunks []Metadata, sessionEndReason, resourceID, baseURL string) FileReadyEvent {
+func NewFileReadyEvent(chunks []Metadata, sessionEndReason SessionEnd, resourceID, baseURL string) FileReadyEvent {
 	md := chunks[0]
 	ev := FileReadyEvent{
 		ID: md.RecordingID, Topic: "/botline/" + resourceID, Subject: "/recording/call/" + md.CallID,

@@ -21,7 +21,7 @@ func recordOne(t *testing.T, dir string) (done, running Info) {
 	}
 	r.Do(Stop)
 	running, _ = r.Do(Start)
-	t.Cleanup(func() { r.Close("SessionEnded") })
+	t.Cleanup(func() { r.Close(SessionEndCallEnded) })
 	return done, running
 }
 

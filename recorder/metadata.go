@@ -26,7 +26,8 @@ type Metadata struct {
 	DialedNumber   string `json:"dialedNumber,omitempty"`
 	Direction      string `json:"direction,omitempty"` // inbound
 	ChunkEndTime   string `json:"chunkEndTime,omitempty"`
-	// EndReason is empty while the chunk is being written, then e.g. "SessionEnded".
+	// EndReason is empty while the chunk is being written, then one of the
+	// End* constants.
 	EndReason string `json:"endReason,omitempty"`
 	// Sha256 is the hex SHA-256 of the finished audio file: tamper evidence,
 	// checked by `botline verify`.

@@ -23,7 +23,7 @@ const syncEvery = 50
 type Config struct {
 	Dir            string // where files go; created if missing
 	SampleRate     int    // sample rate of the files: 8000 (default; frames are 8 kHz) or 16000 (upsampled)
-	Layout         string // default channel layout: LayoutMixed (default) or LayoutUnmixed
+	Layout         Layout // default channel layout: LayoutMixed (default) or LayoutUnmixed
 	ResourceID     string // the gateway's name, "resourceId" in metadata
 	CallID         string // SIP Call-ID
 	ConversationID string
@@ -41,17 +41,10 @@ type Config struct {
 	ChunkMaxBytes int64
 	// OnFinish, if set, is told of every finished recording session: the
 	// final metadata of its chunks in order, and why the session ended
-	// (SessionEndStopped or SessionEndCallEnded), even when finalized with
-	// errors. It runs under the recorder's lock: it must not block or call
-	// back into the Recorder.
-	OnFinish func(chunks []Metadata, sessionEndReason string)
+	// (a SessionEnd), even when finalized with errors. It runs under the
+	// recorder's lock: it must not block or call back into the Recorder.
+	OnFinish func(chunks []Metadata, end SessionEnd)
 }
-
-// Channel layouts of a recording.
-const (
-	LayoutMixed   = "mixed"   // mono: the caller and what the gateway plays, mixed
-	LayoutUnmixed = "unmixed" // stereo: the caller left, what the gateway plays right
-)
 
 // Info names the files of one recording session.
 type Info struct {
@@ -134,24 +127,24 @@ func (r *Recorder) Do(c Command) (Info, error) {
 	return r.do(c, r.cfg.Layout)
 }
 
-// StartLayout starts a recording with the given channel layout ("" = the
+// Start starts a recording with the given channel layout ("" = the
 // configured one).
-func (r *Recorder) StartLayout(layout string) (Info, error) {
+func (r *Recorder) Start(layout Layout) (Info, error) {
 	if layout == "" {
 		layout = r.cfg.Layout
 	}
-	if layout != LayoutMixed && layout != LayoutUnmixed {
-		return Info{}, &Error{CodeFailed, fmt.Sprintf("Recording failed: unknown recordingChannelType %q (want mixed or unmixed)", layout)}
+	if _, err := ParseLayout(string(layout)); err != nil {
+		return Info{}, failed(err)
 	}
 	return r.do(Start, layout)
 }
 
-func (r *Recorder) do(c Command, layout string) (Info, error) {
+func (r *Recorder) do(c Command, layout Layout) (Info, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	next, rerr := Transition(r.state, c)
-	if rerr != nil {
-		return Info{}, rerr
+	next, err := Transition(r.state, c)
+	if err != nil {
+		return Info{}, err
 	}
 	now := r.cfg.Now()
 	switch c {
@@ -166,7 +159,7 @@ func (r *Recorder) do(c Command, layout string) (Info, error) {
 	case Resume:
 		r.cur.closePause(now)
 	case Stop:
-		info, err := r.finish(now, "SessionEnded", SessionEndStopped)
+		info, err := r.finish(now, SessionEndStopped)
 		r.state = Idle
 		if err != nil {
 			return info, failed(err)
@@ -180,21 +173,16 @@ func (r *Recorder) do(c Command, layout string) (Info, error) {
 	return r.cur.info, nil
 }
 
-// Close stops a running or paused recording (the call ended) and finalizes
-// its files. It reports whether there was one.
-func (r *Recorder) Close(endReason string) (Info, bool, error) {
-	return r.CloseAs(endReason, SessionEndCallEnded)
-}
-
-// CloseAs is Close with the file-ready event's sessionEndReason given
-// (SessionEndCallTransferred when the call was transferred).
-func (r *Recorder) CloseAs(endReason, sessionEndReason string) (Info, bool, error) {
+// Close stops a running or paused recording because the call ended (end:
+// SessionEndCallEnded, or SessionEndCallTransferred) and finalizes its
+// files. It reports whether there was one.
+func (r *Recorder) Close(end SessionEnd) (Info, bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.state == Idle {
 		return Info{}, false, nil
 	}
-	info, err := r.finish(r.cfg.Now(), endReason, sessionEndReason)
+	info, err := r.finish(r.cfg.Now(), end)
 	r.state = Idle
 	return info, true, err
 }
@@ -263,7 +251,7 @@ func (r *Recorder) layout(s *session, caller, played []int16) []int16 {
 	return r.out
 }
 
-func (r *Recorder) open(now time.Time, layout string) (*session, error) {
+func (r *Recorder) open(now time.Time, layout Layout) (*session, error) {
 	if err := os.MkdirAll(r.cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("recordings dir: %w", err)
 	}
@@ -278,12 +266,9 @@ func (r *Recorder) open(now time.Time, layout string) (*session, error) {
 }
 
 // openChunk starts chunk index of session s in a new file named docID.
-func (r *Recorder) openChunk(s *session, now time.Time, layout string, index int, docID string) error {
+func (r *Recorder) openChunk(s *session, now time.Time, layout Layout, index int, docID string) error {
 	base := filepath.Join(r.cfg.Dir, docID)
-	channels := 1
-	if layout == LayoutUnmixed {
-		channels = 2
-	}
+	channels := layout.Channels()
 	w, err := CreateWAV(base+".wav", r.cfg.SampleRate, channels)
 	if err != nil {
 		return err
@@ -302,7 +287,7 @@ func (r *Recorder) openChunk(s *session, now time.Time, layout string, index int
 		ChunkStartTime:       isoTime(now),
 		PauseResumeIntervals: []PauseInterval{},
 		RecordingInfo: RecordingInfo{
-			ContentType: layout,
+			ContentType: string(layout),
 			ChannelType: "audioOnly",
 			Format:      "wav",
 			AudioConfiguration: AudioConfiguration{
@@ -330,10 +315,6 @@ func (r *Recorder) keep(md Metadata, at Info) {
 		r.log.Error("recording store refused a chunk", "documentId", md.ChunkDocumentID, "err", err)
 	}
 }
-
-// EndChunkMax is the endReason of a chunk closed because it reached the
-// chunk bound; the recording goes on in the next chunk.
-const EndChunkMax = "ChunkMaximumSizeExceeded"
 
 // full reports whether the current chunk reached its bound.
 func (r *Recorder) full(s *session) bool {
@@ -367,7 +348,7 @@ func (r *Recorder) rollover(s *session) error {
 		s.finished = append(s.finished, md)
 		s.finMu.Unlock()
 	}()
-	layout := md.RecordingInfo.ContentType
+	layout := Layout(md.RecordingInfo.ContentType)
 	return errors.Join(err, r.openChunk(s, now, layout, md.ChunkIndex+1, randid.New()))
 }
 
@@ -391,13 +372,13 @@ func (r *Recorder) syncLocked() error {
 }
 
 // finish closes the current file and writes its final metadata.
-func (r *Recorder) finish(now time.Time, endReason, sessionEndReason string) (Info, error) {
+func (r *Recorder) finish(now time.Time, end SessionEnd) (Info, error) {
 	s := r.cur
 	r.cur = nil
 	s.closePause(now)
 	err := s.wav.Close()
 	s.md.ChunkDuration = ms(s.wav.Duration())
-	s.md.EndReason = endReason
+	s.md.EndReason = EndSessionEnded
 	s.md.ChunkEndTime = isoTime(now)
 	if sum, herr := FileSHA256(s.info.AudioPath); herr != nil {
 		err = errors.Join(err, herr)
@@ -415,7 +396,7 @@ func (r *Recorder) finish(now time.Time, endReason, sessionEndReason string) (In
 	chunks := append(s.finished, s.md)
 	sort.Slice(chunks, func(i, j int) bool { return chunks[i].ChunkIndex < chunks[j].ChunkIndex })
 	if r.cfg.OnFinish != nil {
-		r.cfg.OnFinish(chunks, sessionEndReason)
+		r.cfg.OnFinish(chunks, end)
 	}
 	return s.info, err
 }

@@ -94,7 +94,7 @@ func TestPauseResumeAppendsToSameFile(t *testing.T) {
 	if err := json.Unmarshal(b, &md); err != nil {
 		t.Fatal(err)
 	}
-	if md.ChunkDuration != 300 || md.EndReason != "SessionEnded" || md.CallID != "call-1" {
+	if md.ChunkDuration != 300 || md.EndReason != EndSessionEnded || md.CallID != "call-1" {
 		t.Fatalf("metadata %+v", md)
 	}
 	if len(md.PauseResumeIntervals) != 1 || md.PauseResumeIntervals[0].Duration != 500 ||
@@ -120,7 +120,7 @@ func TestStopThenStartMakesNewFile(t *testing.T) {
 	if a.RecordingID == b.RecordingID {
 		t.Fatal("same recording id after stop/start")
 	}
-	info, had, err := r.Close("SessionEnded")
+	info, had, err := r.Close(SessionEndCallEnded)
 	if !had || err != nil || info.RecordingID != b.RecordingID {
 		t.Fatalf("Close = %v %v %v", info, had, err)
 	}
@@ -144,7 +144,7 @@ func TestSyncedFileIsValidWhileRecording(t *testing.T) {
 	if got := readWAV(t, info.AudioPath); len(got) != syncEvery*160 {
 		t.Fatalf("synced samples = %d", len(got))
 	}
-	r.Close("SessionEnded")
+	r.Close(SessionEndCallEnded)
 }
 
 // BenchmarkWriteAudio measures the recorder's per-frame cost (mix + buffered
@@ -157,7 +157,7 @@ func BenchmarkWriteAudio(b *testing.B) {
 	for b.Loop() {
 		r.WriteAudio(in, out)
 	}
-	r.Close("SessionEnded")
+	r.Close(SessionEndCallEnded)
 }
 
 // BenchmarkPauseResume measures one pause plus one resume (each rewrites
@@ -177,7 +177,7 @@ func BenchmarkPauseResume(b *testing.B) {
 		r.Do(Pause)
 		r.Do(Resume)
 	}
-	r.Close("SessionEnded")
+	r.Close(SessionEndCallEnded)
 }
 
 func readWAVFormat(t *testing.T, path string) (rate, channels int, data []int) {
@@ -200,7 +200,7 @@ func readWAVFormat(t *testing.T, path string) (rate, channels int, data []int) {
 func TestUnmixedStereo(t *testing.T) {
 	for _, rate := range []int{8000, 16000} {
 		r := New(Config{Dir: t.TempDir(), SampleRate: rate})
-		info, err := r.StartLayout(LayoutUnmixed)
+		info, err := r.Start(LayoutUnmixed)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -224,7 +224,7 @@ func TestUnmixedStereo(t *testing.T) {
 			t.Fatalf("%d Hz metadata %+v", rate, md.RecordingInfo)
 		}
 	}
-	if _, err := New(Config{Dir: t.TempDir()}).StartLayout("surround"); err == nil {
+	if _, err := New(Config{Dir: t.TempDir()}).Start("surround"); err == nil {
 		t.Fatal("unknown layout accepted")
 	}
 }
@@ -245,7 +245,7 @@ func TestChunkRollover(t *testing.T) {
 	dir := t.TempDir()
 	var got []Metadata
 	kept := &keepingStore{LocalStore: LocalStore{Dir: dir}}
-	r := New(Config{Dir: dir, ChunkMax: 200 * time.Millisecond, Store: kept, OnFinish: func(c []Metadata, _ string) { got = c }})
+	r := New(Config{Dir: dir, ChunkMax: 200 * time.Millisecond, Store: kept, OnFinish: func(c []Metadata, _ SessionEnd) { got = c }})
 	info, _ := r.Do(Start)
 	for i := range 25 {
 		r.WriteAudio(frame(int16(i)), frame(0))
@@ -258,7 +258,7 @@ func TestChunkRollover(t *testing.T) {
 	for i, md := range got {
 		wantFrames, wantEnd := 10, EndChunkMax
 		if i == 2 {
-			wantFrames, wantEnd = 5, "SessionEnded"
+			wantFrames, wantEnd = 5, EndSessionEnded
 		}
 		if md.ChunkIndex != i || md.RecordingID != info.RecordingID || md.EndReason != wantEnd || md.Sha256 == "" || seen[md.ChunkDocumentID] {
 			t.Fatalf("chunk %d: %+v", i, md)

@@ -9,10 +9,6 @@ import (
 	"time"
 )
 
-// EndServiceRestarted is the endReason (and sessionEndReason) of a
-// recording that a crash left unfinished and Repair finalized.
-const EndServiceRestarted = "ServiceRestarted"
-
 // Repair finalizes the recordings in dir that a crash left unfinished (their
 // metadata has no endReason): the WAV header is rewritten for the audio that
 // reached the disk (flushed at least once a second), and the metadata gets

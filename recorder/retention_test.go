@@ -15,7 +15,7 @@ func TestSweepAndDelete(t *testing.T) {
 	old, _ := r.Do(Start)
 	r.Do(Stop)
 	running, _ := r.Do(Start)
-	defer r.Close("SessionEnded")
+	defer r.Close(SessionEndCallEnded)
 
 	if del, err := Sweep(ctx, st, time.Hour, time.Now()); err != nil || len(del) != 0 {
 		t.Fatalf("young recordings swept: %v %v", del, err)

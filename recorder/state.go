@@ -75,7 +75,7 @@ func failed(err error) *Error {
 
 // Transition applies c to s: the state table of docs/PROTOCOL.md (4.1). It returns the
 // next state, or the refusal with s unchanged.
-func Transition(s State, c Command) (State, *Error) {
+func Transition(s State, c Command) (State, error) {
 	switch s {
 	case Idle:
 		if c == Start {

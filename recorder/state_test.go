@@ -47,7 +47,7 @@ func TestRecorderFollowsTable(t *testing.T) {
 			if got := r.State(); got != wantNext {
 				t.Errorf("%v + %v: state %v, want %v", s, c, got, wantNext)
 			}
-			r.Close("SessionEnded")
+			r.Close(SessionEndCallEnded)
 		}
 	}
 }

@@ -10,13 +10,19 @@ import (
 	"github.com/emiago/sipgo"
 )
 
-// End reasons passed to Handler.CallEnded.
+// EndReason says why a call ended (Handler.CallEnded); its text is what
+// logs and the bot's endOfConversation say.
+type EndReason string
+
+// End reasons.
 const (
-	EndRemoteHangup = "caller hung up"
-	EndLocalHangup  = "gateway hung up"
-	EndNoAck        = "no ACK for 200 OK"
-	EndShutdown     = "gateway shutting down"
-	EndRTPTimeout   = "no RTP from the caller"
+	EndRemoteHangup EndReason = "caller hung up"
+	EndLocalHangup  EndReason = "gateway hung up"
+	EndNoAck        EndReason = "no ACK for 200 OK"
+	EndShutdown     EndReason = "gateway shutting down"
+	EndRTPTimeout   EndReason = "no RTP from the caller"
+	EndTransferred  EndReason = "transferred"
+	EndTargetHungUp EndReason = "transfer target hung up"
 )
 
 // Call is one answered call.
@@ -106,7 +112,7 @@ func (c *Call) Hangup(ctx context.Context) error {
 	return c.hangup(ctx, EndLocalHangup)
 }
 
-func (c *Call) hangup(ctx context.Context, reason string) error {
+func (c *Call) hangup(ctx context.Context, reason EndReason) error {
 	select {
 	case <-c.done:
 		return nil
@@ -122,7 +128,7 @@ func (c *Call) hangup(ctx context.Context, reason string) error {
 
 // end stops the media (so the last frame reaches the sink first), then tells
 // the handler. It runs once.
-func (c *Call) end(reason string) {
+func (c *Call) end(reason EndReason) {
 	c.endOnce.Do(func() {
 		close(c.done)
 		<-c.ready

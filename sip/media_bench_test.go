@@ -35,7 +35,7 @@ func BenchmarkMediaPacket(b *testing.B) {
 	if _, err := rec.Do(recorder.Start); err != nil {
 		b.Fatal(err)
 	}
-	defer rec.Close("SessionEnded")
+	defer rec.Close(recorder.SessionEndCallEnded)
 	offer := &Offer{Remote: sinkConn.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: PCMU}
 	m := newMedia(mediaConfig{conn: conn, offer: offer, ssrc: 42, log: slog.New(slog.DiscardHandler)})
 	m.sink = rec // start would also join a clock; the loop below ticks by hand

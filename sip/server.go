@@ -24,7 +24,7 @@ type Handler interface {
 	CallAnswered(c *Call) AudioSink
 	// CallEnded is called once when an answered call ends, after its last
 	// audio frame reached the sink.
-	CallEnded(c *Call, reason string)
+	CallEnded(c *Call, reason EndReason)
 	// CallDTMF is called once per key the caller pressed (RFC 4733 event or
 	// SIP INFO). It must not block: it runs on the call's media goroutine.
 	CallDTMF(c *Call, digit byte)

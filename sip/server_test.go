@@ -25,12 +25,12 @@ type handler struct {
 	calls    []*sip.Call
 	audio    []int16
 	answered chan *sip.Call
-	ended    chan string
+	ended    chan sip.EndReason
 	keys     chan byte
 }
 
 func newHandler() *handler {
-	return &handler{answered: make(chan *sip.Call, 8), ended: make(chan string, 8), keys: make(chan byte, 32)}
+	return &handler{answered: make(chan *sip.Call, 8), ended: make(chan sip.EndReason, 8), keys: make(chan byte, 32)}
 }
 
 func (h *handler) CallAnswered(c *sip.Call) sip.AudioSink {
@@ -41,7 +41,7 @@ func (h *handler) CallAnswered(c *sip.Call) sip.AudioSink {
 	return h
 }
 
-func (h *handler) CallEnded(c *sip.Call, reason string) { h.ended <- reason }
+func (h *handler) CallEnded(c *sip.Call, reason sip.EndReason) { h.ended <- reason }
 
 func (h *handler) CallDTMF(c *sip.Call, d byte) { h.keys <- d }
 

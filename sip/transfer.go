@@ -16,10 +16,7 @@ import (
 	"github.com/pion/sdp/v3"
 )
 
-// End reasons of transferred calls.
 const (
-	EndTransferred       = "transferred"
-	EndTargetHungUp      = "transfer target hung up"
 	transferNotifyWait   = 32 * time.Second
 	transferAnswerWait   = 60 * time.Second
 	referStatusUnknown   = 0

@@ -2,6 +2,7 @@ package speech
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"os/exec"
@@ -19,8 +20,8 @@ type Flite struct {
 
 // Synthesize runs flite once for the segment and reads its WAV.
 func (f Flite) Synthesize(ctx context.Context, text, voice string, rate float64) ([]int16, int, error) {
-	path := cmp(f.Path, "flite")
-	v := cmp(mapVoice(voice, fliteVoices), cmp(f.Voice, "slt"))
+	path := cmp.Or(f.Path, "flite")
+	v := cmp.Or(mapVoice(voice, fliteVoices), cmp.Or(f.Voice, "slt"))
 	args := []string{"-voice", v}
 	if rate > 0 && rate != 1 {
 		args = append(args, "--setf", "duration_stretch="+strconv.FormatFloat(1/rate, 'f', 3, 64))
@@ -38,10 +39,10 @@ type Espeak struct {
 
 // Synthesize runs espeak-ng once for the segment and reads its WAV.
 func (e Espeak) Synthesize(ctx context.Context, text, voice string, rate float64) ([]int16, int, error) {
-	path := cmp(e.Path, "espeak-ng")
-	v := cmp(voice, cmp(e.Voice, "en-us"))
+	path := cmp.Or(e.Path, "espeak-ng")
+	v := cmp.Or(voice, cmp.Or(e.Voice, "en-us"))
 	if strings.ContainsAny(v, " /") || strings.HasPrefix(v, "-") {
-		v = cmp(e.Voice, "en-us")
+		v = cmp.Or(e.Voice, "en-us")
 	}
 	wpm := 175
 	if rate > 0 {
@@ -60,13 +61,6 @@ var fliteVoices = map[string]string{
 
 func mapVoice(name string, voices map[string]string) string {
 	return voices[strings.ToLower(strings.TrimSpace(name))]
-}
-
-func cmp(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func runWAV(ctx context.Context, path string, args []string) ([]int16, int, error) {

@@ -220,7 +220,7 @@ func TestKill9MidRecording(t *testing.T) {
 
 	startGateway(t, args...)
 	ev := hook.next(t, 30*time.Second)
-	if ev.Data.SessionEndReason != recorder.EndServiceRestarted {
+	if ev.Data.SessionEndReason != recorder.SessionEndServiceRestarted {
 		t.Fatalf("event %+v", ev)
 	}
 	wavs, _ := filepath.Glob(filepath.Join(dir, "*.wav"))

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/botline/botline/activity"
+	"github.com/botline/botline/recorder"
 )
 
 // jsLine is one line the botbuilder-js bot prints.
@@ -228,7 +229,7 @@ func interop(t *testing.T, transport string, dropAt int) {
 			t.Fatalf("%s: RMS %.0f, the caller's tone (RMS ~4200) is missing", w, r)
 		}
 		md := readMetadata(t, strings.TrimSuffix(w, ".wav")+".json")
-		if md.EndReason != "SessionEnded" || md.ConversationID != a.Conversation.ID {
+		if md.EndReason != recorder.EndSessionEnded || md.ConversationID != a.Conversation.ID {
 			t.Fatalf("metadata %+v", md)
 		}
 		starts = append(starts, md.ChunkStartTime+fmt.Sprint(len(md.PauseResumeIntervals)))

@@ -85,8 +85,9 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 			return fmt.Errorf("--outbound-proxy %q: want host:port", o.outboundProxy)
 		}
 	}
-	if o.layout != recorder.LayoutMixed && o.layout != recorder.LayoutUnmixed {
-		return fmt.Errorf("--recording-channel-type %q: want mixed or unmixed", o.layout)
+	layout, err := recorder.ParseLayout(o.layout)
+	if err != nil {
+		return fmt.Errorf("--recording-channel-type: %w", err)
 	}
 	if o.sampleRate != 8000 && o.sampleRate != 16000 {
 		return fmt.Errorf("--recording-sample-rate %d: want 8000 or 16000", o.sampleRate)
@@ -104,7 +105,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	}
 	host, _ := os.Hostname()
 	gwCfg := channel.Config{PublicURL: o.publicURL, RecordingsDir: dir, ResourceID: "botline@" + host, Logger: log,
-		RecordingLayout: o.layout, RecordingSampleRate: o.sampleRate, Store: recorder.LocalStore{Dir: dir}}
+		RecordingLayout: layout, RecordingSampleRate: o.sampleRate, Store: recorder.LocalStore{Dir: dir}}
 	if o.policyFile != "" {
 		if gwCfg.Policy, err = channel.LoadPolicy(o.policyFile); err != nil {
 			return err
@@ -150,7 +151,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		log.Warn("recording left unfinished by a crash was repaired", "recordingId", md.RecordingID, "callId", md.CallID,
 			"duration", time.Duration(md.ChunkDuration)*time.Millisecond, "endReason", md.EndReason)
 		if gwCfg.Events != nil {
-			if err := gwCfg.Events.Publish(recorder.NewFileReadyEvent([]recorder.Metadata{md}, recorder.EndServiceRestarted, gwCfg.ResourceID, o.publicURL)); err != nil {
+			if err := gwCfg.Events.Publish(recorder.NewFileReadyEvent([]recorder.Metadata{md}, recorder.SessionEndServiceRestarted, gwCfg.ResourceID, o.publicURL)); err != nil {
 				log.Error("file-ready event not queued", "recordingId", md.RecordingID, "err", err)
 			}
 		}

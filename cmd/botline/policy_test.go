@@ -10,6 +10,7 @@ import (
 
 	"github.com/botline/botline/activity"
 	"github.com/botline/botline/bots/recordbot"
+	"github.com/botline/botline/recorder"
 )
 
 // TestPolicyRecording: a call to a number in --record-policy is recorded
@@ -62,7 +63,7 @@ func TestPolicyRecording(t *testing.T) {
 		t.Fatalf("the notice is not at the start of the recording (RMS %.0f)", r)
 	}
 	md := readMetadata(t, strings.TrimSuffix(wavs[0], ".wav")+".json")
-	if md.EndReason != "SessionEnded" || len(md.PauseResumeIntervals) != 1 {
+	if md.EndReason != recorder.EndSessionEnded || len(md.PauseResumeIntervals) != 1 {
 		t.Fatalf("metadata %+v", md)
 	}
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/botline/botline/activity"
 	"github.com/botline/botline/bots/recordbot"
+	"github.com/botline/botline/recorder"
 	"github.com/go-audio/wav"
 )
 
@@ -91,7 +92,7 @@ func TestSIPpCallWithPauseResume(t *testing.T) {
 		t.Fatalf("recording is near silent (RMS %.0f): the caller's audio is missing", r)
 	}
 	md := readMetadata(t, strings.TrimSuffix(wavs[0], ".wav")+".json")
-	if md.CallID != cd.CallID || md.ConversationID != conv.ID || md.EndReason != "SessionEnded" {
+	if md.CallID != cd.CallID || md.ConversationID != conv.ID || md.EndReason != recorder.EndSessionEnded {
 		t.Fatalf("metadata ids %+v", md)
 	}
 	if abs(time.Duration(md.ChunkDuration)*time.Millisecond-w.duration) > 20*time.Millisecond {
@@ -181,7 +182,7 @@ func TestSIPpChunkRollover(t *testing.T) {
 	for i, c := range chunks {
 		wantEnd := "ChunkMaximumSizeExceeded"
 		if i == len(chunks)-1 {
-			wantEnd = "SessionEnded"
+			wantEnd = recorder.EndSessionEnded
 		}
 		if c.Index != i || c.EndReason != wantEnd {
 			t.Fatalf("chunk %d: %+v", i, c)

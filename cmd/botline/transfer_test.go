@@ -141,7 +141,7 @@ func TestTransferByREFER(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the gateway did not hang up its leg after the NOTIFY 200")
 	}
-	var sessionEnd string
+	var sessionEnd recorder.SessionEnd
 	for sessionEnd == "" {
 		ev := bot.next(t, activity.TypeEvent, 10*time.Second)
 		var data recorder.FileReadyData
@@ -149,7 +149,7 @@ func TestTransferByREFER(t *testing.T) {
 			sessionEnd = data.SessionEndReason
 		}
 	}
-	if sessionEnd != "CallTransferred" {
+	if sessionEnd != recorder.SessionEndCallTransferred {
 		t.Errorf("fileReady sessionEndReason %q, want CallTransferred", sessionEnd)
 	}
 	eoc := bot.next(t, activity.TypeEndOfConversation, 10*time.Second)
@@ -161,7 +161,7 @@ func TestTransferByREFER(t *testing.T) {
 	if len(wavs) != 1 {
 		t.Fatalf("recordings %v", wavs)
 	}
-	if md := readMetadata(t, strings.TrimSuffix(wavs[0], ".wav")+".json"); md.EndReason != "SessionEnded" {
+	if md := readMetadata(t, strings.TrimSuffix(wavs[0], ".wav")+".json"); md.EndReason != recorder.EndSessionEnded {
 		t.Errorf("metadata endReason %q", md.EndReason)
 	}
 	if !strings.Contains(gw.log.String(), "call transferred by REFER") {
