@@ -7,7 +7,7 @@ import "testing"
 func TestTransitionTable(t *testing.T) {
 	type cell struct {
 		next State
-		err  *Error
+		err  error
 	}
 	table := map[State][4]cell{
 		Idle:      {{Recording, nil}, {Idle, ErrNotStarted}, {Idle, ErrNotStarted}, {Idle, ErrNotStarted}},
@@ -41,7 +41,7 @@ func TestRecorderFollowsTable(t *testing.T) {
 			}
 			wantNext, wantErr := Transition(s, c)
 			_, err := r.Do(c)
-			if (wantErr == nil) != (err == nil) || (wantErr != nil && err != error(wantErr)) {
+			if err != wantErr {
 				t.Errorf("%v + %v: err %v, want %v", s, c, err, wantErr)
 			}
 			if got := r.State(); got != wantNext {
