@@ -3,9 +3,12 @@ package channel
 import (
 	"bufio"
 	"fmt"
-	"math"
 	"os"
+	"slices"
 	"strings"
+	"time"
+
+	"github.com/botline/botline/internal/audio"
 )
 
 // Policy lists the calls recorded from answer to hang-up without any bot
@@ -72,12 +75,7 @@ const msgPolicyEnforced = "Recording is enforced by policy and cannot be stopped
 // NoticeTone is the default recording notice: two 1400 Hz beeps of 150 ms,
 // 100 ms apart, at 8 kHz.
 func NoticeTone() []int16 {
-	const rate = 8000
-	beep, gap := rate*150/1000, rate*100/1000
-	out := make([]int16, 2*beep+gap)
-	for i := range beep {
-		v := int16(8000 * math.Sin(2*math.Pi*1400*float64(i)/rate))
-		out[i], out[beep+gap+i] = v, v
-	}
-	return out
+	beep := audio.Tone(1400, 150*time.Millisecond, 8000, 8000)
+	gap := make([]int16, 8000*100/1000)
+	return slices.Concat(beep, gap, beep)
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/botline/botline/internal/audio"
 	"github.com/botline/botline/internal/randid"
 )
 
@@ -78,7 +79,7 @@ type session struct {
 	pausedAt time.Time
 	frames   int
 	unmixed  bool
-	ups      [2]upsampler // per channel, when the file is 16 kHz
+	ups      [2]audio.Upsampler // per channel, when the file is 16 kHz
 
 	// Chunks finished by rollover; their finalizers hash off the media path.
 	finMu    sync.Mutex
@@ -234,14 +235,14 @@ func (r *Recorder) layout(s *session, caller, played []int16) []int16 {
 			return r.mix
 		}
 		r.up[0] = grow(r.up[0], 2*n)
-		s.ups[0].process(r.up[0], r.mix)
+		s.ups[0].Process(r.up[0], r.mix)
 		return r.up[0]
 	}
 	left, right := caller[:n], played[:n]
 	if k == 2 {
 		r.up[0], r.up[1] = grow(r.up[0], 2*n), grow(r.up[1], 2*n)
-		s.ups[0].process(r.up[0], left)
-		s.ups[1].process(r.up[1], right)
+		s.ups[0].Process(r.up[0], left)
+		s.ups[1].Process(r.up[1], right)
 		left, right = r.up[0], r.up[1]
 	}
 	r.out = grow(r.out, 2*len(left))

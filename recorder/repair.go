@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/botline/botline/internal/audio"
 )
 
 // Repair finalizes the recordings in dir that a crash left unfinished (their
@@ -52,12 +54,12 @@ func repairOne(base string, md *Metadata) error {
 		return fmt.Errorf("repair: %w", err)
 	}
 	frame := int64(2 * channels)
-	data := max(0, st.Size()-wavHeaderSize)
+	data := max(0, st.Size()-audio.HeaderSize)
 	data -= data % frame // a sample cut in half by the crash is dropped
-	if err := f.Truncate(wavHeaderSize + data); err != nil {
+	if err := f.Truncate(audio.HeaderSize + data); err != nil {
 		return fmt.Errorf("repair truncate: %w", err)
 	}
-	if _, err := f.WriteAt(wavHeader(rate, channels, data), 0); err != nil {
+	if _, err := f.WriteAt(audio.Header(rate, channels, data), 0); err != nil {
 		return fmt.Errorf("repair header: %w", err)
 	}
 	if err := f.Sync(); err != nil {

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"os"
 	"time"
-)
 
-const wavHeaderSize = 44
+	"github.com/botline/botline/internal/audio"
+)
 
 // WAVWriter streams 16-bit PCM into a WAV file as it arrives. Samples go
 // through one reused buffer and a bufio.Writer (go-audio/wav's Encoder writes
@@ -37,7 +37,7 @@ func CreateWAV(path string, sampleRate, channels int) (*WAVWriter, error) {
 		f.Close()
 		return nil, fmt.Errorf("write wav header: %w", err)
 	}
-	if _, err := f.Seek(wavHeaderSize, 0); err != nil {
+	if _, err := f.Seek(audio.HeaderSize, 0); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("seek wav: %w", err)
 	}
@@ -45,26 +45,7 @@ func CreateWAV(path string, sampleRate, channels int) (*WAVWriter, error) {
 }
 
 func (w *WAVWriter) header() []byte {
-	return wavHeader(w.sampleRate, w.channels, w.dataBytes)
-}
-
-// wavHeader is the 44-byte header of 16-bit PCM with dataBytes of samples.
-func wavHeader(sampleRate, channels int, dataBytes int64) []byte {
-	h := make([]byte, wavHeaderSize)
-	blockAlign := channels * 2
-	copy(h[0:], "RIFF")
-	binary.LittleEndian.PutUint32(h[4:], uint32(36+dataBytes))
-	copy(h[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(h[16:], 16) // fmt chunk size
-	binary.LittleEndian.PutUint16(h[20:], 1)  // PCM
-	binary.LittleEndian.PutUint16(h[22:], uint16(channels))
-	binary.LittleEndian.PutUint32(h[24:], uint32(sampleRate))
-	binary.LittleEndian.PutUint32(h[28:], uint32(sampleRate*blockAlign))
-	binary.LittleEndian.PutUint16(h[32:], uint16(blockAlign))
-	binary.LittleEndian.PutUint16(h[34:], 16)
-	copy(h[36:], "data")
-	binary.LittleEndian.PutUint32(h[40:], uint32(dataBytes))
-	return h
+	return audio.Header(w.sampleRate, w.channels, w.dataBytes)
 }
 
 // Write appends interleaved samples.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/botline/botline/internal/audio"
 	"github.com/botline/botline/internal/caller"
 	"github.com/botline/botline/sip"
 	"github.com/emiago/sipgo"
@@ -128,15 +129,6 @@ func rawRequest(t testing.TB, addr, method, extra string, wait time.Duration) st
 	}
 }
 
-func tone(freq float64, amp float64, d time.Duration) []int16 {
-	n := int(d.Seconds() * 8000)
-	s := make([]int16, n)
-	for i := range s {
-		s[i] = int16(amp * math.Sin(2*math.Pi*freq*float64(i)/8000))
-	}
-	return s
-}
-
 func rms(s []int16) float64 {
 	var sum float64
 	for _, v := range s {
@@ -169,7 +161,7 @@ func TestCallAudioReachesSink(t *testing.T) {
 	if c.Caller != "+14255550123" || c.Dialed != "+18005550199" || c.Codec != "PCMU" {
 		t.Fatalf("call %+v", c)
 	}
-	if err := call.SendAudio(ctx, tone(1000, 8000, time.Second)); err != nil {
+	if err := call.SendAudio(ctx, audio.Tone(1000, time.Second, 8000, 8000)); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond) // let the playout delay drain before BYE

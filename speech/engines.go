@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+
+	"github.com/botline/botline/internal/audio"
 )
 
 // Flite is the default engine: CMU Flite from Debian's flite package,
@@ -70,7 +72,8 @@ func runWAV(ctx context.Context, path string, args []string) ([]int16, int, erro
 	if err := cmd.Run(); err != nil {
 		return nil, 0, fmt.Errorf("%s: %w: %s", path, err, strings.TrimSpace(errb.String()))
 	}
-	pcm, rate, err := decodeWAV(out.Bytes())
+	pcm, rate, channels, err := audio.Decode(out.Bytes())
+	pcm = audio.Channel(pcm, channels, 0)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s output: %w", path, err)
 	}

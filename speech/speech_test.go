@@ -5,6 +5,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/botline/botline/internal/audio"
 )
 
 func TestParseSSML(t *testing.T) {
@@ -45,35 +47,10 @@ func rms(x []int16) float64 {
 	return math.Sqrt(s / float64(max(1, len(x))))
 }
 
-func sine(freq float64, rate, n int, amp float64) []int16 {
-	out := make([]int16, n)
-	for i := range out {
-		out[i] = int16(amp * math.Sin(2*math.Pi*freq*float64(i)/float64(rate)))
-	}
-	return out
-}
-
-// Downsampling keeps what fits the telephone band and removes what would
-// fold back into it.
-func TestResample(t *testing.T) {
-	in := sine(1000, 22050, 22050, 10000)
-	out := Resample(in, 22050, 8000)
-	if len(out) != 8000 {
-		t.Fatalf("%d samples, want 8000", len(out))
-	}
-	if r := rms(out[400 : len(out)-400]); math.Abs(r-7071) > 150 {
-		t.Errorf("1 kHz tone RMS %.0f after resampling, want ~7071", r)
-	}
-	alias := Resample(sine(6000, 22050, 22050, 10000), 22050, 8000) // would alias to 2 kHz
-	if r := rms(alias[400 : len(alias)-400]); r > 70 {
-		t.Errorf("6 kHz tone left RMS %.0f at 8 kHz, want < 70 (-40 dB)", r)
-	}
-}
-
 func TestDetector(t *testing.T) {
 	d := NewDetector(VADConfig{})
 	quiet := make([]int16, frameSamples)
-	loud := sine(300, 8000, frameSamples, 5000)
+	loud := audio.Sine(300, 5000, 8000, frameSamples)
 	var events []VADEvent
 	feed := func(f []int16, n int) {
 		for range n {
@@ -120,18 +97,10 @@ func TestSpeakThenRecognize(t *testing.T) {
 	}
 }
 
-func BenchmarkResample22kTo8k(b *testing.B) {
-	in := sine(440, 22050, 22050*10, 8000)
-	b.SetBytes(int64(len(in) * 2))
-	for b.Loop() {
-		Resample(in, 22050, 8000)
-	}
-}
-
 // BenchmarkDetectorFrame is the VAD's cost per 20 ms frame of every call.
 func BenchmarkDetectorFrame(b *testing.B) {
 	d := NewDetector(VADConfig{})
-	speech := sine(300, 8000, 160, 5000)
+	speech := audio.Sine(300, 5000, 8000, 160)
 	quiet := make([]int16, 160)
 	b.ReportAllocs()
 	i := 0

@@ -3,13 +3,14 @@ package speech
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
+
+	"github.com/botline/botline/internal/audio"
 )
 
 // Recognizer turns one utterance (8 kHz PCM) into text; "" when nothing
@@ -53,7 +54,7 @@ func (p *Pocketsphinx) Recognize(ctx context.Context, pcm []int16) (string, erro
 		return "", fmt.Errorf("stt temp file: %w", err)
 	}
 	defer os.Remove(f.Name())
-	_, err = f.Write(encodeWAV(Widen(pcm), 16000))
+	_, err = f.Write(audio.Encode(Widen(pcm), 16000))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -73,13 +74,13 @@ func (p *Pocketsphinx) Recognize(ctx context.Context, pcm []int16) (string, erro
 // Widen upsamples telephone audio to 16 kHz and fills the band above 4 kHz
 // with low, fixed-seed noise (about -45 dBFS).
 func Widen(pcm []int16) []int16 {
-	wide := Resample(pcm, CallRate, 16000)
+	wide := audio.Resample(pcm, CallRate, 16000)
 	rng := rand.New(rand.NewPCG(1, 2))
 	noise := make([]int16, len(pcm))
 	for i := range noise {
 		noise[i] = int16(rng.IntN(601) - 300)
 	}
-	hi := Resample(noise, CallRate, 16000) // 0..3.8 kHz
+	hi := audio.Resample(noise, CallRate, 16000) // 0..3.8 kHz
 	for i := range wide {
 		v := int32(hi[min(i, len(hi)-1)])
 		if i&1 == 1 {
@@ -88,24 +89,4 @@ func Widen(pcm []int16) []int16 {
 		wide[i] = int16(max(-32768, min(32767, int32(wide[i])+v)))
 	}
 	return wide
-}
-
-func encodeWAV(pcm []int16, rate int) []byte {
-	b := make([]byte, 44+2*len(pcm))
-	copy(b, "RIFF")
-	binary.LittleEndian.PutUint32(b[4:], uint32(36+2*len(pcm)))
-	copy(b[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(b[16:], 16)
-	binary.LittleEndian.PutUint16(b[20:], 1)
-	binary.LittleEndian.PutUint16(b[22:], 1)
-	binary.LittleEndian.PutUint32(b[24:], uint32(rate))
-	binary.LittleEndian.PutUint32(b[28:], uint32(rate*2))
-	binary.LittleEndian.PutUint16(b[32:], 2)
-	binary.LittleEndian.PutUint16(b[34:], 16)
-	copy(b[36:], "data")
-	binary.LittleEndian.PutUint32(b[40:], uint32(2*len(pcm)))
-	for i, s := range pcm {
-		binary.LittleEndian.PutUint16(b[44+2*i:], uint16(s))
-	}
-	return b
 }

@@ -7,8 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
+
+	"github.com/botline/botline/internal/audio"
 )
 
 // CallRate is the sample rate of a call's audio.
@@ -42,20 +43,10 @@ func Speak(ctx context.Context, e Engine, prompt string) ([]int16, error) {
 		if err != nil {
 			return nil, fmt.Errorf("synthesize %q: %w", s.Text, err)
 		}
-		out = append(out, Resample(pcm, rate, CallRate)...)
+		out = append(out, audio.Resample(pcm, rate, CallRate)...)
 		if len(out) > int(MaxPrompt.Seconds())*CallRate {
 			return nil, errors.New("prompt longer than 5 minutes")
 		}
 	}
 	return out, nil
-}
-
-// Tone returns a sine tone at 8 kHz, for beeps and tests.
-func Tone(freq float64, d time.Duration, amplitude float64) []int16 {
-	n := int(d.Seconds() * CallRate)
-	out := make([]int16, n)
-	for i := range out {
-		out[i] = int16(amplitude * math.Sin(2*math.Pi*freq*float64(i)/CallRate))
-	}
-	return out
 }

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/botline/botline/internal/audio"
 	"github.com/botline/botline/internal/caller"
 	"github.com/emiago/sipgo"
 	"github.com/zaf/g711"
@@ -99,11 +100,7 @@ func (p *pacer) run(ctx context.Context, audio []int16) {
 // toneAudio is 1 s of a 440 Hz tone at -10 dBFS plus one frame, looped by
 // the senders.
 func toneAudio() []int16 {
-	audio := make([]int16, 8000+160)
-	for i := range audio {
-		audio[i] = int16(10362 * math.Sin(2*math.Pi*440*float64(i)/8000))
-	}
-	return audio
+	return audio.Sine(440, 10362, 8000, 8000+160)
 }
 
 var encodeUlaw = g711.EncodeUlawFrame

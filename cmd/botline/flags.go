@@ -19,8 +19,8 @@ import (
 	"github.com/botline/botline/bots/recordbot"
 	"github.com/botline/botline/channel"
 	"github.com/botline/botline/channel/streaming"
+	"github.com/botline/botline/internal/audio"
 	"github.com/botline/botline/speech"
-	"github.com/go-audio/wav"
 )
 
 // options are the parsed flags.
@@ -152,24 +152,18 @@ func loadNotice(spec string) ([]int16, error) {
 	case "none", "":
 		return nil, nil
 	}
-	f, err := os.Open(spec)
+	b, err := os.ReadFile(spec)
 	if err != nil {
 		return nil, fmt.Errorf("--recording-notice: %w", err)
 	}
-	defer f.Close()
-	d := wav.NewDecoder(f)
-	buf, err := d.FullPCMBuffer()
-	if err != nil || !d.IsValidFile() {
+	pcm, rate, channels, err := audio.Decode(b)
+	if err != nil {
 		return nil, fmt.Errorf("--recording-notice %s: not a readable WAV file", spec)
 	}
-	if d.SampleRate != 8000 || d.NumChans != 1 || d.BitDepth != 16 {
-		return nil, fmt.Errorf("--recording-notice %s: %d Hz, %d channels, %d bits; want 8000 Hz mono 16-bit", spec, d.SampleRate, d.NumChans, d.BitDepth)
+	if rate != 8000 || channels != 1 {
+		return nil, fmt.Errorf("--recording-notice %s: %d Hz, %d channels; want 8000 Hz mono 16-bit", spec, rate, channels)
 	}
-	out := make([]int16, len(buf.Data))
-	for i, v := range buf.Data {
-		out[i] = int16(v)
-	}
-	return out, nil
+	return pcm, nil
 }
 
 // loopback reports whether addr's host is a loopback address or localhost.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/botline/botline/activity"
+	"github.com/botline/botline/internal/audio"
 	"github.com/botline/botline/recorder"
 )
 
@@ -143,10 +143,7 @@ func interop(t *testing.T, transport string, dropAt int) {
 		"--bot-transport", transport, "--stt", "none")
 	ctx, _, call := dial(t, gw, 60*time.Second)
 	// A 440 Hz tone until hang-up: every recording must hold it.
-	toneSamples := make([]int16, 8000*60)
-	for i := range toneSamples {
-		toneSamples[i] = int16(6000 * math.Sin(2*math.Pi*440*float64(i)/8000))
-	}
+	toneSamples := audio.Tone(440, time.Minute, 6000, 8000)
 	go call.SendAudio(ctx, toneSamples)
 
 	up := nextLine(10 * time.Second)

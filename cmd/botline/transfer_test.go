@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -12,17 +11,10 @@ import (
 	"time"
 
 	"github.com/botline/botline/activity"
+	"github.com/botline/botline/internal/audio"
 	"github.com/botline/botline/internal/caller"
 	"github.com/botline/botline/recorder"
 )
-
-func tone440(d time.Duration) []int16 {
-	s := make([]int16, int(d.Seconds()*8000))
-	for i := range s {
-		s[i] = int16(6000 * math.Sin(2*math.Pi*440*float64(i)/8000))
-	}
-	return s
-}
 
 // A bot transfers a call whose caller refuses REFER (the Go caller answers
 // 405): the gateway calls the target through --outbound-proxy, a SIPp UAS
@@ -38,7 +30,7 @@ func TestTransferBridgedToSIPpUAS(t *testing.T) {
 	gw := startGateway(t, "--bot-endpoint", bot.url, "--outbound-proxy", fmt.Sprintf("127.0.0.1:%d", uasPort),
 		"--stt", "none", "--recording-notice", "none")
 	_, _, call := dial(t, gw, 90*time.Second)
-	go call.SendAudio(ctx, tone440(40*time.Second))
+	go call.SendAudio(ctx, audio.Tone(440, 40*time.Second, 6000, 8000))
 	up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
 	conv := up.a.Conversation.ID
 	botSay(t, gw, conv, `{"type":"command","name":"channel/vnd.microsoft.telephony.recording.start","value":{"commandId":"r"}}`)

@@ -1,11 +1,14 @@
-package speech
+package audio
 
 import "math"
 
-// Resample converts mono 16-bit PCM between sample rates with a
-// windowed-sinc (Kaiser, beta 8) low-pass filter at the lower rate's
-// Nyquist frequency, so downsampling a TTS engine's 16 or 22.05 kHz output
-// to the call's 8 kHz does not alias. The filter is polyphase: one set of
+// The resampling filters are windowed sincs (Kaiser window, beta 8: ~80 dB
+// stopband) with the cutoff at 95% of the lower rate's Nyquist frequency.
+const cutoffGuard = 0.95
+
+// Resample converts mono PCM between sample rates, low-passed so that
+// downsampling (a TTS engine's 16 or 22.05 kHz to the call's 8 kHz) does
+// not alias and upsampling leaves no images. It is polyphase: one set of
 // taps per output phase of the rational ratio, computed once per call.
 func Resample(in []int16, from, to int) []int16 {
 	if from == to || len(in) == 0 || from <= 0 || to <= 0 {
@@ -15,7 +18,7 @@ func Resample(in []int16, from, to int) []int16 {
 	g := gcd(from, to)
 	L, M := to/g, from/g // output k sits at input position k*M/L
 	ratio := float64(to) / float64(from)
-	cutoff := 0.95 * min(1, ratio) // of the input's Nyquist, with a guard band
+	cutoff := cutoffGuard * min(1, ratio) // of the input's Nyquist
 	width := float64(halfTaps) / cutoff
 	W := int(math.Ceil(width))
 	if L > 4096 {
@@ -58,13 +61,65 @@ func Resample(in []int16, from, to int) []int16 {
 				}
 			}
 		}
-		out[k] = int16(max(-32768, min(32767, math.Round(acc))))
+		out[k] = clamp16(acc)
 	}
 	return out
 }
 
-// kernel fills f with the filter taps for an output frac of an input
-// sample past tap W-1, normalized to unit gain.
+// Upsampler doubles the sample rate of a stream (8 -> 16 kHz), frame by
+// frame: each input sample yields two outputs, from the two phases of the
+// same windowed-sinc filter as Resample, shorter (16 taps a phase) because
+// it runs on the media path. It keeps its history across frames, delays
+// the signal by 8 input samples (1 ms at 8 kHz), and allocates nothing per
+// frame once its buffer has grown to the frame size.
+type Upsampler struct {
+	buf []float32 // the last upHist input samples, then the current frame
+}
+
+const (
+	upW    = 8         // taps each side of the center, per phase
+	upHist = 2*upW - 1 // input samples kept between frames
+)
+
+// upPhase holds the filter's two phases: output 2n at input position n-upW
+// (phase 0) and n-upW+1/2 (phase 1), oldest tap first.
+var upPhase = func() (p [2][2 * upW]float32) {
+	var f [2 * upW]float64
+	for ph := range 2 {
+		kernel(f[:], float64(ph)/2, cutoffGuard, upW, upW)
+		for i, c := range f {
+			p[ph][i] = float32(c)
+		}
+	}
+	return p
+}()
+
+// Process writes 2*len(in) samples to out.
+func (u *Upsampler) Process(out, in []int16) {
+	if cap(u.buf) < upHist+len(in) {
+		nb := make([]float32, upHist+len(in))
+		copy(nb, u.buf)
+		u.buf = nb
+	}
+	b := u.buf[:upHist+len(in)]
+	for i, x := range in {
+		b[upHist+i] = float32(x)
+	}
+	for n := range in {
+		w := b[n : n+2*upW] // the window ending at in[n]
+		var e, o float32
+		for i, v := range w {
+			e += upPhase[0][i] * v
+			o += upPhase[1][i] * v
+		}
+		out[2*n] = clamp16(float64(e))
+		out[2*n+1] = clamp16(float64(o))
+	}
+	copy(b, b[len(in):]) // keep the last upHist samples
+}
+
+// kernel fills f with the taps for an output frac of an input sample past
+// tap W-1, normalized to unit gain.
 func kernel(f []float64, frac, cutoff, width float64, W int) {
 	var norm float64
 	for i := range f {
@@ -75,6 +130,10 @@ func kernel(f []float64, frac, cutoff, width float64, W int) {
 	for i := range f {
 		f[i] /= norm
 	}
+}
+
+func clamp16(v float64) int16 {
+	return int16(max(-32768, min(32767, math.Round(v))))
 }
 
 func gcd(a, b int) int {
