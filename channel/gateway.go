@@ -82,7 +82,22 @@ type Config struct {
 	// SilenceTimeout sends the bot an event named "silence" when the caller
 	// says and presses nothing this long after a prompt ends (0: never).
 	SilenceTimeout time.Duration
+	// Clock times prompts and silence (nil: the system clock).
+	Clock Clock
 }
+
+// Clock is the time the gateway's voice runs on; tests give a fake one.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine once d has passed.
+	AfterFunc(d time.Duration, f func())
+}
+
+// systemClock is the Clock of package time.
+type systemClock struct{}
+
+func (systemClock) Now() time.Time                      { return time.Now() }
+func (systemClock) AfterFunc(d time.Duration, f func()) { time.AfterFunc(d, f) }
 
 // EventPublisher takes file-ready events for delivery.
 type EventPublisher interface {
@@ -113,6 +128,9 @@ func New(cfg Config) *Gateway {
 	}
 	if cfg.BotID == "" {
 		cfg.BotID = "bot"
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/") + "/"
 	g := &Gateway{cfg: cfg, log: cfg.Logger, convs: map[string]*conversation{}, byCall: map[string]*conversation{}}

@@ -174,7 +174,7 @@ func (v *voice) speaker() {
 			v.hints[tag] = p.hint
 			v.conv.call.Play(pcm, tag)
 			dur := time.Duration(len(pcm)) * time.Second / speech.CallRate
-			if now := time.Now(); v.playEnd.Before(now) {
+			if now := v.g.cfg.Clock.Now(); v.playEnd.Before(now) {
 				v.playEnd = now
 			}
 			v.playEnd = v.playEnd.Add(dur)
@@ -197,7 +197,8 @@ func (v *voice) armSilence() {
 	v.armSeq++
 	arm := v.armSeq
 	v.armed = arm
-	time.AfterFunc(time.Until(v.playEnd)+timeout, func() { v.push(voiceEvent{kind: evSilence, arm: arm}) })
+	clk := v.g.cfg.Clock
+	clk.AfterFunc(v.playEnd.Sub(clk.Now())+timeout, func() { v.push(voiceEvent{kind: evSilence, arm: arm}) })
 }
 
 // currentHint is the inputHint of the prompt playing (or about to): ""
@@ -240,7 +241,7 @@ func (v *voice) input(speechInput bool) (ignored bool) {
 	v.gen++
 	dropped := len(v.prompts)
 	v.prompts = nil
-	v.playEnd = time.Now()
+	v.playEnd = v.g.cfg.Clock.Now()
 	v.mu.Unlock()
 	dropped += v.conv.call.StopPlayback()
 	v.log.Info("barge-in", "by", map[bool]string{true: "speech", false: "dtmf"}[speechInput], "promptsDropped", dropped)
