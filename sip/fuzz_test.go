@@ -3,7 +3,8 @@ package sip
 import (
 	"net/netip"
 	"testing"
-	"time"
+
+	"github.com/pion/rtp"
 )
 
 // FuzzParseOffer: any INVITE body gets an offer or an error, never a panic.
@@ -19,20 +20,35 @@ func FuzzParseOffer(f *testing.F) {
 	})
 }
 
-// FuzzReceive: any datagram on a call's RTP port is taken or counted as
-// foreign, never a panic, and the frames keep their size.
+// FuzzReceive: any datagram on a call's RTP port is taken as the call's
+// audio or keys only when it is RTP version 2 of a negotiated payload type,
+// and is otherwise counted as foreign; nothing panics.
 func FuzzReceive(f *testing.F) {
 	f.Add([]byte{0x80, 0x00, 0x00, 0x01, 0, 0, 0, 160, 0, 0, 0, 7, 1, 2, 3})
 	f.Add([]byte{0x80, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 7})
 	f.Add([]byte{0x90, 0x65, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xbe, 0xde, 0, 1, 0x10, 0xaa, 0, 0})
+	f.Add([]byte{0x80, 0x65, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 5, 0x80, 0, 160})
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		m := newMedia(mediaConfig{offer: &Offer{Codec: PCMU, HasDTMF: true, DTMF: 101}, ssrc: 1})
-		m.receive(pkt, netip.MustParseAddrPort("127.0.0.1:9"))
-		m.receive(pkt, netip.MustParseAddrPort("127.0.0.1:9"))
-		m.jb.read(m.caller)
-		m.rtp.Update(1, 2, time.Now())
-		if len(m.caller) != FrameSize {
-			t.Fatal("frame size changed")
+		from := netip.MustParseAddrPort("127.0.0.1:9")
+		m.receive(pkt, from)
+		m.receive(pkt, from)
+		var p rtp.Packet
+		ok := p.Unmarshal(pkt) == nil && p.Version == 2
+		switch {
+		case ok && p.PayloadType == PCMU.PayloadType:
+			if m.stats.Foreign != 0 || m.rtp.Received != 2 {
+				t.Fatalf("audio packet: foreign %d, received %d", m.stats.Foreign, m.rtp.Received)
+			}
+		case ok && p.PayloadType == 101:
+			if m.stats.Foreign != 0 || m.rtp.Received != 0 {
+				t.Fatalf("telephone-event: foreign %d, audio received %d", m.stats.Foreign, m.rtp.Received)
+			}
+		default:
+			if m.stats.Foreign != 2 || m.rtp.Received != 0 {
+				t.Fatalf("not ours (ok %v, pt %d): foreign %d, received %d", ok, p.PayloadType, m.stats.Foreign, m.rtp.Received)
+			}
 		}
+		m.jb.read(m.caller) // reading what was taken never panics either
 	})
 }
