@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/botline/botline/activity"
+	"github.com/botline/botline/internal/httpjson"
 )
 
 // maxActivityBytes bounds a posted activity.
@@ -25,13 +26,13 @@ func (g *Gateway) Handler() http.Handler {
 func (g *Gateway) serveActivity(w http.ResponseWriter, r *http.Request) {
 	convID := r.PathValue("conversationId")
 	if g.conversation(convID) == nil {
-		writeError(w, http.StatusNotFound, "ConversationNotFound", fmt.Sprintf("conversation %q not found", convID))
+		httpjson.Error(w, http.StatusNotFound, "ConversationNotFound", fmt.Sprintf("conversation %q not found", convID))
 		return
 	}
 	var a activity.Activity
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxActivityBytes))
 	if err := dec.Decode(&a); err != nil {
-		writeError(w, http.StatusBadRequest, "BadArgument", "invalid activity JSON: "+err.Error())
+		httpjson.Error(w, http.StatusBadRequest, "BadArgument", "invalid activity JSON: "+err.Error())
 		return
 	}
 	if replyTo := r.PathValue("activityId"); replyTo != "" && a.ReplyToID == "" {
@@ -40,25 +41,15 @@ func (g *Gateway) serveActivity(w http.ResponseWriter, r *http.Request) {
 	id, err := g.post(r.Context(), convID, &a)
 	switch {
 	case errors.Is(err, ErrUnknownConversation):
-		writeError(w, http.StatusNotFound, "ConversationNotFound", fmt.Sprintf("conversation %q not found", convID))
+		httpjson.Error(w, http.StatusNotFound, "ConversationNotFound", fmt.Sprintf("conversation %q not found", convID))
 		return
 	case err != nil:
-		writeError(w, http.StatusBadRequest, "BadArgument", err.Error())
+		httpjson.Error(w, http.StatusBadRequest, "BadArgument", err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, activity.ResourceResponse{ID: id})
+	httpjson.Write(w, http.StatusOK, activity.ResourceResponse{ID: id})
 }
 
 func (g *Gateway) serveHealth(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "calls": g.live.Load()})
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, activity.ErrorResponse{Error: activity.Error{Code: code, Message: msg}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	httpjson.Write(w, http.StatusOK, map[string]any{"status": "ok", "calls": g.live.Load()})
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/botline/botline/activity"
+	"github.com/botline/botline/internal/auth"
+	"github.com/botline/botline/internal/httpjson"
 	"github.com/botline/botline/recorder"
 )
 
@@ -43,10 +45,10 @@ func stateName(s recorder.State) string {
 // The state table and error messages are the commands'; a state conflict is
 // 409, an unknown call or recording 404.
 func (g *Gateway) RegisterRecordingsAPI(mux *http.ServeMux, token string) {
-	mux.HandleFunc("POST /calling/recordings", recorder.RequireBearer(token, g.apiStart))
-	mux.HandleFunc("GET /calling/recordings/{recordingId}", recorder.RequireBearer(token, g.apiGet))
-	mux.HandleFunc("POST /calling/recordings/{action}", recorder.RequireBearer(token, g.apiAction))
-	mux.HandleFunc("DELETE /calling/recordings/{recordingId}", recorder.RequireBearer(token, g.apiStop))
+	mux.HandleFunc("POST /calling/recordings", auth.RequireBearer(token, g.apiStart))
+	mux.HandleFunc("GET /calling/recordings/{recordingId}", auth.RequireBearer(token, g.apiGet))
+	mux.HandleFunc("POST /calling/recordings/{action}", auth.RequireBearer(token, g.apiAction))
+	mux.HandleFunc("DELETE /calling/recordings/{recordingId}", auth.RequireBearer(token, g.apiStop))
 }
 
 // byRecording finds the live conversation that made a recording.
@@ -78,17 +80,17 @@ func (g *Gateway) apiStart(w http.ResponseWriter, r *http.Request) {
 		RecordingChannelType string `json:"recordingChannelType"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil || req.ServerCallID == "" {
-		writeError(w, http.StatusBadRequest, "BadArgument", `body must be {"serverCallId": "<SIP Call-ID>"}`)
+		httpjson.Error(w, http.StatusBadRequest, "BadArgument", `body must be {"serverCallId": "<SIP Call-ID>"}`)
 		return
 	}
 	layout, err := recorder.ParseLayout(req.RecordingChannelType)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "BadArgument", "recordingChannelType must be mixed or unmixed")
+		httpjson.Error(w, http.StatusBadRequest, "BadArgument", "recordingChannelType must be mixed or unmixed")
 		return
 	}
 	conv := g.byCallID(req.ServerCallID)
 	if conv == nil {
-		writeError(w, http.StatusNotFound, "CallNotFound", "no active call with that serverCallId")
+		httpjson.Error(w, http.StatusNotFound, "CallNotFound", "no active call with that serverCallId")
 		return
 	}
 	g.apiDo(w, conv, recorder.Start, layout)
@@ -98,14 +100,14 @@ func (g *Gateway) apiGet(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("recordingId")
 	conv := g.byRecording(id)
 	if conv == nil {
-		writeError(w, http.StatusNotFound, "RecordingNotFound", "no recording with that id in an active call")
+		httpjson.Error(w, http.StatusNotFound, "RecordingNotFound", "no recording with that id in an active call")
 		return
 	}
 	st := conv.rec.State()
 	if conv.rec.Current() != id {
 		st = recorder.Idle // an earlier, stopped session of the call
 	}
-	writeJSON(w, http.StatusOK, recordingState{RecordingID: id, RecordingState: stateName(st), ServerCallID: conv.callID})
+	httpjson.Write(w, http.StatusOK, recordingState{RecordingID: id, RecordingState: stateName(st), ServerCallID: conv.callID})
 }
 
 func (g *Gateway) apiAction(w http.ResponseWriter, r *http.Request) {
@@ -117,7 +119,7 @@ func (g *Gateway) apiAction(w http.ResponseWriter, r *http.Request) {
 	case ok && action == "resume":
 		cmd = recorder.Resume
 	default:
-		writeError(w, http.StatusNotFound, "NotFound", "unknown recording action")
+		httpjson.Error(w, http.StatusNotFound, "NotFound", "unknown recording action")
 		return
 	}
 	g.apiOnRecording(w, id, cmd)
@@ -130,11 +132,11 @@ func (g *Gateway) apiStop(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) apiOnRecording(w http.ResponseWriter, id string, cmd recorder.Command) {
 	conv := g.byRecording(id)
 	if conv == nil {
-		writeError(w, http.StatusNotFound, "RecordingNotFound", "no recording with that id in an active call")
+		httpjson.Error(w, http.StatusNotFound, "RecordingNotFound", "no recording with that id in an active call")
 		return
 	}
 	if conv.rec.Current() != id { // stopped earlier: the table's idle row
-		writeError(w, http.StatusConflict, recorder.CodeNotStarted, recorder.ErrNotStarted.Message)
+		httpjson.Error(w, http.StatusConflict, recorder.CodeNotStarted, recorder.ErrNotStarted.Message)
 		return
 	}
 	g.apiDo(w, conv, cmd, "")
@@ -150,11 +152,11 @@ func (g *Gateway) apiDo(w http.ResponseWriter, conv *conversation, cmd recorder.
 			status = http.StatusInternalServerError
 			re = &recorder.Error{Code: recorder.CodeFailed, Message: err.Error()}
 		}
-		writeError(w, status, re.Code, re.Message)
+		httpjson.Error(w, status, re.Code, re.Message)
 		return
 	}
 	st := recordingState{RecordingID: info.RecordingID, RecordingState: stateName(conv.rec.State()), ServerCallID: conv.callID}
 	v, _ := json.Marshal(st)
 	conv.send(&activity.Activity{Type: activity.TypeEvent, Name: EventStateChanged, Value: v})
-	writeJSON(w, http.StatusOK, st)
+	httpjson.Write(w, http.StatusOK, st)
 }

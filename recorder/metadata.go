@@ -61,9 +61,9 @@ type Participant struct {
 	ParticipantID string `json:"participantId"`
 }
 
-// writeJSON writes v to path atomically (temp file, then rename), so a
+// WriteJSON writes v to path atomically (temp file, then rename), so a
 // reader never sees half a document.
-func writeJSON(path string, v any) error {
+func WriteJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)

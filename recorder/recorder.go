@@ -304,7 +304,7 @@ func (r *Recorder) openChunk(s *session, now time.Time, layout Layout, index int
 		DialedNumber:   r.cfg.DialedNumber,
 		Direction:      r.cfg.Direction,
 	}
-	return writeJSON(s.info.MetadataPath, s.md)
+	return WriteJSON(s.info.MetadataPath, s.md)
 }
 
 // keep hands a finalized chunk to the store.
@@ -341,7 +341,7 @@ func (r *Recorder) rollover(s *session) error {
 		} else {
 			r.log.Error("chunk hash failed", "documentId", md.ChunkDocumentID, "err", herr)
 		}
-		if werr := writeJSON(path.MetadataPath, md); werr != nil {
+		if werr := WriteJSON(path.MetadataPath, md); werr != nil {
 			r.log.Error("chunk metadata failed", "documentId", md.ChunkDocumentID, "err", werr)
 		}
 		r.keep(md, path)
@@ -369,7 +369,7 @@ func (r *Recorder) syncLocked() error {
 	s := r.cur
 	err := s.wav.Sync()
 	s.md.ChunkDuration = ms(s.wav.Duration())
-	return errors.Join(err, writeJSON(s.info.MetadataPath, s.md))
+	return errors.Join(err, WriteJSON(s.info.MetadataPath, s.md))
 }
 
 // finish closes the current file and writes its final metadata.
@@ -387,7 +387,7 @@ func (r *Recorder) finish(now time.Time, end SessionEnd) (Info, error) {
 		s.md.Sha256 = sum
 	}
 	s.info.Duration = s.wav.Duration()
-	err = errors.Join(r.writeErr, err, writeJSON(s.info.MetadataPath, s.md))
+	err = errors.Join(r.writeErr, err, WriteJSON(s.info.MetadataPath, s.md))
 	r.writeErr = nil
 	if err != nil {
 		r.log.Error("recording finalize failed", "recordingId", s.info.RecordingID, "err", err)

@@ -73,5 +73,5 @@ func repairOne(base string, md *Metadata) error {
 	md.ChunkEndTime = isoTime(st.ModTime())
 	md.EndReason = EndServiceRestarted
 	md.Sha256 = sum
-	return writeJSON(base+".json", md)
+	return WriteJSON(base+".json", md)
 }

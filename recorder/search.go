@@ -3,7 +3,6 @@ package recorder
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/url"
 	"sort"
 	"strings"
@@ -75,19 +74,4 @@ func Search(ctx context.Context, st Store, q Query) ([]Metadata, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ChunkStartTime < out[j].ChunkStartTime })
 	return out, nil
-}
-
-func (d *Downloads) serveSearch(w http.ResponseWriter, r *http.Request) {
-	q, err := ParseQuery(r.URL.Query())
-	if err != nil {
-		httpError(w, http.StatusBadRequest, "BadArgument", err.Error())
-		return
-	}
-	found, err := Search(r.Context(), d.Store, q)
-	if err != nil {
-		httpError(w, http.StatusInternalServerError, "InternalError", "search failed")
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	writeBody(w, map[string]any{"recordings": found})
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/botline/botline/channel"
 	"github.com/botline/botline/channel/streaming"
 	"github.com/botline/botline/recorder"
+	"github.com/botline/botline/recordings"
 	"github.com/botline/botline/sip"
 )
 
@@ -126,7 +127,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	}
 	gwCfg.Bot = bot
 	if len(o.eventsURLs) > 0 {
-		n := &recorder.Notifier{URLs: o.eventsURLs, SpoolDir: filepath.Join(dir, ".events"), Logger: log}
+		n := &recordings.Notifier{URLs: o.eventsURLs, SpoolDir: filepath.Join(dir, ".events"), Logger: log}
 		if err := n.Start(ctx); err != nil {
 			return err
 		}
@@ -180,7 +181,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(srv.Stats())
 	})
-	(&recorder.Downloads{Store: gwCfg.Store, Token: o.apiToken, Logger: log}).Register(mux)
+	(&recordings.Downloads{Store: gwCfg.Store, Token: o.apiToken, Logger: log}).Register(mux)
 	gw.RegisterRecordingsAPI(mux, o.apiToken)
 	if o.pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

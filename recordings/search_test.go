@@ -1,26 +1,29 @@
-package recorder
+package recordings
 
 import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/botline/botline/recorder"
 )
 
 func TestSearch(t *testing.T) {
 	dir := t.TempDir()
-	clk := &fakeClock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
-	rec := func(caller, dialed string) Info {
-		r := New(Config{Dir: dir, CallerNumber: caller, DialedNumber: dialed, Now: clk.now})
-		info, _ := r.Do(Start)
-		clk.t = clk.t.Add(time.Minute)
-		r.Do(Stop)
-		clk.t = clk.t.Add(time.Hour)
+	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	rec := func(caller, dialed string) recorder.Info {
+		r := recorder.New(recorder.Config{Dir: dir, CallerNumber: caller, DialedNumber: dialed, Now: clock})
+		info, _ := r.Do(recorder.Start)
+		now = now.Add(time.Minute)
+		r.Do(recorder.Stop)
+		now = now.Add(time.Hour)
 		return info
 	}
 	a := rec("+14255550123", "+18005550199") // 10:00-10:01
 	b := rec("+14255550999", "+18005550100") // 11:01-11:02
 	c := rec("+33123456789", "+18005550199") // 12:02-12:03
-	ids := func(ms []Metadata) (s []string) {
+	ids := func(ms []recorder.Metadata) (s []string) {
 		for _, m := range ms {
 			s = append(s, m.RecordingID)
 		}
@@ -41,7 +44,7 @@ func TestSearch(t *testing.T) {
 		"none":          {"caller=%2B999", nil},
 	} {
 		code, _, body := get(t, serve(t, dir, "")+"/recordings?"+tc.q, nil)
-		var res struct{ Recordings []Metadata }
+		var res struct{ Recordings []recorder.Metadata }
 		if code != 200 || json.Unmarshal(body, &res) != nil {
 			t.Fatalf("%s: %d %s", name, code, body)
 		}

@@ -1,4 +1,4 @@
-package recorder
+package recordings
 
 import (
 	"bytes"
@@ -8,20 +8,23 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+
+	"github.com/botline/botline/recorder"
 )
 
 // recordOne makes a finished recording and one still running in dir.
-func recordOne(t *testing.T, dir string) (done, running Info) {
+func recordOne(t *testing.T, dir string) (done, running recorder.Info) {
 	t.Helper()
-	r := New(Config{Dir: dir})
-	done, _ = r.Do(Start)
+	r := recorder.New(recorder.Config{Dir: dir})
+	done, _ = r.Do(recorder.Start)
 	for range 10 {
-		r.WriteAudio(frame(500), frame(0))
+		r.WriteAudio(slices.Repeat([]int16{500}, 160), make([]int16, 160))
 	}
-	r.Do(Stop)
-	running, _ = r.Do(Start)
-	t.Cleanup(func() { r.Close(SessionEndCallEnded) })
+	r.Do(recorder.Stop)
+	running, _ = r.Do(recorder.Start)
+	t.Cleanup(func() { r.Close(recorder.SessionEndCallEnded) })
 	return done, running
 }
 
@@ -42,7 +45,7 @@ func get(t *testing.T, url string, hdr map[string]string) (int, http.Header, []b
 
 func serve(t *testing.T, dir, token string) string {
 	mux := http.NewServeMux()
-	(&Downloads{Store: LocalStore{Dir: dir}, Token: token}).Register(mux)
+	(&Downloads{Store: recorder.LocalStore{Dir: dir}, Token: token}).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv.URL
@@ -70,7 +73,7 @@ func TestDownloads(t *testing.T) {
 		}
 	}
 	code, h, body = get(t, url+"/recording/download/"+done.RecordingID+"/metadata", nil)
-	var md Metadata
+	var md recorder.Metadata
 	if code != 200 || h.Get("Content-Type") != "application/json" || json.Unmarshal(body, &md) != nil || md.Sha256 == "" {
 		t.Fatalf("metadata: %d %s", code, body)
 	}
