@@ -40,6 +40,8 @@ hygiene:
 	junk=$$(git ls-files | grep -E '(\.log|\.pcap|\.prof|\.test|\.wav)$$' | grep -v -E '(^|/)testdata/'); \
 	bad=$$(printf '%s\n' $$bin $$exe $$junk | sed '/^$$/d' | sort -u); \
 	[ -z "$$bad" ] || { echo "tracked files that are not source (git rm --cached them; .gitignore keeps them out):"; echo "$$bad"; exit 1; }
+	@missing=$$(grep -oE '[a-z]+(/[a-zA-Z0-9_.-]+)+(\.go|/)' docs/ARCHITECTURE.md | sort -u | while read -r p; do [ -e "$$p" ] || echo "$$p"; done); \
+	[ -z "$$missing" ] || { echo "docs/ARCHITECTURE.md names files that do not exist:"; echo "$$missing"; exit 1; }
 
 deps: deps-sipp deps-node deps-speech
 
