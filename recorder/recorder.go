@@ -1,19 +1,9 @@
 package recorder
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"sort"
-	"strconv"
 	"sync"
 	"time"
-
-	"github.com/botline/botline/internal/audio"
-	"github.com/botline/botline/internal/randid"
 )
 
 // syncEvery is how many frames pass between flushes of a file (1 s of 20 ms
@@ -69,22 +59,6 @@ type Recorder struct {
 	mix      []int16
 	up       [2][]int16 // upsampled channels
 	out      []int16    // interleaved stereo
-}
-
-// session is one recording: one WAV file and its metadata.
-type session struct {
-	info     Info // RecordingID of the session; paths of the current chunk
-	wav      *WAVWriter
-	md       Metadata // the current chunk's
-	pausedAt time.Time
-	frames   int
-	unmixed  bool
-	ups      [2]audio.Upsampler // per channel, when the file is 16 kHz
-
-	// Chunks finished by rollover; their finalizers hash off the media path.
-	finMu    sync.Mutex
-	finished []Metadata
-	pending  sync.WaitGroup
 }
 
 // New returns an idle Recorder.
@@ -250,156 +224,6 @@ func (r *Recorder) layout(s *session, caller, played []int16) []int16 {
 		r.out[2*i], r.out[2*i+1] = left[i], right[i]
 	}
 	return r.out
-}
-
-func (r *Recorder) open(now time.Time, layout Layout) (*session, error) {
-	if err := os.MkdirAll(r.cfg.Dir, 0o750); err != nil {
-		return nil, fmt.Errorf("recordings dir: %w", err)
-	}
-	id := randid.New()
-	s := &session{info: Info{RecordingID: id}, unmixed: layout == LayoutUnmixed}
-	r.writeErr = nil
-	// The first chunk's document id is the recording id.
-	if err := r.openChunk(s, now, layout, 0, id); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// openChunk starts chunk index of session s in a new file named docID.
-func (r *Recorder) openChunk(s *session, now time.Time, layout Layout, index int, docID string) error {
-	base := filepath.Join(r.cfg.Dir, docID)
-	channels := layout.Channels()
-	w, err := CreateWAV(base+".wav", r.cfg.SampleRate, channels)
-	if err != nil {
-		return err
-	}
-	parts := make([]Participant, len(r.cfg.Participants))
-	for i, p := range r.cfg.Participants {
-		parts[i] = Participant{ParticipantID: p}
-	}
-	s.info.AudioPath, s.info.MetadataPath = base+".wav", base+".json"
-	s.wav, s.frames = w, 0
-	s.md = Metadata{
-		ResourceID:           r.cfg.ResourceID,
-		CallID:               r.cfg.CallID,
-		ChunkDocumentID:      docID,
-		ChunkIndex:           index,
-		ChunkStartTime:       isoTime(now),
-		PauseResumeIntervals: []PauseInterval{},
-		RecordingInfo: RecordingInfo{
-			ContentType: string(layout),
-			ChannelType: "audioOnly",
-			Format:      "wav",
-			AudioConfiguration: AudioConfiguration{
-				SampleRate: strconv.Itoa(r.cfg.SampleRate),
-				BitRate:    r.cfg.SampleRate * 16 * channels,
-				Channels:   channels,
-			},
-		},
-		Participants:   parts,
-		RecordingID:    s.info.RecordingID,
-		ConversationID: r.cfg.ConversationID,
-		CallerNumber:   r.cfg.CallerNumber,
-		DialedNumber:   r.cfg.DialedNumber,
-		Direction:      r.cfg.Direction,
-	}
-	return WriteJSON(s.info.MetadataPath, s.md)
-}
-
-// keep hands a finalized chunk to the store.
-func (r *Recorder) keep(md Metadata, at Info) {
-	if r.cfg.Store == nil {
-		return
-	}
-	if err := r.cfg.Store.Keep(context.Background(), md, at.AudioPath, at.MetadataPath); err != nil {
-		r.log.Error("recording store refused a chunk", "documentId", md.ChunkDocumentID, "err", err)
-	}
-}
-
-// full reports whether the current chunk reached its bound.
-func (r *Recorder) full(s *session) bool {
-	return (r.cfg.ChunkMax > 0 && s.wav.Duration() >= r.cfg.ChunkMax) ||
-		(r.cfg.ChunkMaxBytes > 0 && s.wav.dataBytes >= r.cfg.ChunkMaxBytes)
-}
-
-// rollover closes the current chunk and opens the next. It runs on the
-// media path: the old file is closed here (a flush), its hash and final
-// metadata are written by a finalizer goroutine.
-func (r *Recorder) rollover(s *session) error {
-	now := r.cfg.Now()
-	old, md, path := s.wav, s.md, s.info
-	err := old.Close()
-	md.ChunkDuration = ms(old.Duration())
-	md.EndReason = EndChunkMax
-	md.ChunkEndTime = isoTime(now)
-	s.pending.Add(1)
-	go func() {
-		defer s.pending.Done()
-		if sum, herr := FileSHA256(path.AudioPath); herr == nil {
-			md.Sha256 = sum
-		} else {
-			r.log.Error("chunk hash failed", "documentId", md.ChunkDocumentID, "err", herr)
-		}
-		if werr := WriteJSON(path.MetadataPath, md); werr != nil {
-			r.log.Error("chunk metadata failed", "documentId", md.ChunkDocumentID, "err", werr)
-		}
-		r.keep(md, path)
-		s.finMu.Lock()
-		s.finished = append(s.finished, md)
-		s.finMu.Unlock()
-	}()
-	layout := Layout(md.RecordingInfo.ContentType)
-	return errors.Join(err, r.openChunk(s, now, layout, md.ChunkIndex+1, randid.New()))
-}
-
-func (s *session) closePause(now time.Time) {
-	if s.pausedAt.IsZero() {
-		return
-	}
-	s.md.PauseResumeIntervals = append(s.md.PauseResumeIntervals, PauseInterval{
-		StartTime: isoTime(s.pausedAt),
-		Duration:  ms(now.Sub(s.pausedAt)),
-	})
-	s.pausedAt = time.Time{}
-}
-
-// syncLocked flushes the current file and rewrites its metadata.
-func (r *Recorder) syncLocked() error {
-	s := r.cur
-	err := s.wav.Sync()
-	s.md.ChunkDuration = ms(s.wav.Duration())
-	return errors.Join(err, WriteJSON(s.info.MetadataPath, s.md))
-}
-
-// finish closes the current file and writes its final metadata.
-func (r *Recorder) finish(now time.Time, end SessionEnd) (Info, error) {
-	s := r.cur
-	r.cur = nil
-	s.closePause(now)
-	err := s.wav.Close()
-	s.md.ChunkDuration = ms(s.wav.Duration())
-	s.md.EndReason = EndSessionEnded
-	s.md.ChunkEndTime = isoTime(now)
-	if sum, herr := FileSHA256(s.info.AudioPath); herr != nil {
-		err = errors.Join(err, herr)
-	} else {
-		s.md.Sha256 = sum
-	}
-	s.info.Duration = s.wav.Duration()
-	err = errors.Join(r.writeErr, err, WriteJSON(s.info.MetadataPath, s.md))
-	r.writeErr = nil
-	if err != nil {
-		r.log.Error("recording finalize failed", "recordingId", s.info.RecordingID, "err", err)
-	}
-	r.keep(s.md, s.info)
-	s.pending.Wait() // rolled-over chunks' finalizers
-	chunks := append(s.finished, s.md)
-	sort.Slice(chunks, func(i, j int) bool { return chunks[i].ChunkIndex < chunks[j].ChunkIndex })
-	if r.cfg.OnFinish != nil {
-		r.cfg.OnFinish(chunks, end)
-	}
-	return s.info, err
 }
 
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }

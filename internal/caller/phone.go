@@ -1,25 +1,21 @@
-// Package caller is a SIP caller on sipgo and pion/rtp: it places calls,
-// streams G.711 audio with real pacing, and answers the far end's BYE. The
-// tests use it as a real SIP peer.
+// Package caller is a SIP caller on sipgo and pion/rtp: it places calls
+// (phone.go), streams G.711 audio with real pacing and measures what comes
+// back (rtp.go), and answers the far end's BYE (call.go). The tests and the
+// load generator use it as a real SIP peer.
 package caller
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"net"
 	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
-	botsip "github.com/botline/botline/sip"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
-	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
-	"github.com/zaf/g711"
 )
 
 // Phone is a SIP endpoint that can place calls.
@@ -129,29 +125,6 @@ func NewPhone(ctx context.Context, ip string) (*Phone, error) {
 // Addr is the phone's SIP address.
 func (p *Phone) Addr() string { return net.JoinHostPort(p.ip, fmt.Sprint(p.port)) }
 
-// Call is a call placed by a Phone.
-type Call struct {
-	Dialog   *sipgo.DialogClientSession
-	RTP      *net.UDPConn
-	Remote   netip.AddrPort // where the far end wants RTP
-	PT       uint8          // negotiated payload type (0 PCMU, 8 PCMA)
-	received chan struct{}
-	mu       sync.Mutex
-	stats    botsip.RTPStats
-	loud     int // audio packets that were not silence
-	keys     []byte
-	keysIn   botsip.DTMFDetector
-
-	// sending state, owned by whoever calls SendPacket
-	out     rtp.Packet
-	outBuf  []byte
-	encode  func(int16) uint8
-	dst     netip.AddrPort
-	dtmfPT  uint8
-	dtmf    []byte // digits waiting to be sent
-	dtmfPos int    // packets of the current digit sent
-}
-
 // Offer returns an SDP offer for an RTP socket at ip:port with the given
 // payload types (rtpmap for 0, 8, 18 and 101 included).
 func Offer(ip string, port int, pts ...uint8) []byte {
@@ -245,230 +218,4 @@ func (p *Phone) DialSDP(ctx context.Context, target, from, to, contentType strin
 	p.calls[dlg.InviteRequest.CallID().Value()] = c
 	p.mu.Unlock()
 	return c, nil
-}
-
-func (c *Call) initSender() {
-	c.encode = g711.EncodeUlawFrame
-	if c.PT == 8 {
-		c.encode = g711.EncodeAlawFrame
-	}
-	c.out = rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: c.PT, SSRC: mrand.Uint32(), SequenceNumber: uint16(mrand.Uint32()), Timestamp: mrand.Uint32()}}
-	c.out.Payload = make([]byte, 160)
-	c.outBuf = make([]byte, 1500)
-	c.dst = c.Remote
-}
-
-// drain measures the far end's RTP.
-func (c *Call) drain() {
-	buf := make([]byte, 1500)
-	var h rtp.Header
-	for {
-		n, err := c.RTP.Read(buf)
-		if err != nil {
-			return
-		}
-		off, err := h.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		loud := h.PayloadType == c.PT && c.loudPayload(buf[off:n])
-		now := time.Now()
-		c.mu.Lock()
-		if loud {
-			c.loud++
-		}
-		if h.PayloadType == 101 {
-			if k, ok := c.keysIn.Packet(buf[off:n], h.Timestamp); ok {
-				c.keys = append(c.keys, k)
-			}
-		}
-		c.stats.Update(h.SequenceNumber, h.Timestamp, now)
-		if c.stats.Received == 1 {
-			close(c.received)
-		}
-		c.mu.Unlock()
-	}
-}
-
-// loudPayload reports whether a G.711 payload holds more than silence
-// (every sample is looked at: a stride would alias with some tones).
-func (c *Call) loudPayload(p []byte) bool {
-	decode := g711.DecodeUlawFrame
-	if c.PT == 8 {
-		decode = g711.DecodeAlawFrame
-	}
-	for _, b := range p {
-		if v := decode(b); v > 500 || v < -500 {
-			return true
-		}
-	}
-	return false
-}
-
-// Keys returns the keys the far end sent as RFC 4733 events (payload
-// type 101) so far.
-func (c *Call) Keys() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return string(c.keys)
-}
-
-// Request sends an in-dialog request (re-INVITE, INFO, UPDATE...) and
-// returns the final response; a 2xx to INVITE is ACKed.
-func (c *Call) Request(ctx context.Context, method sip.RequestMethod, contentType string, body []byte, hdrs ...sip.Header) (*sip.Response, error) {
-	target := c.Dialog.InviteRequest.Recipient
-	if ct := c.Dialog.InviteResponse.Contact(); ct != nil {
-		target = ct.Address
-	}
-	req := sip.NewRequest(method, target)
-	for _, h := range hdrs {
-		req.AppendHeader(h)
-	}
-	if contentType != "" {
-		req.AppendHeader(sip.NewHeader("Content-Type", contentType))
-	}
-	req.SetBody(body)
-	res, err := c.Dialog.Do(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	if method == sip.INVITE && res.IsSuccess() {
-		ack := sip.NewRequest(sip.ACK, target)
-		ack.AppendHeader(&sip.CSeqHeader{SeqNo: req.CSeq().SeqNo, MethodName: sip.ACK})
-		if err := c.Dialog.WriteRequest(ack); err != nil {
-			return res, fmt.Errorf("ack: %w", err)
-		}
-	}
-	return res, nil
-}
-
-// LoudPackets is how many of the far end's audio packets were not silence.
-func (c *Call) LoudPackets() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.loud
-}
-
-// ReceivedPackets is how many RTP packets the far end sent so far.
-func (c *Call) ReceivedPackets() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return int(c.stats.Received)
-}
-
-// Stats returns the statistics of the far end's RTP so far.
-func (c *Call) Stats() botsip.RTPStats {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.stats
-}
-
-// QueueDTMF queues digits (0-9, *, #) to be sent as RFC 4733 events by
-// SendPacket, in place of audio. It reports false when the far end did not
-// accept telephone-event. Not safe concurrently with SendPacket.
-func (c *Call) QueueDTMF(digits string) bool {
-	if c.dtmfPT == 0 {
-		return false
-	}
-	c.dtmf = append(c.dtmf, digits...)
-	return true
-}
-
-// dtmfEvent maps a digit to its RFC 4733 event code.
-func dtmfEvent(d byte) byte {
-	switch {
-	case d >= '0' && d <= '9':
-		return d - '0'
-	case d == '*':
-		return 10
-	case d == '#':
-		return 11
-	}
-	return 0
-}
-
-// SkipFrames advances the stream's timestamp by n 20 ms frames not sent
-// (a sender that fell behind), so the far end sees a gap, not lateness.
-func (c *Call) SkipFrames(n int) { c.out.Timestamp += uint32(n * 160) }
-
-// SendPacket sends the next 20 ms packet: the 160 samples given, or, while
-// digits are queued, the current RFC 4733 event (5 packets of 100 ms tone
-// plus 3 end packets, one timestamp per event). It allocates nothing.
-func (c *Call) SendPacket(samples []int16) error {
-	var payload []byte
-	if len(c.dtmf) > 0 {
-		const toneFrames, endFrames = 5, 3
-		c.out.PayloadType = c.dtmfPT
-		c.out.Marker = c.dtmfPos == 0
-		dur := uint16(min(c.dtmfPos+1, toneFrames) * 160)
-		flags := byte(10) // volume
-		if c.dtmfPos >= toneFrames {
-			flags |= 0x80 // end
-		}
-		payload = c.outBuf[1400:1404]
-		payload[0], payload[1], payload[2], payload[3] = dtmfEvent(c.dtmf[0]), flags, byte(dur>>8), byte(dur)
-		c.dtmfPos++
-		if c.dtmfPos == toneFrames+endFrames {
-			c.dtmf, c.dtmfPos = c.dtmf[1:], 0
-			c.out.Timestamp += toneFrames * 160
-		}
-	} else {
-		c.out.PayloadType, c.out.Marker = c.PT, false
-		for i := range 160 {
-			c.out.Payload[i] = c.encode(samples[i])
-		}
-		payload = c.out.Payload
-		defer func() { c.out.Timestamp += 160 }()
-	}
-	saved := c.out.Payload
-	c.out.Payload = payload
-	n, err := c.out.MarshalTo(c.outBuf[:1400])
-	c.out.Payload = saved
-	if err != nil {
-		return err
-	}
-	c.out.SequenceNumber++
-	if _, err := c.RTP.WriteToUDPAddrPort(c.outBuf[:n], c.dst); err != nil {
-		return fmt.Errorf("send rtp: %w", err)
-	}
-	return nil
-}
-
-// Ended is done when the call ended (either side hung up).
-func (c *Call) Ended() <-chan struct{} { return c.Dialog.Context().Done() }
-
-// Hangup sends BYE.
-func (c *Call) Hangup(ctx context.Context) error {
-	defer c.close()
-	return c.Dialog.Bye(ctx)
-}
-
-func (c *Call) close() {
-	if c.RTP != nil {
-		c.RTP.Close()
-	}
-}
-
-// Close releases the call's socket after the far end hung up.
-func (c *Call) Close() { c.close(); c.Dialog.Close() }
-
-// SendAudio streams samples (8 kHz PCM) as G.711 in 20 ms packets, paced in
-// real time, until done or ctx ends.
-func (c *Call) SendAudio(ctx context.Context, samples []int16) error {
-	if c.RTP == nil {
-		return errors.New("call has no media")
-	}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for off := 0; off+160 <= len(samples); off += 160 {
-		if err := c.SendPacket(samples[off : off+160]); err != nil {
-			return err
-		}
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
 }

@@ -1,0 +1,84 @@
+package caller
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	botsip "github.com/botline/botline/sip"
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
+)
+
+// Call is a call placed by a Phone.
+type Call struct {
+	Dialog   *sipgo.DialogClientSession
+	RTP      *net.UDPConn
+	Remote   netip.AddrPort // where the far end wants RTP
+	PT       uint8          // negotiated payload type (0 PCMU, 8 PCMA)
+	received chan struct{}
+	mu       sync.Mutex
+	stats    botsip.RTPStats
+	loud     int // audio packets that were not silence
+	keys     []byte
+	keysIn   botsip.DTMFDetector
+
+	// sending state, owned by whoever calls SendPacket
+	out     rtp.Packet
+	outBuf  []byte
+	encode  func(int16) uint8
+	dst     netip.AddrPort
+	dtmfPT  uint8
+	dtmf    []byte // digits waiting to be sent
+	dtmfPos int    // packets of the current digit sent
+}
+
+// Request sends an in-dialog request (re-INVITE, INFO, UPDATE...) and
+// returns the final response; a 2xx to INVITE is ACKed.
+func (c *Call) Request(ctx context.Context, method sip.RequestMethod, contentType string, body []byte, hdrs ...sip.Header) (*sip.Response, error) {
+	target := c.Dialog.InviteRequest.Recipient
+	if ct := c.Dialog.InviteResponse.Contact(); ct != nil {
+		target = ct.Address
+	}
+	req := sip.NewRequest(method, target)
+	for _, h := range hdrs {
+		req.AppendHeader(h)
+	}
+	if contentType != "" {
+		req.AppendHeader(sip.NewHeader("Content-Type", contentType))
+	}
+	req.SetBody(body)
+	res, err := c.Dialog.Do(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if method == sip.INVITE && res.IsSuccess() {
+		ack := sip.NewRequest(sip.ACK, target)
+		ack.AppendHeader(&sip.CSeqHeader{SeqNo: req.CSeq().SeqNo, MethodName: sip.ACK})
+		if err := c.Dialog.WriteRequest(ack); err != nil {
+			return res, fmt.Errorf("ack: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// Ended is done when the call ended (either side hung up).
+func (c *Call) Ended() <-chan struct{} { return c.Dialog.Context().Done() }
+
+// Hangup sends BYE.
+func (c *Call) Hangup(ctx context.Context) error {
+	defer c.close()
+	return c.Dialog.Bye(ctx)
+}
+
+func (c *Call) close() {
+	if c.RTP != nil {
+		c.RTP.Close()
+	}
+}
+
+// Close releases the call's socket after the far end hung up.
+func (c *Call) Close() { c.close(); c.Dialog.Close() }
