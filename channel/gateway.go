@@ -132,6 +132,7 @@ func New(cfg Config) *Gateway {
 	if cfg.Clock == nil {
 		cfg.Clock = systemClock{}
 	}
+	cfg.VAD.KeepAudio = cfg.STT != nil // nothing is buffered for a recognizer there is not
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/") + "/"
 	g := &Gateway{cfg: cfg, log: cfg.Logger, convs: map[string]*conversation{}, byCall: map[string]*conversation{}}
 	switch b := cfg.Bot.(type) {

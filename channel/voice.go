@@ -274,6 +274,7 @@ func (v *voice) run() {
 			v.endUtterance()
 		case evUtterance:
 			if v.endUtterance() {
+				speech.Release(ev.pcm)
 				v.log.Info("speech ignored during prompt")
 				continue
 			}
@@ -303,7 +304,10 @@ func (v *voice) endUtterance() bool {
 	return ignored
 }
 
+// recognize turns an utterance into a message for the bot, and gives its
+// buffer back.
 func (v *voice) recognize(pcm []int16) {
+	defer speech.Release(pcm)
 	ctx, cancel := context.WithTimeout(v.ctx, time.Minute)
 	defer cancel()
 	start := time.Now()

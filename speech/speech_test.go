@@ -48,7 +48,7 @@ func rms(x []int16) float64 {
 }
 
 func TestDetector(t *testing.T) {
-	d := NewDetector(VADConfig{})
+	d := NewDetector(VADConfig{KeepAudio: true})
 	quiet := make([]int16, frameSamples)
 	loud := audio.Sine(300, 5000, 8000, frameSamples)
 	var events []VADEvent
@@ -70,6 +70,33 @@ func TestDetector(t *testing.T) {
 	u := d.Utterance()
 	if sec := float64(len(u)) / 8000; sec < 1.2 || sec > 1.5 {
 		t.Errorf("utterance %.2f s, want 1 s of speech + preroll and trailing silence", sec)
+	}
+	Release(u)
+}
+
+// Without KeepAudio (no recognizer) a caller talking without end costs no
+// memory: utterances are still found (cut at Max), no frame allocates, and
+// there is no audio to hand over.
+func TestDetectorWithoutAudio(t *testing.T) {
+	d := NewDetector(VADConfig{})
+	loud := audio.Sine(300, 5000, 8000, frameSamples)
+	var ends int
+	allocs := testing.AllocsPerRun(2000, func() { // 40 s of tone
+		if d.Frame(loud) == VADUtterance {
+			ends++
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%.2f allocations per frame", allocs)
+	}
+	if ends < 2 {
+		t.Errorf("%d utterances in 40 s of tone, want it cut every 15 s", ends)
+	}
+	if held := cap(d.buf); held != 0 {
+		t.Errorf("holds a buffer of %d samples mid-utterance without KeepAudio", held)
+	}
+	if u := d.Utterance(); u != nil {
+		t.Errorf("handed over %d samples without KeepAudio", len(u))
 	}
 }
 

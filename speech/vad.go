@@ -2,6 +2,7 @@ package speech
 
 import (
 	"math"
+	"sync"
 	"time"
 )
 
@@ -18,6 +19,10 @@ type VADConfig struct {
 	Max time.Duration // default 15 s
 	// Min drops utterances with less speech than this (clicks, coughs).
 	Min time.Duration // default 200 ms
+	// KeepAudio keeps each utterance's audio for a recognizer (Utterance).
+	// Without it the Detector only finds where utterances start and end,
+	// and buffers no audio at all.
+	KeepAudio bool
 }
 
 const (
@@ -34,11 +39,15 @@ func frames(d, def time.Duration) int {
 }
 
 // Detector segments a call's audio into utterances by energy, one 20 ms
-// frame at a time. It allocates only when an utterance ends (the copy it
-// hands over) and keeps its buffer across utterances.
+// frame at a time. With KeepAudio an utterance's audio goes into a buffer
+// from a pool shared by all calls, handed over by Utterance and given back
+// with Release, so a call holds audio only while its caller speaks and
+// until the recognizer is done; without KeepAudio it holds none.
 type Detector struct {
 	threshold              float64
 	start, end, maxF, minF int
+	keep                   bool
+	n                      int // samples in the utterance so far
 
 	noise   float64 // slow estimate of the line's noise RMS
 	run     int     // consecutive speech frames while idle
@@ -63,6 +72,7 @@ func NewDetector(cfg VADConfig) *Detector {
 		end:       frames(cfg.End, 700*time.Millisecond),
 		maxF:      frames(cfg.Max, 15*time.Second),
 		minF:      frames(cfg.Min, 200*time.Millisecond),
+		keep:      cfg.KeepAudio,
 		noise:     th / 4,
 		pre:       make([]int16, prerollFrame*frameSamples),
 	}
@@ -103,21 +113,28 @@ func (d *Detector) Frame(f []int16) VADEvent {
 			return VADNone
 		}
 		d.active, d.speechF, d.quiet = true, d.run, 0
-		d.buf = d.buf[:0]
-		d.buf = d.appendPreroll(d.buf)
+		d.n = d.prerollLen()
+		if d.keep {
+			d.buf = d.appendPreroll((*utterances.Get().(*[]int16))[:0])
+		}
 		return VADStart
 	}
-	d.buf = append(d.buf, f...)
+	d.n += len(f)
+	if d.keep {
+		d.buf = append(d.buf, f...)
+	}
 	if speech {
 		d.speechF++
 		d.quiet = 0
 	} else {
 		d.quiet++
 	}
-	if d.quiet >= d.end || len(d.buf) >= d.maxF*frameSamples {
+	if d.quiet >= d.end || d.n >= d.maxF*frameSamples {
 		d.active, d.run = false, 0
 		d.prePos, d.preFull = 0, false
 		if d.speechF < d.minF {
+			Release(d.buf)
+			d.buf = nil
 			return VADDiscarded
 		}
 		return VADUtterance
@@ -128,11 +145,39 @@ func (d *Detector) Frame(f []int16) VADEvent {
 // Active reports whether an utterance is in progress.
 func (d *Detector) Active() bool { return d.active }
 
-// Utterance returns a copy of the utterance that just ended (with 200 ms
-// before its start), trailing silence trimmed to 200 ms.
+// Utterance hands over the audio of the utterance that just ended (with
+// 200 ms from before it started, without its trailing silence); nil
+// without KeepAudio. Give it back with Release once recognized.
 func (d *Detector) Utterance() []int16 {
+	b := d.buf
+	d.buf = nil
 	trim := max(0, d.quiet-prerollFrame) * frameSamples
-	return append([]int16(nil), d.buf[:len(d.buf)-min(trim, len(d.buf))]...)
+	return b[:len(b)-min(trim, len(b))]
+}
+
+// utterances pools utterance buffers across calls; a buffer starts at 2 s
+// and grows to the longest utterance it held.
+var utterances = sync.Pool{New: func() any {
+	b := make([]int16, 0, 2*8000)
+	return &b
+}}
+
+// Release gives an utterance's buffer back to the pool; pcm must not be
+// used after.
+func Release(pcm []int16) {
+	if cap(pcm) == 0 {
+		return
+	}
+	pcm = pcm[:0]
+	utterances.Put(&pcm)
+}
+
+// prerollLen is how many samples of pre-roll the ring holds.
+func (d *Detector) prerollLen() int {
+	if d.preFull {
+		return len(d.pre)
+	}
+	return d.prePos * frameSamples
 }
 
 func (d *Detector) keepPreroll(f []int16) {
