@@ -14,12 +14,11 @@ import (
 // maxActivityBytes bounds a posted activity.
 const maxActivityBytes = 1 << 20
 
-// Handler serves the Connector API the bot talks back on, and /healthz.
+// Handler serves the Connector API the bot talks back on.
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v3/conversations/{conversationId}/activities", g.serveActivity)
 	mux.HandleFunc("POST /v3/conversations/{conversationId}/activities/{activityId}", g.serveActivity)
-	mux.HandleFunc("GET /healthz", g.serveHealth)
 	return mux
 }
 
@@ -48,8 +47,4 @@ func (g *Gateway) serveActivity(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpjson.Write(w, http.StatusOK, activity.ResourceResponse{ID: id})
-}
-
-func (g *Gateway) serveHealth(w http.ResponseWriter, _ *http.Request) {
-	httpjson.Write(w, http.StatusOK, map[string]any{"status": "ok", "calls": g.live.Load()})
 }

@@ -264,6 +264,9 @@ func (g *Gateway) end(conv *conversation, reason string, end recorder.SessionEnd
 	})
 }
 
+// Live is the number of calls whose conversation has not fully ended.
+func (g *Gateway) Live() int64 { return g.live.Load() }
+
 // Wait returns once every ended conversation's activities were delivered to
 // the bot, or when ctx ends. Call it after the SIP server stopped.
 func (g *Gateway) Wait(ctx context.Context) error {

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +21,8 @@ import (
 
 	"github.com/botline/botline/channel"
 	"github.com/botline/botline/channel/streaming"
+	"github.com/botline/botline/internal/auth"
+	"github.com/botline/botline/internal/httpjson"
 	"github.com/botline/botline/recorder"
 	"github.com/botline/botline/recordings"
 	"github.com/botline/botline/sip"
@@ -175,19 +176,9 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--http-listen: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/", gw.Handler())
-	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(srv.Stats())
-	})
-	(&recordings.Downloads{Store: gwCfg.Store, Token: o.apiToken, Logger: log}).Register(mux)
-	gw.RegisterRecordingsAPI(mux, o.apiToken)
-	if o.pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	}
-	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := &http.Server{Handler: routes(o, gw, srv, gwCfg.Store, log),
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: 64 << 10}
 	go func() {
 		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", "err", err)
@@ -205,4 +196,31 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	_ = httpSrv.Shutdown(shutCtx)
 	log.Info("botline stopped")
 	return sipErr
+}
+
+// routes is everything served on --http-listen. Beside the Connector API
+// (which bots call with no token), every route that shows or changes
+// recordings or the gateway's state needs --api-token when one is set;
+// /healthz answers anyone that the gateway is up, and only a token holder
+// how many calls it carries.
+func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Store, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", gw.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		body := map[string]any{"status": "ok"}
+		if auth.Allowed(o.apiToken, r) {
+			body["calls"] = gw.Live()
+		}
+		httpjson.Write(w, http.StatusOK, body)
+	})
+	mux.HandleFunc("GET /stats", auth.RequireBearer(o.apiToken, func(w http.ResponseWriter, _ *http.Request) {
+		httpjson.Write(w, http.StatusOK, srv.Stats())
+	}))
+	(&recordings.Downloads{Store: store, Token: o.apiToken, Logger: log}).Register(mux)
+	gw.RegisterRecordingsAPI(mux, o.apiToken)
+	if o.pprof {
+		mux.HandleFunc("/debug/pprof/", auth.RequireBearer(o.apiToken, pprof.Index))
+		mux.HandleFunc("/debug/pprof/profile", auth.RequireBearer(o.apiToken, pprof.Profile))
+	}
+	return mux
 }

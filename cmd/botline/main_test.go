@@ -57,7 +57,8 @@ func (s *syncBuffer) String() string {
 // gateway is a running botline process.
 type gateway struct {
 	sipAddr, httpURL, dir string
-	rtpLo, rtpHi          int // its RTP port range
+	token                 string // its --api-token
+	rtpLo, rtpHi          int    // its RTP port range
 	log                   *syncBuffer
 	stop                  func(t *testing.T) // SIGINT, wait for exit
 	kill                  func()             // SIGKILL, wait for exit
@@ -90,6 +91,8 @@ func startGateway(t *testing.T, args ...string) *gateway {
 			httpAddr = args[i+1]
 		case "--recordings-dir":
 			g.dir = args[i+1]
+		case "--api-token":
+			g.token = args[i+1]
 		}
 	}
 	g.httpURL = "http://" + httpAddr
@@ -152,12 +155,19 @@ func (g *gateway) waitIdle(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		res, err := http.Get(g.httpURL + "/healthz")
+		req, _ := http.NewRequest("GET", g.httpURL+"/healthz", nil)
+		if g.token != "" {
+			req.Header.Set("Authorization", "Bearer "+g.token)
+		}
+		res, err := http.DefaultClient.Do(req)
 		if err == nil {
-			var h struct{ Calls int }
+			var h struct{ Calls *int }
 			json.NewDecoder(res.Body).Decode(&h)
 			res.Body.Close()
-			if h.Calls == 0 {
+			if h.Calls == nil {
+				t.Fatal("/healthz did not say how many calls are live")
+			}
+			if *h.Calls == 0 {
 				return
 			}
 		}

@@ -129,3 +129,41 @@ func TestRecordingsAPI(t *testing.T) {
 	}
 	call.Hangup(ctx)
 }
+
+// With --api-token, what shows or changes the gateway's state needs the
+// token: /stats and the profiler answer 401 without it, and /healthz tells
+// anyone the gateway is up but only a token holder how many calls it has.
+func TestAPITokenGuardsState(t *testing.T) {
+	gw := startGateway(t, "--api-token", "tok", "--pprof")
+	get := func(path, token string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", gw.httpURL+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	for _, path := range []string{"/stats", "/debug/pprof/"} {
+		if code, _ := get(path, ""); code != http.StatusUnauthorized {
+			t.Errorf("%s without token: %d, want 401", path, code)
+		}
+		if code, _ := get(path, "wrong"); code != http.StatusUnauthorized {
+			t.Errorf("%s with a wrong token: %d, want 401", path, code)
+		}
+		if code, _ := get(path, "tok"); code != http.StatusOK {
+			t.Errorf("%s with the token: %d, want 200", path, code)
+		}
+	}
+	if code, body := get("/healthz", ""); code != 200 || strings.Contains(body, "calls") {
+		t.Errorf("/healthz without token: %d %s, want 200 without the call count", code, body)
+	}
+	if code, body := get("/healthz", "tok"); code != 200 || !strings.Contains(body, `"calls":0`) {
+		t.Errorf("/healthz with the token: %d %s", code, body)
+	}
+}

@@ -14,14 +14,21 @@ import (
 // time whatever the token sent.
 func RequireBearer(token string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if token != "" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="botline"`)
-				httpjson.Error(w, http.StatusUnauthorized, "Unauthorized", "a valid bearer token is required")
-				return
-			}
+		if !Allowed(token, r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="botline"`)
+			httpjson.Error(w, http.StatusUnauthorized, "Unauthorized", "a valid bearer token is required")
+			return
 		}
 		h(w, r)
 	}
+}
+
+// Allowed reports whether r carries token as "Authorization: Bearer
+// <token>"; with no token set, every request is allowed.
+func Allowed(token string, r *http.Request) bool {
+	if token == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
 }
