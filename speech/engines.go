@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -65,7 +66,17 @@ func mapVoice(name string, voices map[string]string) string {
 	return voices[strings.ToLower(strings.TrimSpace(name))]
 }
 
+// ttsSlots bounds the engine processes running at once, across all calls:
+// a flood of prompts queues here instead of forking without end.
+var ttsSlots = make(chan struct{}, 2*runtime.NumCPU())
+
 func runWAV(ctx context.Context, path string, args []string) ([]int16, int, error) {
+	select {
+	case ttsSlots <- struct{}{}:
+		defer func() { <-ttsSlots }()
+	case <-ctx.Done():
+		return nil, 0, fmt.Errorf("%s: waiting for a synthesis slot: %w", path, ctx.Err())
+	}
 	var out, errb bytes.Buffer
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -73,11 +84,10 @@ func runWAV(ctx context.Context, path string, args []string) ([]int16, int, erro
 		return nil, 0, fmt.Errorf("%s: %w: %s", path, err, strings.TrimSpace(errb.String()))
 	}
 	pcm, rate, channels, err := audio.Decode(out.Bytes())
-	pcm = audio.Channel(pcm, channels, 0)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s output: %w", path, err)
 	}
-	return pcm, rate, nil
+	return audio.Channel(pcm, channels, 0), rate, nil
 }
 
 // NewEngine returns the engine named "flite" or "espeak-ng".

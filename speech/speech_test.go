@@ -2,7 +2,9 @@ package speech
 
 import (
 	"context"
+	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +38,38 @@ func TestParseSSML(t *testing.T) {
 	}
 	if _, err := Parse("<speak>unclosed"); err == nil {
 		t.Error("malformed SSML accepted")
+	}
+}
+
+// Nested <prosody rate> multiplies, but the product stays within 0.5..2:
+// twenty levels of x-slow do not ask an engine for hours of audio.
+func TestNestedProsodyClamped(t *testing.T) {
+	for _, rate := range []string{"x-slow", "x-fast", "10%", "500%"} {
+		ssml := "<speak>" + strings.Repeat(`<prosody rate="`+rate+`">`, 20) + "hello" + strings.Repeat("</prosody>", 20) + "</speak>"
+		segs, err := Parse(ssml)
+		if err != nil || len(segs) != 1 {
+			t.Fatalf("%s: %+v %v", rate, segs, err)
+		}
+		if r := segs[0].Rate; r < 0.5 || r > 2 {
+			t.Errorf("20 nested %s: rate %v, want within 0.5..2", rate, r)
+		}
+	}
+}
+
+// stuckEngine never finishes on its own.
+type stuckEngine struct{}
+
+func (stuckEngine) Synthesize(ctx context.Context, _, _ string, _ float64) ([]int16, int, error) {
+	<-ctx.Done()
+	return nil, 0, ctx.Err()
+}
+
+// A prompt whose synthesis does not end is abandoned at the bound.
+func TestSpeakBounded(t *testing.T) {
+	defer func(d time.Duration) { maxSynthesis = d }(maxSynthesis)
+	maxSynthesis = 50 * time.Millisecond
+	if _, err := Speak(context.Background(), stuckEngine{}, "hello"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Speak: %v, want the synthesis deadline", err)
 	}
 }
 

@@ -77,7 +77,7 @@ func Parse(prompt string) ([]Segment, error) {
 				}
 			case "prosody":
 				if r, ok := parseRate(attr(t, "rate")); ok {
-					st.rate *= r
+					st.rate = clampRate(st.rate * r) // nested: the product, bounded
 				}
 			case "break":
 				dur := breakTime(attr(t, "time"), attr(t, "strength"))
@@ -181,5 +181,8 @@ func parseRate(s string) (float64, bool) {
 			r = v
 		}
 	}
-	return max(0.5, min(r, 2)), true
+	return clampRate(r), true
 }
+
+// clampRate bounds a speaking rate to 0.5..2.
+func clampRate(r float64) float64 { return max(0.5, min(r, 2)) }

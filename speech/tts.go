@@ -25,6 +25,9 @@ type Engine interface {
 // MaxPrompt bounds the audio of one prompt.
 const MaxPrompt = 5 * time.Minute
 
+// maxSynthesis bounds the time one prompt may take to synthesize.
+var maxSynthesis = 30 * time.Second
+
 // Speak turns a prompt (plain text or SSML) into 8 kHz PCM ready to play:
 // each text segment through the engine, resampled to 8 kHz, and each break
 // as silence.
@@ -33,6 +36,8 @@ func Speak(ctx context.Context, e Engine, prompt string) ([]int16, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, maxSynthesis)
+	defer cancel()
 	var out []int16
 	for _, s := range segs {
 		if s.Break > 0 {
