@@ -32,8 +32,9 @@ type Config struct {
 	ChunkMaxBytes int64
 	// OnFinish, if set, is told of every finished recording session: the
 	// final metadata of its chunks in order, and why the session ended
-	// (a SessionEnd), even when finalized with errors. It runs under the
-	// recorder's lock: it must not block or call back into the Recorder.
+	// (a SessionEnd), even when finalized with errors. It runs in the
+	// goroutine that stopped or closed the recording, after the recorder's
+	// lock is released, before Do(Stop) or Close returns.
 	OnFinish func(chunks []Metadata, end SessionEnd)
 }
 
@@ -52,13 +53,14 @@ type Recorder struct {
 	cfg Config
 	log *slog.Logger
 
-	mu       sync.Mutex
-	state    State
-	cur      *session
-	writeErr error // first write failure of cur, reported on the next command
-	mix      []int16
-	up       [2][]int16 // upsampled channels
-	out      []int16    // interleaved stereo
+	mu         sync.Mutex
+	finalizing sync.WaitGroup // sessions closed, their files not yet final
+	state      State
+	cur        *session
+	writeErr   error // first write failure of cur, reported on the next command
+	mix        []int16
+	up         [2][]int16 // upsampled channels
+	out        []int16    // interleaved stereo
 }
 
 // New returns an idle Recorder.
@@ -99,7 +101,7 @@ func (r *Recorder) Current() string {
 // acted on; a refusal or failure is an *Error. Start uses the configured
 // layout.
 func (r *Recorder) Do(c Command) (Info, error) {
-	return r.do(c, r.cfg.Layout)
+	return r.run(c, r.cfg.Layout)
 }
 
 // Start starts a recording with the given channel layout ("" = the
@@ -111,22 +113,35 @@ func (r *Recorder) Start(layout Layout) (Info, error) {
 	if _, err := ParseLayout(string(layout)); err != nil {
 		return Info{}, failed(err)
 	}
-	return r.do(Start, layout)
+	return r.run(Start, layout)
 }
 
-func (r *Recorder) do(c Command, layout Layout) (Info, error) {
+// run applies a command; a stop's files are finalized after the lock is
+// released, so hashing a long file never holds up the media path.
+func (r *Recorder) run(c Command, layout Layout) (Info, error) {
+	info, fin, err := r.do(c, layout)
+	if fin == nil {
+		return info, err
+	}
+	if info, err = fin.finalize(); err != nil {
+		return info, failed(err)
+	}
+	return info, nil
+}
+
+func (r *Recorder) do(c Command, layout Layout) (Info, *closing, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	next, err := Transition(r.state, c)
 	if err != nil {
-		return Info{}, err
+		return Info{}, nil, err
 	}
 	now := r.cfg.Now()
 	switch c {
 	case Start:
 		s, err := r.open(now, layout)
 		if err != nil {
-			return Info{}, failed(err)
+			return Info{}, nil, failed(err)
 		}
 		r.cur = s
 	case Pause:
@@ -134,31 +149,34 @@ func (r *Recorder) do(c Command, layout Layout) (Info, error) {
 	case Resume:
 		r.cur.closePause(now)
 	case Stop:
-		info, err := r.finish(now, SessionEndStopped)
+		fin := r.closeLocked(now, SessionEndStopped)
 		r.state = Idle
-		if err != nil {
-			return info, failed(err)
-		}
-		return info, nil
+		return Info{}, fin, nil
 	}
 	r.state = next
 	if err := r.syncLocked(); err != nil {
-		return r.cur.info, failed(err)
+		return r.cur.info, nil, failed(err)
 	}
-	return r.cur.info, nil
+	return r.cur.info, nil, nil
 }
 
 // Close stops a running or paused recording because the call ended (end:
 // SessionEndCallEnded, or SessionEndCallTransferred) and finalizes its
 // files. It reports whether there was one.
+// A recording a stop is still finalizing is waited for, so its OnFinish
+// has run when Close returns.
 func (r *Recorder) Close(end SessionEnd) (Info, bool, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.state == Idle {
+		r.mu.Unlock()
+		r.finalizing.Wait()
 		return Info{}, false, nil
 	}
-	info, err := r.finish(r.cfg.Now(), end)
+	fin := r.closeLocked(r.cfg.Now(), end)
 	r.state = Idle
+	r.mu.Unlock()
+	info, err := fin.finalize()
+	r.finalizing.Wait()
 	return info, true, err
 }
 

@@ -299,3 +299,67 @@ func (k *keepingStore) Keep(_ context.Context, md Metadata, audio, _ string) err
 	k.mu.Unlock()
 	return nil
 }
+
+// Stopping a recording hashes its file without the recorder's lock: while
+// the hash runs, the media path writes frames without waiting (they are
+// dropped: the recording is stopped), and the stop returns once the hash
+// and the metadata are final.
+func TestStopHashesOffTheMediaPath(t *testing.T) {
+	hashing, release := make(chan struct{}), make(chan struct{})
+	defer func(h func(string) (string, error)) { hashFile = h }(hashFile)
+	hashFile = func(path string) (string, error) {
+		close(hashing)
+		<-release
+		return FileSHA256(path)
+	}
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	r := New(Config{Dir: t.TempDir(), CallID: "call"})
+	if _, err := r.Do(Start); err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		r.WriteAudio(frame(300), frame(0))
+	}
+	stopped := make(chan Info)
+	go func() {
+		info, _ := r.Do(Stop)
+		stopped <- info
+	}()
+	<-hashing
+	wrote := make(chan struct{})
+	go func() {
+		r.WriteAudio(frame(300), frame(0))
+		r.State()
+		close(wrote)
+	}()
+	select {
+	case <-wrote:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the media path waited for the stop's hash")
+	}
+	close(release)
+	info := <-stopped
+	md := readMetadataFile(t, info.MetadataPath)
+	if sum, _ := FileSHA256(info.AudioPath); md.Sha256 != sum || md.ChunkDuration != 1000 {
+		t.Errorf("metadata sha256 %q (file %q), duration %v", md.Sha256, sum, md.ChunkDuration)
+	}
+}
+
+func readMetadataFile(t *testing.T, path string) Metadata {
+	t.Helper()
+	var md Metadata
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(b, &md)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return md
+}

@@ -118,7 +118,7 @@ func (r *Recorder) rollover(s *session) error {
 	s.pending.Add(1)
 	go func() {
 		defer s.pending.Done()
-		if sum, herr := FileSHA256(path.AudioPath); herr == nil {
+		if sum, herr := hashFile(path.AudioPath); herr == nil {
 			md.Sha256 = sum
 		} else {
 			r.log.Error("chunk hash failed", "documentId", md.ChunkDocumentID, "err", herr)
@@ -154,8 +154,18 @@ func (r *Recorder) syncLocked() error {
 	return errors.Join(err, WriteJSON(s.info.MetadataPath, s.md))
 }
 
-// finish closes the current file and writes its final metadata.
-func (r *Recorder) finish(now time.Time, end SessionEnd) (Info, error) {
+// closing is a recording session taken off the media path: its file is
+// closed, its hash and final metadata are still to be written.
+type closing struct {
+	r   *Recorder
+	s   *session
+	end SessionEnd
+	err error // what went wrong writing or closing the file
+}
+
+// closeLocked closes the current session's file (r.mu held): no frame
+// reaches it after this. finalize does the rest, without the lock.
+func (r *Recorder) closeLocked(now time.Time, end SessionEnd) *closing {
 	s := r.cur
 	r.cur = nil
 	s.closePause(now)
@@ -163,14 +173,26 @@ func (r *Recorder) finish(now time.Time, end SessionEnd) (Info, error) {
 	s.md.ChunkDuration = ms(s.wav.Duration())
 	s.md.EndReason = EndSessionEnded
 	s.md.ChunkEndTime = isoTime(now)
-	if sum, herr := FileSHA256(s.info.AudioPath); herr != nil {
+	s.info.Duration = s.wav.Duration()
+	err = errors.Join(r.writeErr, err)
+	r.writeErr = nil
+	r.finalizing.Add(1)
+	return &closing{r: r, s: s, end: end, err: err}
+}
+
+// finalize hashes the closed file, writes its final metadata, hands it to
+// the store, waits for rolled-over chunks and tells OnFinish. It runs
+// without the recorder's lock: hashing an hour of 16 kHz stereo takes
+// ~150 ms, which must not stall the call's clock.
+func (c *closing) finalize() (Info, error) {
+	r, s, err := c.r, c.s, c.err
+	defer r.finalizing.Done()
+	if sum, herr := hashFile(s.info.AudioPath); herr != nil {
 		err = errors.Join(err, herr)
 	} else {
 		s.md.Sha256 = sum
 	}
-	s.info.Duration = s.wav.Duration()
-	err = errors.Join(r.writeErr, err, WriteJSON(s.info.MetadataPath, s.md))
-	r.writeErr = nil
+	err = errors.Join(err, WriteJSON(s.info.MetadataPath, s.md))
 	if err != nil {
 		r.log.Error("recording finalize failed", "recordingId", s.info.RecordingID, "err", err)
 	}
@@ -179,7 +201,10 @@ func (r *Recorder) finish(now time.Time, end SessionEnd) (Info, error) {
 	chunks := append(s.finished, s.md)
 	sort.Slice(chunks, func(i, j int) bool { return chunks[i].ChunkIndex < chunks[j].ChunkIndex })
 	if r.cfg.OnFinish != nil {
-		r.cfg.OnFinish(chunks, end)
+		r.cfg.OnFinish(chunks, c.end)
 	}
 	return s.info, err
 }
+
+// hashFile hashes a finished chunk (a variable, so a test can hold it).
+var hashFile = FileSHA256
