@@ -29,8 +29,8 @@ func FuzzReceive(f *testing.F) {
 	f.Add([]byte{0x90, 0x65, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xbe, 0xde, 0, 1, 0x10, 0xaa, 0, 0})
 	f.Add([]byte{0x80, 0x65, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 5, 0x80, 0, 160})
 	f.Fuzz(func(t *testing.T, pkt []byte) {
-		m := newMedia(mediaConfig{offer: &Offer{Codec: PCMU, HasDTMF: true, DTMF: 101}, ssrc: 1})
 		from := netip.MustParseAddrPort("127.0.0.1:9")
+		m := newMedia(mediaConfig{offer: &Offer{Remote: from, Codec: PCMU, HasDTMF: true, DTMF: 101}, ssrc: 1})
 		m.receive(pkt, from)
 		m.receive(pkt, from)
 		var p rtp.Packet

@@ -9,6 +9,7 @@ import (
 
 	"github.com/botline/botline/internal/caller"
 	siplib "github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
 )
 
 func awaitKey(t *testing.T, keys <-chan byte, want byte) {
@@ -124,5 +125,55 @@ func TestReinvite(t *testing.T) {
 	if res, _ := call.Request(ctx, siplib.INVITE, "application/sdp", offer("sendrecv", 18)); res == nil || res.StatusCode != 488 {
 		t.Fatalf("re-INVITE without G.711 answered %v, want 488", res)
 	}
+	call.Hangup(ctx)
+}
+
+// sprayKey sends key 0 as RFC 4733 events (payload type 101) from conn to
+// the gateway's RTP address, as a stranger spraying the port range would.
+func sprayKey(t *testing.T, conn *net.UDPConn, to *net.UDPAddr) {
+	t.Helper()
+	for i := range 6 {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 101, SequenceNumber: uint16(100 + i), Timestamp: 4000, SSRC: 0xbad},
+			Payload: []byte{0, 10, 0, 160}}
+		if i >= 3 {
+			p.Payload[1] |= 0x80 // end of event
+		}
+		b, _ := p.Marshal()
+		if _, err := conn.WriteToUDP(b, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// RTP from anyone but the caller is dropped: keys sprayed from another host
+// before the caller sends anything, and from the caller's own IP on another
+// port after, never reach the handler, while the caller's keys do.
+func TestStrangerRTPDropped(t *testing.T) {
+	ctx, h, call := placeCall(t)
+	<-h.answered
+	gatewayRTP := net.UDPAddrFromAddrPort(call.Remote)
+	otherHost, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer otherHost.Close()
+	sprayKey(t, otherHost, gatewayRTP) // first, before the caller's RTP
+	call.QueueDTMF("3")
+	if err := call.SendAudio(ctx, make([]int16, 8000/2)); err != nil {
+		t.Fatal(err)
+	}
+	awaitKey(t, h.keys, '3')
+	sameHost, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sameHost.Close()
+	sprayKey(t, sameHost, gatewayRTP) // the caller's IP, another port
+	sprayKey(t, otherHost, gatewayRTP)
+	call.QueueDTMF("4")
+	if err := call.SendAudio(ctx, make([]int16, 8000/2)); err != nil {
+		t.Fatal(err)
+	}
+	awaitKey(t, h.keys, '4')
 	call.Hangup(ctx)
 }

@@ -37,6 +37,7 @@ type AudioSink interface {
 // events.
 type MediaStats struct {
 	Received, Lost, Sent, Late, Foreign uint64
+	Strangers                           uint64 // packets from a source other than the caller's, dropped
 	Skipped                             uint64 // frames not sent because the clock ran behind
 	Jitter                              time.Duration
 }
@@ -50,11 +51,17 @@ type media struct {
 	shardIdx int
 
 	conn   *net.UDPConn
-	remote netip.AddrPort
-	codec  Codec
-	dtmfPT uint8
-	sink   AudioSink
-	log    *slog.Logger
+	remote netip.AddrPort // where the caller's RTP comes from and ours goes
+	// latched: remote is the source the caller's RTP was seen from; every
+	// other source is dropped. Until then the first packet from the SDP's
+	// address, or from the SDP's or the signalling's IP (a caller behind
+	// NAT), latches (symmetric RTP).
+	latched  bool
+	signalIP netip.Addr
+	codec    Codec
+	dtmfPT   uint8
+	sink     AudioSink
+	log      *slog.Logger
 
 	jb     *jitterBuffer
 	pkt    rtp.Packet
@@ -95,6 +102,9 @@ type mediaConfig struct {
 	offer *Offer       // the caller's address, codec and telephone-event type
 	ssrc  uint32       // of what the gateway sends
 	log   *slog.Logger
+	// signalIP is where the call's INVITE came from: a caller behind NAT
+	// sends its RTP from this IP rather than its SDP's.
+	signalIP netip.Addr
 	// timeout hangs up after this long without RTP (0 = never): onTimeout
 	// is called once, on the clock's goroutine.
 	timeout   time.Duration
@@ -106,7 +116,7 @@ type mediaConfig struct {
 func newMedia(cfg mediaConfig) *media {
 	offer, ssrc := cfg.offer, cfg.ssrc
 	m := &media{
-		conn: cfg.conn, remote: offer.Remote, codec: offer.Codec, log: cfg.log,
+		conn: cfg.conn, remote: offer.Remote, codec: offer.Codec, log: cfg.log, signalIP: cfg.signalIP.Unmap(),
 		timeout: cfg.timeout, onTimeout: cfg.onTimeout, onDTMF: cfg.onDTMF,
 		jb:     newJitterBuffer(uint32(playoutDelay.Milliseconds() * 8)),
 		rbuf:   make([]byte, 1500),
@@ -156,14 +166,15 @@ func (m *media) run() {
 // receive takes one packet and reports a new key press; the caller holds
 // m.mu.
 func (m *media) receive(b []byte, from netip.AddrPort) (digit byte, pressed bool) {
+	if !m.fromCaller(from) {
+		m.stats.Strangers++
+		return 0, false
+	}
 	if err := m.pkt.Unmarshal(b); err != nil || m.pkt.Version != 2 {
 		m.stats.Foreign++
 		return 0, false
 	}
 	m.lastRecv = time.Now()
-	if !m.remote.IsValid() || m.remote.Addr().IsUnspecified() {
-		m.remote = from // caller offered 0.0.0.0 or nothing usable: answer where it sends from
-	}
 	if m.leg != nil {
 		m.forward(b)
 		return 0, false
@@ -181,6 +192,21 @@ func (m *media) receive(b []byte, from netip.AddrPort) (digit byte, pressed bool
 		m.stats.Foreign++
 	}
 	return 0, false
+}
+
+// fromCaller reports whether a packet from `from` is the caller's, latching
+// to the first acceptable source (see media.latched); m.mu is held.
+func (m *media) fromCaller(from netip.AddrPort) bool {
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	if m.latched {
+		return from == m.remote
+	}
+	sdp := m.remote.Addr()
+	if from == m.remote || (sdp.IsValid() && !sdp.IsUnspecified() && from.Addr() == sdp) || from.Addr() == m.signalIP {
+		m.remote, m.latched = from, true
+		return true
+	}
+	return false
 }
 
 // tick moves one frame: caller audio out of the jitter buffer into the sink,
@@ -304,8 +330,8 @@ func (m *media) sendDTMF(events []uint8) bool {
 func (m *media) update(o *Offer, hold bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if o.Remote.IsValid() && !o.Remote.Addr().IsUnspecified() {
-		m.remote = o.Remote
+	if o.Remote.IsValid() && !o.Remote.Addr().IsUnspecified() && o.Remote != m.remote {
+		m.remote, m.latched = o.Remote, false // a new address: latch again
 	}
 	if o.Codec.PayloadType != m.codec.PayloadType || o.Codec.Name != m.codec.Name {
 		m.codec = o.Codec

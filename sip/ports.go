@@ -2,17 +2,17 @@ package sip
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync/atomic"
 )
 
-// PortRange hands out even UDP ports for RTP from [Min, Max].
+// PortRange hands out even UDP ports for RTP from [Min, Max], starting
+// each search at a random port, so a stranger cannot guess the next call's.
 type PortRange struct {
 	Min, Max int
-	next     atomic.Uint32
 }
 
 // ParsePortRange parses "20000-30000".
@@ -33,9 +33,9 @@ func (p *PortRange) Listen(ip netip.Addr) (*net.UDPConn, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("rtp port range %d-%d holds no even port", p.Min, p.Max)
 	}
-	for range n {
-		i := int(p.next.Add(1)-1) % n
-		port := lo + 2*i
+	start := rand.IntN(n)
+	for k := range n {
+		port := lo + 2*((start+k)%n)
 		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
 		if err == nil {
 			return c, nil

@@ -71,7 +71,8 @@ type Totals struct {
 	RTPLate      uint64 `json:"rtpLate"`
 	RTPSent      uint64 `json:"rtpSent"`
 	RTPForeign   uint64 `json:"rtpForeign"`
-	RTPSkipped   uint64 `json:"rtpSkipped"` // frames not sent: the gateway ran behind
+	RTPStrangers uint64 `json:"rtpStrangers"` // from other sources than the caller: dropped
+	RTPSkipped   uint64 `json:"rtpSkipped"`   // frames not sent: the gateway ran behind
 	MaxJitterUs  int64  `json:"maxJitterUs"`
 	MeanJitterUs int64  `json:"meanJitterUs"`
 }
@@ -92,6 +93,7 @@ func (t *totals) add(s MediaStats) {
 	t.t.RTPLate += s.Late
 	t.t.RTPSent += s.Sent
 	t.t.RTPForeign += s.Foreign
+	t.t.RTPStrangers += s.Strangers
 	t.t.RTPSkipped += s.Skipped
 	t.t.MaxJitterUs = max(t.t.MaxJitterUs, s.Jitter.Microseconds())
 	t.jitterSum += s.Jitter
@@ -303,7 +305,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// The media exists before the handler runs (so it can queue audio to
 	// play), and starts once the handler gave its sink.
 	c.media = newMedia(mediaConfig{
-		conn: conn, offer: offer, ssrc: rand.Uint32(), log: log,
+		conn: conn, offer: offer, ssrc: rand.Uint32(), log: log, signalIP: sourceIP(req),
 		timeout: s.cfg.RTPTimeout,
 		onTimeout: func() {
 			log.Warn("hanging up: no RTP", "timeout", s.cfg.RTPTimeout.String())
@@ -358,4 +360,13 @@ func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("sip respond failed", "err", err)
 	}
+}
+
+// sourceIP is the IP a request came from (the zero Addr if unknown).
+func sourceIP(req *sip.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr()
 }

@@ -132,8 +132,10 @@ func (c *Call) SendPacket(samples []int16) error {
 		payload[0], payload[1], payload[2], payload[3] = event(c.dtmf[0]), flags, byte(dur>>8), byte(dur)
 		c.dtmfPos++
 		if c.dtmfPos == toneFrames+endFrames {
+			// the last end packet still carries the key's timestamp: the
+			// audio after it starts where the key's duration ends
 			c.dtmf, c.dtmfPos = c.dtmf[1:], 0
-			c.out.Timestamp += toneFrames * 160
+			defer func() { c.out.Timestamp += toneFrames * 160 }()
 		}
 	} else {
 		c.out.PayloadType, c.out.Marker = c.PT, false
