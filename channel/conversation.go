@@ -10,6 +10,7 @@ import (
 
 	"github.com/botline/botline/activity"
 	"github.com/botline/botline/recorder"
+	"github.com/botline/botline/sip"
 )
 
 // callControl is what a conversation needs of its call.
@@ -26,6 +27,7 @@ type callControl interface {
 type conversation struct {
 	id          string
 	callID      string
+	sip         *sip.Call // the SIP dialog it is the conversation of
 	call        callControl
 	rec         *recorder.Recorder
 	caller, bot activity.ChannelAccount

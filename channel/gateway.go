@@ -114,11 +114,13 @@ type Gateway struct {
 	cfg Config
 	log *slog.Logger
 
-	mu       sync.Mutex
-	convs    map[string]*conversation
-	byCall   map[string]*conversation // live conversations by SIP Call-ID
-	live     atomic.Int64             // conversations whose call has not fully ended
-	outboxes sync.WaitGroup           // outboxes still delivering
+	mu    sync.Mutex
+	convs map[string]*conversation
+	// byCall holds the live conversations by their call (a SIP dialog:
+	// two dialogs may share a Call-ID, forked or forged).
+	byCall   map[*sip.Call]*conversation
+	live     atomic.Int64   // conversations whose call has not fully ended
+	outboxes sync.WaitGroup // outboxes still delivering
 }
 
 // New returns a Gateway.
@@ -134,7 +136,7 @@ func New(cfg Config) *Gateway {
 	}
 	cfg.VAD.KeepAudio = cfg.STT != nil // nothing is buffered for a recognizer there is not
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/") + "/"
-	g := &Gateway{cfg: cfg, log: cfg.Logger, convs: map[string]*conversation{}, byCall: map[string]*conversation{}}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, convs: map[string]*conversation{}, byCall: map[*sip.Call]*conversation{}}
 	switch b := cfg.Bot.(type) {
 	case *inProcess:
 		b.sender = g
@@ -173,7 +175,7 @@ func (g *Gateway) CallAnswered(c *sip.Call) sip.AudioSink {
 
 // CallDTMF hands a key press to the call's conversation.
 func (g *Gateway) CallDTMF(c *sip.Call, digit byte) {
-	if conv := g.byCallID(c.ID); conv != nil {
+	if conv := g.byDialog(c); conv != nil {
 		conv.voice.push(voiceEvent{kind: evDTMF, digit: digit})
 	}
 }
@@ -183,7 +185,7 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 	cd, _ := json.Marshal(channelData{CallID: c.ID, From: c.FromURI, To: c.ToURI, Direction: "inbound"})
 	log := g.log.With("conversationId", id, "callId", c.ID)
 	conv := &conversation{
-		id: id, callID: c.ID, call: ctl,
+		id: id, callID: c.ID, sip: c, call: ctl,
 		caller:      activity.ChannelAccount{ID: c.Caller, Name: c.Caller},
 		bot:         activity.ChannelAccount{ID: g.cfg.BotID, Name: c.Dialed},
 		serviceURL:  g.cfg.PublicURL,
@@ -201,7 +203,7 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 	conv.voice = newVoice(g, conv, log)
 	g.mu.Lock()
 	g.convs[id] = conv
-	g.byCall[c.ID] = conv
+	g.byCall[c] = conv
 	g.mu.Unlock()
 	g.live.Add(1)
 	log.Info("conversation started", "caller", c.Caller, "dialed", c.Dialed)
@@ -220,7 +222,7 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 
 // CallEnded stops the call's recording and ends the conversation.
 func (g *Gateway) CallEnded(c *sip.Call, reason sip.EndReason) {
-	if conv := g.byCallID(c.ID); conv != nil {
+	if conv := g.byDialog(c); conv != nil {
 		end := recorder.SessionEndCallEnded
 		if reason == sip.EndTransferred {
 			end = recorder.SessionEndCallTransferred
@@ -238,9 +240,7 @@ func (g *Gateway) end(conv *conversation, reason string, end recorder.SessionEnd
 	log := g.log.With("conversationId", conv.id, "callId", conv.callID)
 	conv.voice.close()
 	g.mu.Lock()
-	if g.byCall[conv.callID] == conv {
-		delete(g.byCall, conv.callID)
-	}
+	delete(g.byCall, conv.sip)
 	g.mu.Unlock()
 	if info, had, err := conv.rec.Close(end); had {
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/botline/botline/internal/auth"
 	"github.com/botline/botline/internal/httpjson"
 	"github.com/botline/botline/recorder"
+	"github.com/botline/botline/sip"
 )
 
 // EventStateChanged is the event activity a bot gets when its call's
@@ -68,10 +69,25 @@ func (g *Gateway) byRecording(id string) *conversation {
 	return nil
 }
 
+// byCallID finds a live conversation by its SIP Call-ID (the API's
+// serverCallId): the first answered when dialogs share one.
 func (g *Gateway) byCallID(callID string) *conversation {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.byCall[callID]
+	var found *conversation
+	for c, conv := range g.byCall {
+		if c.ID == callID && (found == nil || conv.sip.Answered.Before(found.sip.Answered)) {
+			found = conv
+		}
+	}
+	return found
+}
+
+// byDialog finds the live conversation of a call.
+func (g *Gateway) byDialog(c *sip.Call) *conversation {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.byCall[c]
 }
 
 func (g *Gateway) apiStart(w http.ResponseWriter, r *http.Request) {
