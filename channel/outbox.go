@@ -4,35 +4,64 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/botline/botline/activity"
 )
 
-// outbox delivers one conversation's activities to the bot one at a time,
-// in the order they were queued. The queue is unbounded so that a bot
-// answering inside a delivery (the embedded bot does) never deadlocks.
-type outbox struct {
-	bot BotTransport
-	log *slog.Logger
+// Outbox bounds: what one conversation may hold for a bot that is slow or
+// gone.
+const (
+	// maxQueued bounds the activities waiting for the bot. Past it new ones
+	// are dropped and counted (a caller flooding keys, a bot that stopped
+	// answering), except endOfConversation, which always goes last.
+	maxQueued = 256
+	// drainTime bounds the deliveries still waiting when the call ended:
+	// what is not delivered by then is dropped and counted.
+	drainTime = 30 * time.Second
+)
 
-	mu     sync.Mutex
-	queue  []*activity.Activity
-	closed bool
-	wake   chan struct{}
-	done   chan struct{}
+// outbox delivers one conversation's activities to the bot one at a time,
+// in the order they were queued. Queuing never blocks, so a bot answering
+// inside a delivery (the embedded bot does) never deadlocks; the queue is
+// bounded instead (maxQueued), and its deliveries end drainTime after the
+// call.
+type outbox struct {
+	bot    BotTransport
+	log    *slog.Logger
+	ctx    context.Context // canceled drainTime after close
+	cancel context.CancelFunc
+	drain  time.Duration
+
+	mu      sync.Mutex
+	queue   []*activity.Activity
+	closed  bool
+	dropped int // activities not queued, or not delivered before the drain ended
+	wake    chan struct{}
+	done    chan struct{}
 }
 
 func newOutbox(bot BotTransport, log *slog.Logger, wg *sync.WaitGroup) *outbox {
-	o := &outbox{bot: bot, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	o := &outbox{bot: bot, log: log, ctx: ctx, cancel: cancel, drain: drainTime,
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	wg.Go(o.run)
 	return o
 }
 
-// push queues a; it reports false once the outbox is closed.
+// push queues a; it reports false once the outbox is closed or when a is
+// dropped because the queue is full.
 func (o *outbox) push(a *activity.Activity) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
+		return false
+	}
+	if len(o.queue) >= maxQueued && a.Type != activity.TypeEndOfConversation {
+		if o.dropped == 0 {
+			o.log.Warn("bot is not keeping up: activities dropped", "queued", len(o.queue), "type", a.Type, "name", a.Name)
+		}
+		o.dropped++
 		return false
 	}
 	o.queue = append(o.queue, a)
@@ -43,11 +72,12 @@ func (o *outbox) push(a *activity.Activity) bool {
 	return true
 }
 
-// close delivers what is queued, then stops.
+// close delivers what is queued, for at most the drain time, then stops.
 func (o *outbox) close() {
 	o.mu.Lock()
 	o.closed = true
 	o.mu.Unlock()
+	time.AfterFunc(o.drain, o.cancel)
 	select {
 	case o.wake <- struct{}{}:
 	default:
@@ -56,14 +86,21 @@ func (o *outbox) close() {
 
 func (o *outbox) run() {
 	defer close(o.done)
+	defer o.cancel()
 	for {
 		o.mu.Lock()
 		batch := o.queue
 		o.queue = nil
 		closed := o.closed
 		o.mu.Unlock()
-		for _, a := range batch {
-			if err := o.bot.Deliver(context.Background(), a); err != nil {
+		for i, a := range batch {
+			if o.ctx.Err() != nil {
+				o.mu.Lock()
+				o.dropped += len(batch) - i
+				o.mu.Unlock()
+				break
+			}
+			if err := o.bot.Deliver(o.ctx, a); err != nil {
 				o.log.Error("delivery to bot failed", "type", a.Type, "name", a.Name, "id", a.ID, "err", err)
 			}
 		}
@@ -71,6 +108,11 @@ func (o *outbox) run() {
 			continue
 		}
 		if closed {
+			o.mu.Lock()
+			if o.dropped > 0 {
+				o.log.Warn("activities the bot never got", "dropped", o.dropped)
+			}
+			o.mu.Unlock()
 			return
 		}
 		<-o.wake
