@@ -44,3 +44,36 @@ func TestRepairAfterCrash(t *testing.T) {
 		t.Fatalf("second repair touched %d", len(again))
 	}
 }
+
+// A crash can leave a WAV whose metadata never reached the disk (empty,
+// torn, or missing): Repair rebuilds the metadata from the WAV, so the
+// recording is finalized, verifiable, and can be downloaded and expired.
+func TestRepairWithoutMetadata(t *testing.T) {
+	for name, damage := range map[string]func(path string){
+		"empty":   func(p string) { os.WriteFile(p, nil, 0o640) },
+		"torn":    func(p string) { b, _ := os.ReadFile(p); os.WriteFile(p, b[:len(b)/2], 0o640) },
+		"missing": func(p string) { os.Remove(p) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			r := New(Config{Dir: dir, Layout: LayoutUnmixed})
+			info, _ := r.Do(Start)
+			for range syncEvery + 10 {
+				r.WriteAudio(frame(1000), frame(0))
+			}
+			damage(info.MetadataPath) // and the process dies
+			repaired, err := Repair(dir)
+			if err != nil || len(repaired) != 1 {
+				t.Fatalf("repaired %d: %v", len(repaired), err)
+			}
+			md := repaired[0]
+			if md.ChunkDocumentID != info.RecordingID || md.EndReason != EndServiceRestarted || md.ChunkDuration != 1000 ||
+				md.RecordingInfo.AudioConfiguration.Channels != 2 || md.ChunkStartTime == "" {
+				t.Fatalf("rebuilt metadata %+v", md)
+			}
+			if checked, problems, _ := Verify(dir); checked != 1 || len(problems) != 0 {
+				t.Fatalf("verify after repair: %d checked, %v", checked, problems)
+			}
+		})
+	}
+}
