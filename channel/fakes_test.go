@@ -178,14 +178,21 @@ type call struct {
 // cfg, and takes the bot's conversationUpdate.
 func newCall(t *testing.T, cfg Config) *call {
 	t.Helper()
+	return newCallOn(t, cfg, &sip.Call{ID: "call-1@test", Caller: "+14255550123", Dialed: "+18005550199"})
+}
+
+// newCallOn is newCall for the given SIP call.
+func newCallOn(t *testing.T, cfg Config, sc *sip.Call) *call {
+	t.Helper()
 	bot := &botRecorder{got: make(chan *activity.Activity, 64)}
 	cfg.Bot = bot
-	cfg.RecordingsDir = t.TempDir()
+	if cfg.RecordingsDir == "" {
+		cfg.RecordingsDir = t.TempDir()
+	}
 	cfg.PublicURL = "http://127.0.0.1:8080"
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	g := New(cfg)
-	c := &call{g: g, fake: newFakeCall(), bot: bot,
-		sip: &sip.Call{ID: "call-1@test", Caller: "+14255550123", Dialed: "+18005550199"}}
+	c := &call{g: g, fake: newFakeCall(), bot: bot, sip: sc}
 	c.conv = g.open(c.sip, c.fake)
 	t.Cleanup(func() { g.CallEnded(c.sip, sip.EndRemoteHangup) })
 	if a := bot.next(t); a.Type != activity.TypeConversationUpdate {

@@ -1,6 +1,7 @@
 package channel
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,6 +69,10 @@ type Config struct {
 	ChunkMaxBytes int64
 	// Policy, if set, names the calls recorded from answer to hang-up.
 	Policy *Policy
+	// PolicyRequired ends a call the policy names whose recording cannot
+	// start (fail closed); without it the call goes on unrecorded and the
+	// bot is told.
+	PolicyRequired bool
 	// Notice is played to the caller whenever a recording starts (nil: none).
 	Notice []int16
 	// Events, if set, is given every file-ready event (for webhooks).
@@ -207,18 +212,45 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 	g.mu.Unlock()
 	g.live.Add(1)
 	log.Info("conversation started", "caller", c.Caller, "dialed", c.Dialed)
-	if g.cfg.Policy.Match(c.Caller, c.Dialed) {
-		conv.policy = true
-		if info, err := g.doRecording(conv, recorder.Start, ""); err != nil {
-			log.Error("policy recording failed to start", "err", err)
-		} else {
-			log.Info("recording start", "by", "policy", "recordingId", info.RecordingID, "file", info.AudioPath)
-		}
-	}
 	up := &activity.Activity{Type: activity.TypeConversationUpdate, MembersAdded: []activity.ChannelAccount{conv.caller}}
 	conv.send(up)
+	g.policyRecording(conv, c, log)
 	return conv
 }
+
+// policyRecording starts the recording a call needs by policy. The policy
+// matches the Request-URI's number (where the call was routed), not the To
+// header the caller wrote. A recording that cannot start is never silent:
+// the bot gets recording.failed, and with PolicyRequired the call ends.
+func (g *Gateway) policyRecording(conv *conversation, c *sip.Call, log *slog.Logger) {
+	dialed := cmp.Or(c.Called, c.Dialed)
+	if !g.cfg.Policy.Match(c.Caller, dialed) {
+		return
+	}
+	conv.policy = true
+	info, err := g.doRecording(conv, recorder.Start, "")
+	if err == nil {
+		log.Info("recording start", "by", "policy", "recordingId", info.RecordingID, "file", info.AudioPath)
+		return
+	}
+	log.Error("policy recording failed to start", "err", err, "required", g.cfg.PolicyRequired)
+	v, _ := json.Marshal(activity.Error{Code: recorder.CodeFailed, Message: "Recording failed: " + err.Error()})
+	conv.send(&activity.Activity{Type: activity.TypeEvent, Name: EventRecordingFailed, Value: v})
+	if g.cfg.PolicyRequired {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := conv.call.Hangup(ctx); err != nil {
+				log.Warn("hang-up of a call that must be recorded failed", "err", err)
+			}
+		}()
+	}
+}
+
+// EventRecordingFailed is the event activity a bot gets when its call's
+// recording could not start or stopped on an error; value is
+// {"code":"RecordingFailed","message":"Recording failed: <reason>"}.
+const EventRecordingFailed = "recording.failed"
 
 // CallEnded stops the call's recording and ends the conversation.
 func (g *Gateway) CallEnded(c *sip.Call, reason sip.EndReason) {

@@ -265,7 +265,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	from, to := req.From(), req.To()
 	c := &Call{
 		ID: req.CallID().Value(), FromURI: from.Address.String(), ToURI: to.Address.String(),
-		Caller: from.Address.User, Dialed: to.Address.User, Codec: offer.Codec.Name,
+		Caller: from.Address.User, Dialed: to.Address.User, Called: req.Recipient.User, Codec: offer.Codec.Name,
 		srv: s, dialog: dlg, done: make(chan struct{}), ready: make(chan struct{}),
 		sdpID: sessID, sdpVersion: sessID, lastOffer: offer, rtpPort: conn.LocalAddr().(*net.UDPAddr).Port,
 	}

@@ -28,7 +28,7 @@ type options struct {
 	sipListen, httpListen, publicURL, botEndpoint string
 	recordingsDir, mediaIP, rtpPorts, logFormat   string
 	ringTime, botCallTime, rtpTimeout             time.Duration
-	pprof                                         bool
+	pprof, policyRequired                         bool
 	apiToken                                      string
 	retention                                     time.Duration
 	layout                                        string
@@ -77,6 +77,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.sampleRate, "recording-sample-rate", 8000, "sample rate of recordings: 8000 or 16000 (upsampled with an interpolation filter)")
 	fs.StringVar(&o.chunkMax, "recording-chunk-max", "1h", "bound of one recording file: a duration (1h, 30m) or a size (500MB, 64KB); past it the recording continues in a new chunk")
 	fs.StringVar(&o.policyFile, "record-policy", "", "file of \"caller <number>\" / \"dialed <number>\" lines (trailing * = prefix): matching calls are recorded from answer to hang-up, and bots cannot stop it")
+	fs.BoolVar(&o.policyRequired, "record-policy-required", false, "fail closed: hang up a call --record-policy names when its recording cannot start (without it the call goes on unrecorded, and the bot gets a recording.failed event)")
 	fs.StringVar(&o.notice, "recording-notice", "tone", "what the caller hears when a recording starts: tone, none, or a WAV file (8 kHz mono 16-bit)")
 	fs.StringVar(&o.botTransport, "bot-transport", "http", "how activities reach --bot-endpoint: http (POST per activity, the bot answers on the Connector API) or streaming (one WebSocket opened by the gateway, Bot Framework streaming framing both ways)")
 	fs.StringVar(&o.outboundProxy, "outbound-proxy", "", "host:port of the SIP proxy or trunk that transfers are dialed through when the caller refuses REFER (the gateway then bridges the media); empty = REFER only")

@@ -108,6 +108,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	host, _ := os.Hostname()
 	gwCfg := channel.Config{PublicURL: o.publicURL, RecordingsDir: dir, ResourceID: "botline@" + host, Logger: log,
 		RecordingLayout: layout, RecordingSampleRate: o.sampleRate, Store: recorder.LocalStore{Dir: dir}}
+	gwCfg.PolicyRequired = o.policyRequired
 	if o.policyFile != "" {
 		if gwCfg.Policy, err = channel.LoadPolicy(o.policyFile); err != nil {
 			return err
