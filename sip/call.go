@@ -27,15 +27,15 @@ const (
 
 // Call is one answered call.
 type Call struct {
-	ID       string // SIP Call-ID
-	FromURI  string // caller's URI
-	ToURI    string // dialed URI
-	Caller   string // caller's number (user part of From)
-	Dialed   string // dialed number (user part of To)
+	ID      string // SIP Call-ID
+	FromURI string // caller's URI
+	ToURI   string // dialed URI
+	Caller  string // caller's number (user part of From)
+	Dialed  string // dialed number (user part of To)
 	// Called is the user part of the INVITE's Request-URI: the number the
 	// call was routed to, which a trunk or proxy sets (To is the caller's
 	// say).
-	Called string
+	Called   string
 	Codec    string // negotiated codec name
 	Answered time.Time
 
