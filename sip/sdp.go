@@ -28,6 +28,12 @@ type Offer struct {
 	// Direction is the offer's sendrecv, sendonly, recvonly or inactive
 	// (default sendrecv); "sendonly" or "inactive" puts the call on hold.
 	Direction string
+
+	// lines are the offer's m-lines in order, and chosen the one taken:
+	// the answer has one m-line for each (RFC 3264 §6), the others
+	// rejected with port 0.
+	lines  []sdp.MediaName
+	chosen int
 }
 
 // Hold reports whether the offer puts the call on hold: the offerer sends
@@ -68,7 +74,11 @@ func ParseOffer(body []byte) (*Offer, error) {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedSDP, err)
 	}
 	conn := sd.ConnectionInformation
-	for _, md := range sd.MediaDescriptions {
+	lines := make([]sdp.MediaName, len(sd.MediaDescriptions))
+	for i, md := range sd.MediaDescriptions {
+		lines[i] = md.MediaName
+	}
+	for i, md := range sd.MediaDescriptions {
 		if md.MediaName.Media != "audio" || md.MediaName.Port.Value == 0 {
 			continue
 		}
@@ -90,7 +100,8 @@ func ParseOffer(body []byte) (*Offer, error) {
 		if port < 0 || port > 65535 {
 			return nil, fmt.Errorf("%w: port %d", ErrMalformedSDP, port)
 		}
-		o := &Offer{Remote: netip.AddrPortFrom(ip, uint16(port)), Direction: direction(md.Attributes, direction(sd.Attributes, "sendrecv"))}
+		o := &Offer{Remote: netip.AddrPortFrom(ip, uint16(port)), Direction: direction(md.Attributes, direction(sd.Attributes, "sendrecv")),
+			lines: lines, chosen: i}
 		names := rtpmaps(md)
 		chosen := false
 		for _, f := range md.MediaName.Formats {
@@ -173,11 +184,36 @@ func answerVersion(o *Offer, ip netip.Addr, port int, sessionID, version uint64)
 			sdp.Attribute{Key: "fmtp", Value: fmt.Sprintf("%d 0-16", o.DTMF)})
 	}
 	attrs = append(attrs, sdp.Attribute{Key: "ptime", Value: "20"}, sdp.Attribute{Key: answerDirection(o.Direction)})
-	return audioSDP(ip, port, sessionID, version, formats, attrs)
+	ours := audioMedia(port, formats, attrs)
+	if len(o.lines) == 0 {
+		return sessionSDP(ip, sessionID, version, ours)
+	}
+	mds := make([]*sdp.MediaDescription, len(o.lines))
+	for i, l := range o.lines {
+		if i == o.chosen {
+			mds[i] = ours
+			continue
+		}
+		rejected := l
+		rejected.Port = sdp.RangedPort{Value: 0}
+		if len(rejected.Formats) > 1 {
+			rejected.Formats = rejected.Formats[:1]
+		}
+		mds[i] = &sdp.MediaDescription{MediaName: rejected}
+	}
+	return sessionSDP(ip, sessionID, version, mds...)
 }
 
-// audioSDP is a session description of one audio stream at ip:port.
-func audioSDP(ip netip.Addr, port int, sessionID, version uint64, formats []string, attrs []sdp.Attribute) ([]byte, error) {
+// audioMedia is an audio m-line at port.
+func audioMedia(port int, formats []string, attrs []sdp.Attribute) *sdp.MediaDescription {
+	return &sdp.MediaDescription{
+		MediaName:  sdp.MediaName{Media: "audio", Port: sdp.RangedPort{Value: port}, Protos: []string{"RTP", "AVP"}, Formats: formats},
+		Attributes: attrs,
+	}
+}
+
+// sessionSDP is a session description at ip with the given m-lines.
+func sessionSDP(ip netip.Addr, sessionID, version uint64, mds ...*sdp.MediaDescription) ([]byte, error) {
 	addrType := "IP4"
 	if ip.Is6() && !ip.Is4In6() {
 		addrType = "IP6"
@@ -190,10 +226,7 @@ func audioSDP(ip netip.Addr, port int, sessionID, version uint64, formats []stri
 		SessionName:           "botline",
 		ConnectionInformation: &sdp.ConnectionInformation{NetworkType: "IN", AddressType: addrType, Address: &sdp.Address{Address: ip.String()}},
 		TimeDescriptions:      []sdp.TimeDescription{{}},
-		MediaDescriptions: []*sdp.MediaDescription{{
-			MediaName:  sdp.MediaName{Media: "audio", Port: sdp.RangedPort{Value: port}, Protos: []string{"RTP", "AVP"}, Formats: formats},
-			Attributes: attrs,
-		}},
+		MediaDescriptions:     mds,
 	}
 	return sd.Marshal()
 }

@@ -2,8 +2,14 @@ package sip
 
 import (
 	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/pion/sdp/v3"
 )
 
 const sippOffer = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
@@ -86,5 +92,34 @@ func TestJitterBufferReordersAndFillsLoss(t *testing.T) {
 	j.write(1, 1000, pkt(0x70, 160), &c)
 	if j.late != 1 {
 		t.Fatalf("late = %d", j.late)
+	}
+}
+
+// The answer has one m-line per offered m-line, in order (RFC 3264 §6):
+// the audio stream taken, the others rejected with port 0.
+func TestAnswerMirrorsMLines(t *testing.T) {
+	offer := "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n" +
+		"m=video 9000 RTP/AVP 96 97\r\na=rtpmap:96 H264/90000\r\n" +
+		"m=audio 7000 RTP/AVP 18 0\r\n" +
+		"m=audio 7002 RTP/AVP 0\r\n"
+	o, err := ParseOffer([]byte(offer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Answer(o, netip.MustParseAddr("192.0.2.1"), 20000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sd sdp.SessionDescription
+	if err := sd.Unmarshal(b); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, md := range sd.MediaDescriptions {
+		got = append(got, fmt.Sprintf("%s %d %s", md.MediaName.Media, md.MediaName.Port.Value, strings.Join(md.MediaName.Formats, " ")))
+	}
+	want := []string{"video 0 96", "audio 20000 0", "audio 0 0"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("answer m-lines %q, want %q", got, want)
 	}
 }

@@ -44,6 +44,15 @@ type Config struct {
 	// OutboundProxy (host:port) is where transfers the caller refuses to
 	// take by REFER are dialed, and bridged; "" = no bridged transfers.
 	OutboundProxy string
+	// AckTimeout bounds the wait for the ACK of a 200 OK (default 8 s,
+	// against RFC 3261's 32): an INVITE from a spoofed source, or a caller
+	// gone, holds its RTP port and is answered with retransmissions this
+	// long at most, plus one retransmission interval (4 s).
+	AckTimeout time.Duration
+	// TCPIdleTimeout closes a SIP connection over TCP that sent nothing
+	// this long (default 3 minutes): a caller on TCP keeps its connection
+	// with CRLF keep-alives (RFC 5626) or in-dialog requests.
+	TCPIdleTimeout time.Duration
 }
 
 // Server is the SIP user-agent server.
@@ -112,6 +121,12 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = 8 * time.Second
+	}
+	if cfg.TCPIdleTimeout <= 0 {
+		cfg.TCPIdleTimeout = 3 * time.Minute
+	}
 	host, portStr, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("sip listen %q: %w", cfg.Listen, err)
@@ -120,7 +135,9 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sip listen port %q: %w", portStr, err)
 	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("botline"), sipgo.WithUserAgentHostname(host))
+	tcp := &sip.TransportTCP{ReadTimeout: cfg.TCPIdleTimeout, WriteTimeout: 10 * time.Second}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("botline"), sipgo.WithUserAgentHostname(host),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: tcp})))
 	if err != nil {
 		return nil, fmt.Errorf("sip user agent: %w", err)
 	}
@@ -287,7 +304,12 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.calls[dlg.ID] = c
 	s.mu.Unlock()
 	c.Answered = time.Now()
-	if err := dlg.Respond(200, "OK", answer, append(sessionTimer(req), sip.NewHeader("Content-Type", "application/sdp"))...); err != nil {
+	// sipgo retransmits the 200 OK until the ACK or the transaction's end
+	// (~35 s); ending the transaction at AckTimeout stops it sooner.
+	noAck := time.AfterFunc(s.cfg.AckTimeout, tx.Terminate)
+	err = dlg.Respond(200, "OK", answer, append(sessionTimer(req), sip.NewHeader("Content-Type", "application/sdp"))...)
+	noAck.Stop()
+	if err != nil {
 		// 200 OK not ACKed (or the INVITE was canceled as we answered).
 		conn.Close()
 		close(c.ready)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -335,5 +336,69 @@ func BenchmarkInvite(b *testing.B) {
 		if err := call.Hangup(ctx); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// An INVITE whose 200 OK is never ACKed (a spoofed source) gives its RTP
+// port back at the ACK timeout, not after the transaction's ~35 s: with a
+// range of one port, a real call gets through soon after.
+func TestUnackedInviteFreesPort(t *testing.T) {
+	base := 20000 + freePort(t)%50*200
+	addr, h := startServer(t, 0, func(c *sip.Config) {
+		c.Ports = &sip.PortRange{Min: base, Max: base}
+		c.AckTimeout = 300 * time.Millisecond
+	})
+	spoofed, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spoofed.Close()
+	local := spoofed.LocalAddr().String()
+	body := string(caller.Offer("127.0.0.1", 7000, 0))
+	fmt.Fprintf(spoofed, "INVITE sip:svc@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKnoack\r\nFrom: <sip:x@%s>;tag=1\r\nTo: <sip:svc@%s>\r\n"+
+		"Call-ID: noack-%d\r\nCSeq: 1 INVITE\r\nContact: <sip:x@%s>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
+		addr, local, local, addr, time.Now().UnixNano(), local, len(body), body)
+	buf := make([]byte, 4096)
+	spoofed.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for { // the 200 OK: the port is taken
+		n, err := spoofed.Read(buf)
+		if err != nil {
+			t.Fatalf("no 200 OK for the INVITE: %v", err)
+		}
+		if strings.HasPrefix(string(buf[:n]), "SIP/2.0 200") {
+			break
+		}
+	}
+	p := newPhone(t)
+	deadline := time.Now().Add(15 * time.Second) // the transaction alone would hold it ~35 s
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		call, err := p.Dial(ctx, addr, "a", "b", nil)
+		if err == nil {
+			<-h.answered
+			call.Hangup(ctx)
+			cancel()
+			return
+		}
+		cancel()
+		var de *sipgo.ErrDialogResponse
+		if !errors.As(err, &de) || de.Res.StatusCode != 503 || time.Now().After(deadline) {
+			t.Fatalf("call after an unACKed INVITE: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// A TCP connection that sends nothing is closed at the idle timeout.
+func TestTCPIdleClosed(t *testing.T) {
+	addr, _ := startServer(t, 0, func(c *sip.Config) { c.TCPIdleTimeout = 300 * time.Millisecond })
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("idle TCP connection still open: %v", err)
 	}
 }

@@ -262,5 +262,5 @@ func offerSDP(ip netip.Addr, port int, id uint64, first Codec, dtmf uint8) ([]by
 	attrs = append(attrs, sdp.Attribute{Key: "rtpmap", Value: fmt.Sprintf("%d telephone-event/8000", dtmf)},
 		sdp.Attribute{Key: "fmtp", Value: fmt.Sprintf("%d 0-16", dtmf)},
 		sdp.Attribute{Key: "ptime", Value: "20"}, sdp.Attribute{Key: "sendrecv"})
-	return audioSDP(ip, port, id, id, formats, attrs)
+	return sessionSDP(ip, id, id, audioMedia(port, formats, attrs))
 }
