@@ -55,6 +55,11 @@ type voice struct {
 
 	det    *speech.Detector // used only from the sink (the call's clock)
 	events chan voiceEvent
+	// heard holds utterances waiting for the recognizer. One goroutine per
+	// call recognizes them in order, so a call has at most one utterance in
+	// the recognizer at a time: a talkative caller waits for its own turn
+	// and cannot take every slot from the other calls.
+	heard chan []int16
 
 	mu       sync.Mutex
 	prompts  []prompt
@@ -76,6 +81,7 @@ func newVoice(g *Gateway, conv *conversation, log *slog.Logger) *voice {
 		g: g, conv: conv, log: log, ctx: ctx, stop: stop,
 		det:    speech.NewDetector(g.cfg.VAD),
 		events: make(chan voiceEvent, 64),
+		heard:  make(chan []int16, maxHeard),
 		wake:   make(chan struct{}, 1),
 		hints:  map[uint64]string{noticeTag: ""},
 		// tags of prompts start at 1; noticeTag is never a prompt
@@ -83,8 +89,16 @@ func newVoice(g *Gateway, conv *conversation, log *slog.Logger) *voice {
 	}
 	go v.run()
 	go v.speaker()
+	if g.cfg.STT != nil {
+		go v.recognizer()
+	}
 	return v
 }
+
+// maxHeard bounds the utterances of one call waiting for the recognizer;
+// past it the newest is dropped (the caller talks faster than it can be
+// recognized).
+const maxHeard = 4
 
 // close ends the voice's goroutines; queued prompts are dropped.
 func (v *voice) close() { v.stop() }
@@ -279,7 +293,12 @@ func (v *voice) run() {
 				continue
 			}
 			if v.g.cfg.STT != nil {
-				go v.recognize(ev.pcm)
+				select {
+				case v.heard <- ev.pcm:
+				default:
+					speech.Release(ev.pcm)
+					v.log.Warn("utterance dropped: recognition is behind", "waiting", maxHeard)
+				}
 			}
 		case evSilence:
 			v.mu.Lock()
@@ -302,6 +321,18 @@ func (v *voice) endUtterance() bool {
 	ignored := v.ignoring
 	v.speaking, v.ignoring = false, false
 	return ignored
+}
+
+// recognizer recognizes the call's utterances one at a time, in order.
+func (v *voice) recognizer() {
+	for {
+		select {
+		case <-v.ctx.Done():
+			return
+		case pcm := <-v.heard:
+			v.recognize(pcm)
+		}
+	}
 }
 
 // recognize turns an utterance into a message for the bot, and gives its

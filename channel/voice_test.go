@@ -1,7 +1,10 @@
 package channel
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,5 +113,51 @@ func TestBotSendsKeys(t *testing.T) {
 	defer c.fake.mu.Unlock()
 	if c.fake.keys != "12#9" {
 		t.Errorf("keys sent %q, want 12#9", c.fake.keys)
+	}
+}
+
+// slowSTT recognizes an utterance once released, and records how many
+// recognitions ran at once.
+type slowSTT struct {
+	release chan struct{}
+	mu      sync.Mutex
+	running int
+	most    int
+}
+
+func (s *slowSTT) Recognize(ctx context.Context, pcm []int16) (string, error) {
+	s.mu.Lock()
+	s.running++
+	s.most = max(s.most, s.running)
+	s.mu.Unlock()
+	defer func() { s.mu.Lock(); s.running--; s.mu.Unlock() }()
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	return fmt.Sprintf("utterance of %d samples", len(pcm)), nil
+}
+
+// A call's utterances are recognized one at a time and reach the bot in
+// the order spoken: one caller never holds more than one recognizer slot.
+func TestRecognitionOnePerCall(t *testing.T) {
+	stt := &slowSTT{release: make(chan struct{})}
+	c := newCall(t, Config{STT: stt})
+	for n := 1; n <= 3; n++ {
+		c.conv.voice.push(voiceEvent{kind: evSpeechStart})
+		c.conv.voice.push(voiceEvent{kind: evUtterance, pcm: make([]int16, n*160)})
+	}
+	for n := 1; n <= 3; n++ {
+		stt.release <- struct{}{}
+		a := c.bot.next(t)
+		if want := fmt.Sprintf("utterance of %d samples", n*160); a.Type != activity.TypeMessage || a.Text != want {
+			t.Fatalf("bot got %s %q, want %q", a.Type, a.Text, want)
+		}
+	}
+	stt.mu.Lock()
+	defer stt.mu.Unlock()
+	if stt.most != 1 {
+		t.Errorf("%d recognitions of one call ran at once, want 1", stt.most)
 	}
 }
