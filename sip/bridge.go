@@ -80,9 +80,12 @@ func (m *media) runLeg(leg *bridgeLeg) {
 	buf := make([]byte, 1500)
 	var h rtp.Header
 	for {
-		n, _, err := leg.conn.ReadFromUDPAddrPort(buf)
+		n, from, err := leg.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			return
+		}
+		if from.Addr().Unmap() != leg.remote.Addr().Unmap() {
+			continue // only the target's host speaks on its leg
 		}
 		b := buf[:n]
 		off, err := h.Unmarshal(b)

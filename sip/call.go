@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -53,6 +54,8 @@ type Call struct {
 	referNotify chan int                   // a REFER in progress: NOTIFY status codes
 	leg         *sipgo.DialogClientSession // a bridged transfer's outbound call
 	legCallID   string
+	// transferring: a Transfer is in progress; a second one is refused.
+	transferring atomic.Bool
 
 	ready    chan struct{} // closed once answering finished, well or not
 	answered bool          // the handler was told of the call (set before ready)

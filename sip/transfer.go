@@ -58,6 +58,21 @@ func (c *Call) Transfer(ctx context.Context, target string) error {
 		return fmt.Errorf("%w: the call has ended", ErrTransfer)
 	default:
 	}
+	if !c.transferring.CompareAndSwap(false, true) {
+		return fmt.Errorf("%w: a transfer of this call is already in progress", ErrTransfer)
+	}
+	defer c.transferring.Store(false)
+	// The transfer lives only as long as the call: a caller hanging up
+	// cancels the REFER's wait or the target's ringing.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	s := c.srv
 	code, err := c.refer(ctx, target)
 	switch {
@@ -132,7 +147,8 @@ func (c *Call) refer(ctx context.Context, target string) (int, error) {
 		case <-wait.C:
 			return res.StatusCode, fmt.Errorf("%w: no final NOTIFY after REFER", ErrTransfer)
 		case <-c.done:
-			return res.StatusCode, nil // the caller left for the target without a final NOTIFY
+			// no final NOTIFY: nothing says the caller reached the target
+			return res.StatusCode, fmt.Errorf("%w: the caller hung up before the target answered", ErrTransfer)
 		case <-ctx.Done():
 			return res.StatusCode, fmt.Errorf("%w: %w", ErrTransfer, ctx.Err())
 		}
@@ -209,27 +225,54 @@ func (c *Call) bridgeTo(ctx context.Context, target string) error {
 	if err != nil {
 		return fmt.Errorf("%w: INVITE %s: %w", ErrTransfer, target, err)
 	}
-	if err := leg.WaitAnswer(ictx, sipgo.AnswerOptions{}); err != nil {
+	defer func() {
+		if !ok {
+			leg.Close()
+		}
+	}()
+	waitErr := leg.WaitAnswer(ictx, sipgo.AnswerOptions{}) // canceled: sipgo CANCELs
+	// From an answer on, the target is on the line: every way out hangs it
+	// up, a 200 OK that crossed our CANCEL included.
+	bctx, bcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer bcancel()
+	acked := false
+	hangUpLeg := func(why error) error {
+		if leg.InviteResponse != nil && leg.InviteResponse.IsSuccess() {
+			if !acked {
+				_ = leg.Ack(bctx)
+			}
+			_ = leg.Bye(bctx)
+		}
+		return why
+	}
+	if waitErr != nil {
 		var re *sipgo.ErrDialogResponse
-		if errors.As(err, &re) {
+		if errors.As(waitErr, &re) {
 			return fmt.Errorf("%w: %s answered %d %s", ErrTransfer, target, re.Res.StatusCode, re.Res.Reason)
 		}
-		return fmt.Errorf("%w: %s did not answer: %w", ErrTransfer, target, err)
+		return hangUpLeg(fmt.Errorf("%w: %s did not answer: %w", ErrTransfer, target, waitErr))
 	}
-	if err := leg.Ack(ictx); err != nil {
+	if err := leg.Ack(bctx); err != nil {
+		_ = leg.Bye(bctx)
 		return fmt.Errorf("%w: ACK: %w", ErrTransfer, err)
 	}
+	acked = true
 	answer, err := ParseOffer(leg.InviteResponse.Body())
 	if err != nil {
-		bctx, bcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_ = leg.Bye(bctx)
-		bcancel()
-		return fmt.Errorf("%w: the target's SDP answer: %w", ErrTransfer, err)
+		return hangUpLeg(fmt.Errorf("%w: the target's SDP answer: %w", ErrTransfer, err))
+	}
+	// Join the call unless it ended meanwhile; end reads c.leg after
+	// closing c.done, so under c.mu one of the two hangs the leg up.
+	c.mu.Lock()
+	select {
+	case <-c.done:
+		c.mu.Unlock()
+		return hangUpLeg(fmt.Errorf("%w: the caller hung up while %s was answering", ErrTransfer, target))
+	default:
 	}
 	s.mu.Lock()
 	s.legs[req.CallID().Value()] = c
 	s.mu.Unlock()
-	c.mu.Lock()
 	c.leg, c.legCallID = leg, req.CallID().Value()
 	c.mu.Unlock()
 	c.media.bridge(conn, answer)
