@@ -24,7 +24,7 @@ import (
 	"github.com/botline/botline/internal/auth"
 	"github.com/botline/botline/internal/httpjson"
 	"github.com/botline/botline/recorder"
-	"github.com/botline/botline/recordings"
+	"github.com/botline/botline/recordingsapi"
 	"github.com/botline/botline/sip"
 )
 
@@ -129,7 +129,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	}
 	gwCfg.Bot = bot
 	if len(o.eventsURLs) > 0 {
-		n := &recordings.Notifier{URLs: o.eventsURLs, SpoolDir: filepath.Join(dir, ".events"), Logger: log}
+		n := &recordingsapi.Notifier{URLs: o.eventsURLs, SpoolDir: filepath.Join(dir, ".events"), Logger: log}
 		if err := n.Start(ctx); err != nil {
 			return err
 		}
@@ -217,7 +217,7 @@ func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Sto
 	mux.HandleFunc("GET /stats", auth.RequireBearer(o.apiToken, func(w http.ResponseWriter, _ *http.Request) {
 		httpjson.Write(w, http.StatusOK, srv.Stats())
 	}))
-	(&recordings.Downloads{Store: store, Token: o.apiToken, Logger: log}).Register(mux)
+	(&recordingsapi.Downloads{Store: store, Token: o.apiToken, Logger: log}).Register(mux)
 	gw.RegisterRecordingsAPI(mux, o.apiToken)
 	if o.pprof {
 		mux.HandleFunc("/debug/pprof/", auth.RequireBearer(o.apiToken, pprof.Index))
