@@ -204,6 +204,7 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		Layout: g.cfg.RecordingLayout, SampleRate: g.cfg.RecordingSampleRate,
 		ChunkMax: g.cfg.ChunkMax, ChunkMaxBytes: g.cfg.ChunkMaxBytes, Store: g.cfg.Store,
 		OnFinish: func(chunks []recorder.Metadata, end recorder.SessionEnd) { g.fileReady(conv, chunks, end, log) },
+		OnFailed: func(info recorder.Info, err error) { recordingFailed(conv, err) },
 	})
 	conv.voice = newVoice(g, conv, log)
 	g.mu.Lock()
@@ -234,8 +235,7 @@ func (g *Gateway) policyRecording(conv *conversation, c *sip.Call, log *slog.Log
 		return
 	}
 	log.Error("policy recording failed to start", "err", err, "required", g.cfg.PolicyRequired)
-	v, _ := json.Marshal(activity.Error{Code: recorder.CodeFailed, Message: "Recording failed: " + err.Error()})
-	conv.send(&activity.Activity{Type: activity.TypeEvent, Name: EventRecordingFailed, Value: v})
+	recordingFailed(conv, err)
 	if g.cfg.PolicyRequired {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -247,8 +247,22 @@ func (g *Gateway) policyRecording(conv *conversation, c *sip.Call, log *slog.Log
 	}
 }
 
+// recordingFailed tells the bot its call's recording failed. It never
+// blocks (it runs on the media path when a write fails).
+func recordingFailed(conv *conversation, err error) {
+	var re *recorder.Error
+	msg := "Recording failed: " + err.Error()
+	if errors.As(err, &re) {
+		msg = re.Message
+	}
+	v, _ := json.Marshal(activity.Error{Code: recorder.CodeFailed, Message: msg})
+	conv.send(&activity.Activity{Type: activity.TypeEvent, Name: EventRecordingFailed, Value: v})
+}
+
 // EventRecordingFailed is the event activity a bot gets when its call's
-// recording could not start or stopped on an error; value is
+// recording could not start (policy), or writing it started failing (a
+// full disk: botline retries every second and goes on where the disk
+// stopped taking it); value is
 // {"code":"RecordingFailed","message":"Recording failed: <reason>"}.
 const EventRecordingFailed = "recording.failed"
 

@@ -51,6 +51,9 @@ const (
 	SessionEndCallEnded       SessionEnd = "CallEnded"        // the call ended while recording
 	SessionEndStopped         SessionEnd = "RecordingStopped" // the bot (or API) stopped it
 	SessionEndCallTransferred SessionEnd = "CallTransferred"  // the call was handed to another party
+	// SessionEndRecordingFailed: writing failed during the session (a full
+	// disk); the file holds what reached the disk.
+	SessionEndRecordingFailed SessionEnd = "RecordingFailed"
 	// SessionEndServiceRestarted: repaired after a crash.
 	SessionEndServiceRestarted SessionEnd = EndServiceRestarted
 )

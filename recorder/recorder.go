@@ -36,6 +36,12 @@ type Config struct {
 	// goroutine that stopped or closed the recording, after the recorder's
 	// lock is released, before Do(Stop) or Close returns.
 	OnFinish func(chunks []Metadata, end SessionEnd)
+	// OnFailed, if set, is told when writing a recording starts failing (a
+	// full disk): once per failure, not per frame. The recording goes on
+	// as far as the disk lets it: writing is retried every second and
+	// resumes where the disk stopped taking it. It runs on the media path
+	// under the recorder's lock: it must not block.
+	OnFailed func(info Info, err error)
 }
 
 // Info names the files of one recording session.
@@ -57,7 +63,7 @@ type Recorder struct {
 	finalizing sync.WaitGroup // sessions closed, their files not yet final
 	state      State
 	cur        *session
-	writeErr   error // first write failure of cur, reported on the next command
+	writeErr   error // the current write failure of cur; nil once recovered
 	mix        []int16
 	up         [2][]int16 // upsampled channels
 	out        []int16    // interleaved stereo
@@ -155,9 +161,26 @@ func (r *Recorder) do(c Command, layout Layout) (Info, *closing, error) {
 	}
 	r.state = next
 	if err := r.syncLocked(); err != nil {
-		return r.cur.info, nil, failed(err)
+		// The command took effect (a pause must hold even on a full disk);
+		// the failure is the recording's, told once by OnFailed.
+		r.fail(err)
 	}
 	return r.cur.info, nil, nil
+}
+
+// fail records a write failure of the current session (r.mu held) and
+// tells OnFailed when it is a new one.
+func (r *Recorder) fail(err error) {
+	s := r.cur
+	s.failed = true
+	if r.writeErr != nil {
+		return
+	}
+	r.writeErr, s.down = err, 0
+	r.log.Error("recording write failed", "recordingId", s.info.RecordingID, "callId", r.cfg.CallID, "err", err)
+	if r.cfg.OnFailed != nil {
+		r.cfg.OnFailed(s.info, err)
+	}
 }
 
 // Close stops a running or paused recording because the call ended (end:
@@ -186,10 +209,18 @@ func (r *Recorder) Close(end SessionEnd) (Info, bool, error) {
 func (r *Recorder) WriteAudio(caller, played []int16) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.state != Recording || r.writeErr != nil {
+	if r.state != Recording {
 		return
 	}
 	s := r.cur
+	if r.writeErr != nil { // the disk refused: retry once a second
+		if s.down++; s.down%syncEvery != 0 || s.wav.Recover() != nil {
+			return
+		}
+		r.log.Info("recording resumed after a write failure", "recordingId", s.info.RecordingID,
+			"lost", (time.Duration(s.down) * 20 * time.Millisecond).String())
+		r.writeErr = nil
+	}
 	err := s.wav.Write(r.layout(s, caller, played))
 	if err == nil {
 		s.frames++
@@ -201,8 +232,7 @@ func (r *Recorder) WriteAudio(caller, played []int16) {
 		}
 	}
 	if err != nil {
-		r.writeErr = err
-		r.log.Error("recording write failed", "recordingId", s.info.RecordingID, "callId", r.cfg.CallID, "err", err)
+		r.fail(err)
 	}
 }
 

@@ -3,13 +3,17 @@ package recorder
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/botline/botline/internal/audio"
 	"github.com/go-audio/wav"
 )
 
@@ -362,4 +366,85 @@ func readMetadataFile(t *testing.T, path string) Metadata {
 		t.Fatal(err)
 	}
 	return md
+}
+
+// fullDisk is a recording file on a disk that can fill up: while full,
+// every write fails with ENOSPC, as on a full file system.
+type fullDisk struct {
+	*os.File
+	full *atomic.Bool
+}
+
+func (f fullDisk) Write(b []byte) (int, error) {
+	if f.full.Load() {
+		return 0, syscall.ENOSPC
+	}
+	return f.File.Write(b)
+}
+
+func (f fullDisk) WriteAt(b []byte, off int64) (int, error) {
+	if f.full.Load() {
+		return 0, syscall.ENOSPC
+	}
+	return f.File.WriteAt(b, off)
+}
+
+// A disk that fills mid-recording: the failure is reported once, a pause
+// still takes effect, writing resumes when space returns, and the stopped
+// file is consistent (header, data and metadata agree) and ends as
+// RecordingFailed.
+func TestFullDisk(t *testing.T) {
+	var full atomic.Bool
+	defer func(c func(string) (wavFile, error)) { createFile = c }(createFile)
+	createFile = func(path string) (wavFile, error) {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+		return fullDisk{f, &full}, err
+	}
+	var failures []error
+	var end SessionEnd
+	r := New(Config{Dir: t.TempDir(), CallID: "call",
+		OnFailed: func(_ Info, err error) { failures = append(failures, err) },
+		OnFinish: func(_ []Metadata, e SessionEnd) { end = e }})
+	if _, err := r.Do(Start); err != nil {
+		t.Fatal(err)
+	}
+	for range 60 { // 50 frames synced, 10 buffered
+		r.WriteAudio(frame(1000), frame(0))
+	}
+	full.Store(true)
+	for range 200 { // the buffer fills and fails; every retry fails
+		r.WriteAudio(frame(1000), frame(0))
+	}
+	if _, err := r.Do(Pause); err != nil || r.State() != Paused {
+		t.Fatalf("pause on a full disk: %v, state %v", err, r.State())
+	}
+	if _, err := r.Do(Resume); err != nil || r.State() != Recording {
+		t.Fatalf("resume on a full disk: %v, state %v", err, r.State())
+	}
+	if len(failures) != 1 || !errors.Is(failures[0], syscall.ENOSPC) {
+		t.Fatalf("failures told: %v, want one ENOSPC", failures)
+	}
+	full.Store(false)
+	for range 2 * syncEvery { // recovers within a second, then records
+		r.WriteAudio(frame(2000), frame(0))
+	}
+	info, err := r.Do(Stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples := readWAV(t, info.AudioPath)
+	if st, _ := os.Stat(info.AudioPath); st.Size() != int64(audio.HeaderSize+2*len(samples)) {
+		t.Errorf("file of %d bytes, its header says %d samples", st.Size(), len(samples))
+	}
+	md := readMetadataFile(t, info.MetadataPath)
+	if got := float64(len(samples)) / 8; md.ChunkDuration != got {
+		t.Errorf("metadata says %v ms, the file holds %v ms", md.ChunkDuration, got)
+	}
+	if len(samples) < 50*160 || samples[0] != 1000 || samples[len(samples)-1] != 2000 {
+		t.Errorf("file holds %d samples, first %d last %d: want the synced audio, then what came after space returned",
+			len(samples), samples[0], samples[len(samples)-1])
+	}
+	if end != SessionEndRecordingFailed {
+		t.Errorf("session ended %q, want RecordingFailed", end)
+	}
 }

@@ -27,6 +27,11 @@ type session struct {
 	frames   int
 	unmixed  bool
 	ups      [2]audio.Upsampler // per channel, when the file is 16 kHz
+	// failed: writing failed at least once (a full disk); the session
+	// ends as SessionEndRecordingFailed. down counts the frames lost while
+	// the writer is failed.
+	failed bool
+	down   int
 
 	// Chunks finished by rollover; their finalizers hash off the media path.
 	finMu    sync.Mutex
@@ -169,13 +174,19 @@ func (r *Recorder) closeLocked(now time.Time, end SessionEnd) *closing {
 	s := r.cur
 	r.cur = nil
 	s.closePause(now)
-	err := s.wav.Close()
+	var err error
+	if r.writeErr != nil { // cut back to what reached the disk, so header and data agree
+		err = s.wav.Recover()
+	}
+	err = errors.Join(err, s.wav.Close())
 	s.md.ChunkDuration = ms(s.wav.Duration())
 	s.md.EndReason = EndSessionEnded
 	s.md.ChunkEndTime = isoTime(now)
 	s.info.Duration = s.wav.Duration()
-	err = errors.Join(r.writeErr, err)
 	r.writeErr = nil
+	if s.failed {
+		end = SessionEndRecordingFailed
+	}
 	r.finalizing.Add(1)
 	return &closing{r: r, s: s, end: end, err: err}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -17,18 +18,35 @@ import (
 // always a valid WAV.
 // A WAVWriter is not safe for concurrent use: one writer per file.
 type WAVWriter struct {
-	f          *os.File
+	f          wavFile
 	bw         *bufio.Writer
 	buf        []byte
 	sampleRate int
 	channels   int
 	dataBytes  int64
+	synced     int64 // dataBytes on disk at the last successful Sync
+}
+
+// wavFile is what a WAVWriter needs of its file.
+type wavFile interface {
+	io.Writer
+	io.WriterAt
+	io.Seeker
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+}
+
+// createFile creates a recording's file (a variable, so a test can make
+// the disk fill up).
+var createFile = func(path string) (wavFile, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 }
 
 // CreateWAV creates path (failing if it exists) and writes a WAV header for
 // 16-bit PCM at sampleRate with channels interleaved channels.
 func CreateWAV(path string, sampleRate, channels int) (*WAVWriter, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	f, err := createFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("create wav: %w", err)
 	}
@@ -80,6 +98,27 @@ func (w *WAVWriter) Sync() error {
 	if _, err := w.f.WriteAt(w.header(), 0); err != nil {
 		return fmt.Errorf("patch wav header: %w", err)
 	}
+	w.synced = w.dataBytes
+	return nil
+}
+
+// Recover makes the writer usable after a failed write (a full disk): the
+// file is cut back to the audio of the last successful Sync, the header
+// says so, and writing resumes there. What was written since is lost; it
+// reports an error while the disk still refuses.
+func (w *WAVWriter) Recover() error {
+	end := audio.HeaderSize + w.synced
+	if err := w.f.Truncate(end); err != nil {
+		return fmt.Errorf("recover wav: %w", err)
+	}
+	if _, err := w.f.WriteAt(audio.Header(w.sampleRate, w.channels, w.synced), 0); err != nil {
+		return fmt.Errorf("recover wav header: %w", err)
+	}
+	if _, err := w.f.Seek(end, io.SeekStart); err != nil {
+		return fmt.Errorf("recover wav: %w", err)
+	}
+	w.bw.Reset(w.f)
+	w.dataBytes = w.synced
 	return nil
 }
 
