@@ -45,7 +45,7 @@ func BenchmarkMediaPacket(b *testing.B) {
 		in.Payload[i] = byte(i)
 	}
 	raw := make([]byte, 1500)
-	from := netip.MustParseAddrPort("127.0.0.1:9")
+	from := offer.Remote // the caller sends from the address its SDP gave
 	b.ReportAllocs()
 	for b.Loop() {
 		n, _ := in.MarshalTo(raw)
