@@ -25,19 +25,10 @@ func TestRecordingsAPI(t *testing.T) {
 
 	do := func(method, path, body, token string) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest(method, gw.httpURL+path, strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
+		code, b := gw.request(t, method, path, body, token)
 		var m map[string]any
 		json.Unmarshal(b, &m)
-		return res.StatusCode, m
+		return code, m
 	}
 	errOf := func(m map[string]any) (string, string) {
 		e, _ := m["error"].(map[string]any)
@@ -137,17 +128,8 @@ func TestAPITokenGuardsState(t *testing.T) {
 	gw := startGateway(t, "--api-token", "tok", "--pprof")
 	get := func(path, token string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", gw.httpURL+path, nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
+		code, b := gw.request(t, "GET", path, "", token)
+		return code, string(b)
 	}
 	for _, path := range []string{"/stats", "/debug/pprof/"} {
 		if code, _ := get(path, ""); code != http.StatusUnauthorized {
@@ -166,4 +148,21 @@ func TestAPITokenGuardsState(t *testing.T) {
 	if code, body := get("/healthz", "tok"); code != 200 || !strings.Contains(body, `"calls":0`) {
 		t.Errorf("/healthz with the token: %d %s", code, body)
 	}
+}
+
+// request sends one HTTP request to the gateway, with the bearer token when
+// one is given, and returns the status and body.
+func (g *gateway) request(t *testing.T, method, path, body, token string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, g.httpURL+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, b
 }
