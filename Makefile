@@ -64,10 +64,14 @@ deps-node:
 bench:
 	go test -run '^$$' -bench . -benchmem ./...
 
-## bench-capacity: step concurrent recorded calls until loss/late or failures; writes docs/PERFORMANCE.md
+## bench-capacity: step concurrent recorded calls until loss/late or failures; writes docs/PERFORMANCE.md.
+## The gateway runs on CPU 0, the generator on the others (taskset). CAPACITY_COMPARE=path/to/other/botline
+## runs that build too at every step, right after this one, and the table gives both and their ratio.
 CAPACITY_STEPS ?= 100,250,500,1000,1250,1500,2000,3000
 CAPACITY_HOLD ?= 20s
+CAPACITY_COMPARE ?=
 bench-capacity:
 	go build -o bin/botline ./cmd/botline
 	go build -o bin/botline-load ./cmd/botline-load
-	bin/botline-load capacity --botline bin/botline --steps $(CAPACITY_STEPS) --hold $(CAPACITY_HOLD) --out docs/PERFORMANCE.md
+	bin/botline-load capacity --botline bin/botline --steps $(CAPACITY_STEPS) --hold $(CAPACITY_HOLD) --out docs/PERFORMANCE.md \
+		$(if $(CAPACITY_COMPARE),--compare $(CAPACITY_COMPARE))

@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -41,29 +39,61 @@ func runCapacity(args []string) error {
 	rate := fs.Float64("rate", 200, "call setups per second")
 	out := fs.String("out", "docs/PERFORMANCE.md", "where to write the table")
 	work := fs.String("work", os.TempDir(), "scratch directory for recordings")
+	compare := fs.String("compare", "", "another botline binary (e.g. the previous build) run at every step right after --botline: the table gives both and their ratio")
+	pin := fs.Bool("pin", true, "with more than one CPU: the gateway (and the floor) on CPU 0, the generator on the others")
 	fs.Parse(args)
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	var steps []capacityStep
+	p, err := newPinning(*pin)
+	if err != nil {
+		return err
+	}
+	var steps, others []capacityStep
 	for _, s := range strings.Split(*stepsArg, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
 			return fmt.Errorf("--steps: %q", s)
 		}
-		st, err := capacityStepRun(*botline, self, n, *hold, *rate, *work)
+		st, err := capacityStepRun(p, *botline, self, n, *hold, *rate, *work)
 		if err != nil {
 			return err
 		}
 		steps = append(steps, st)
-		fmt.Fprintf(os.Stderr, "%d calls: gateway %.3f cores, floor %.3f cores, %.0f KiB/call, loss+late %.3f%%, failed %d: %s\n",
-			n, st.GatewayCores, st.FloorCores, st.KiBPerCall, st.LossLatePct, st.Report.Failed, st.Verdict)
-		if st.Verdict != "ok" {
+		logStep(*botline, st)
+		ok := st.Verdict == "ok"
+		if *compare != "" {
+			ot, err := capacityStepRun(p, *compare, self, n, *hold, *rate, *work)
+			if err != nil {
+				return err
+			}
+			others = append(others, ot)
+			logStep(*compare, ot)
+			ok = ok || ot.Verdict == "ok"
+		}
+		if !ok {
 			break
 		}
 	}
-	return writeBetweenMarkers(*out, capacityMarkdown(steps, *hold, *rate, strings.Join(os.Args, " ")))
+	table := capacityMarkdown(steps, *hold, *rate, p, strings.Join(os.Args, " "))
+	if *compare != "" {
+		table = compareMarkdown(steps, others, *botline, *compare, *hold, *rate, p, strings.Join(os.Args, " "))
+	}
+	return writeBetweenMarkers(*out, table)
+}
+
+func logStep(bin string, st capacityStep) {
+	fmt.Fprintf(os.Stderr, "%s, %d calls: gateway %.3f cores (%.0f calls per core), floor %.3f cores, %.0f KiB/call, loss+late %.3f%%, failed %d: %s\n",
+		bin, st.Calls, st.GatewayCores, callsPerCore(st), st.FloorCores, st.KiBPerCall, st.LossLatePct, st.Report.Failed, st.Verdict)
+}
+
+// callsPerCore is the step's calls over the gateway's cores.
+func callsPerCore(st capacityStep) float64 {
+	if st.GatewayCores <= 0 {
+		return 0
+	}
+	return float64(st.Calls) / st.GatewayCores
 }
 
 const beginMarker, endMarker = "<!-- capacity:begin -->", "<!-- capacity:end -->"
@@ -87,7 +117,7 @@ func writeBetweenMarkers(path, table string) error {
 	return os.WriteFile(path, []byte(s), 0o644)
 }
 
-func capacityStepRun(botline, self string, n int, hold time.Duration, rate float64, work string) (capacityStep, error) {
+func capacityStepRun(p pinning, botline, self string, n int, hold time.Duration, rate float64, work string) (capacityStep, error) {
 	st := capacityStep{Calls: n}
 	dir, err := os.MkdirTemp(work, "capacity-")
 	if err != nil {
@@ -95,7 +125,7 @@ func capacityStepRun(botline, self string, n int, hold time.Duration, rate float
 	}
 	defer os.RemoveAll(dir)
 	const sipAddr, httpAddr = "127.0.0.1:35060", "127.0.0.1:38080"
-	gw := exec.Command(botline, "--sip-listen", sipAddr, "--http-listen", httpAddr, "--recordings-dir", filepath.Join(dir, "rec"),
+	gw := p.command(botline, "--sip-listen", sipAddr, "--http-listen", httpAddr, "--recordings-dir", filepath.Join(dir, "rec"),
 		"--default-bot-call-time", "0", "--rtp-ports", "20000-39999", "--log-format", "json",
 		// speech recognition costs per utterance (~1 s of CPU each with
 		// pocketsphinx), not per call: it is measured apart (make bench)
@@ -128,7 +158,7 @@ func capacityStepRun(botline, self string, n int, hold time.Duration, rate float
 	st.LossLatePct = max(rep.RxLossPct+rep.RxLatePct+rep.Gateway.SkippedPct, rep.Gateway.LossPct+rep.Gateway.LatePct+rep.TxSkippedPct)
 
 	// The floor: the same streams, received and written by the least code.
-	fl := exec.Command(self, "--floor", "127.0.0.1:40000", "--calls", strconv.Itoa(n), "--floor-dir", filepath.Join(dir, "floor"))
+	fl := p.command(self, "--floor", "127.0.0.1:40000", "--calls", strconv.Itoa(n), "--floor-dir", filepath.Join(dir, "floor"))
 	if err := fl.Start(); err != nil {
 		return st, err
 	}
@@ -212,20 +242,45 @@ func waitHealthy(url string) error {
 	return errors.New("gateway never became healthy")
 }
 
-func capacityMarkdown(steps []capacityStep, hold time.Duration, rate float64, cmd string) string {
+func capacityMarkdown(steps []capacityStep, hold time.Duration, rate float64, p pinning, cmd string) string {
 	var b strings.Builder
-	var uts syscall.Utsname
-	syscall.Uname(&uts)
-	fmt.Fprintf(&b, "| concurrent calls | answered / failed | setup p50 / p99 ms | loss+late+skipped %% (worst direction) | jitter max ms (to / from gw) | gateway CPU cores | per call (ms CPU/s) | gateway RSS MiB (idle) | KiB per call | floor CPU cores | ratio to floor | generator CPU cores | verdict |\n")
-	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| concurrent calls | answered / failed | setup p50 / p99 ms | loss+late+skipped %% (worst direction) | jitter max ms (to / from gw) | gateway CPU cores | calls per gateway core | per call (ms CPU/s) | gateway RSS MiB (idle) | KiB per call | floor CPU cores | ratio to floor | generator CPU cores | verdict |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range steps {
 		r := s.Report
-		fmt.Fprintf(&b, "| %d | %d / %d | %.2f / %.2f | %.3f | %.2f / %.2f | %.3f | %.3f | %.0f (%.0f) | %.0f | %.3f | %.1fx | %.2f | %s |\n",
+		fmt.Fprintf(&b, "| %d | %d / %d | %.2f / %.2f | %.3f | %.2f / %.2f | %.3f | %.0f | %.3f | %.0f (%.0f) | %.0f | %.3f | %.1fx | %.2f | %s |\n",
 			s.Calls, r.Answered, r.Failed, r.SetupP50Ms, r.SetupP99Ms, s.LossLatePct, r.Gateway.MaxJitterMs, r.RxJitterMaxMs,
-			s.GatewayCores, 1000*s.GatewayCores/float64(s.Calls), s.GatewayRSSMiB, s.IdleRSSMiB, s.KiBPerCall, s.FloorCores, s.Ratio, r.CPUCores, s.Verdict)
+			s.GatewayCores, callsPerCore(s), 1000*s.GatewayCores/float64(s.Calls), s.GatewayRSSMiB, s.IdleRSSMiB, s.KiBPerCall, s.FloorCores, s.Ratio, r.CPUCores, s.Verdict)
 	}
-	fmt.Fprintf(&b, "\nMachine: %d cores (runtime.NumCPU), %s. Hold %v per call, setup rate %.0f calls/s, generator on the same machine.\n",
-		runtime.NumCPU(), runtime.Version(), hold, rate)
-	fmt.Fprintf(&b, "Command: `%s`\n", cmd)
+	footer(&b, hold, rate, p, cmd)
 	return b.String()
+}
+
+// compareMarkdown puts two builds measured step by step side by side, with
+// the ratio of the first to the second.
+func compareMarkdown(a, b []capacityStep, aName, bName string, hold time.Duration, rate float64, p pinning, cmd string) string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "A = `%s`, B = `%s`, run one after the other at every step.\n\n", aName, bName)
+	fmt.Fprintf(&s, "| concurrent calls | gateway cores A / B | A / B | calls per core A / B | KiB per call A / B | A / B | loss+late+skipped %% A / B | ratio to floor A / B | verdict A / B |\n")
+	fmt.Fprintf(&s, "|---|---|---|---|---|---|---|---|---|\n")
+	ratio := func(x, y float64) float64 {
+		if y == 0 {
+			return 0
+		}
+		return x / y
+	}
+	for i := range min(len(a), len(b)) {
+		x, y := a[i], b[i]
+		fmt.Fprintf(&s, "| %d | %.3f / %.3f | %.2f | %.0f / %.0f | %.0f / %.0f | %.2f | %.3f / %.3f | %.1fx / %.1fx | %s / %s |\n",
+			x.Calls, x.GatewayCores, y.GatewayCores, ratio(x.GatewayCores, y.GatewayCores), callsPerCore(x), callsPerCore(y),
+			x.KiBPerCall, y.KiBPerCall, ratio(x.KiBPerCall, y.KiBPerCall), x.LossLatePct, y.LossLatePct, x.Ratio, y.Ratio, x.Verdict, y.Verdict)
+	}
+	footer(&s, hold, rate, p, cmd)
+	return s.String()
+}
+
+func footer(b *strings.Builder, hold time.Duration, rate float64, p pinning, cmd string) {
+	fmt.Fprintf(b, "\nMachine: %d cores (runtime.NumCPU), %s. Hold %v per call, setup rate %.0f calls/s; %s.\n",
+		runtime.NumCPU(), runtime.Version(), hold, rate, p.describe())
+	fmt.Fprintf(b, "Command: `%s`\n", cmd)
 }
