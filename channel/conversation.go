@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,4 +74,16 @@ func (c *conversation) send(a *activity.Activity) {
 	a.ID, a.Timestamp, a.ServiceURL, a.ChannelID = env.ID, env.Timestamp, env.ServiceURL, env.ChannelID
 	a.From, a.Recipient, a.Conversation, a.ChannelData = env.From, env.Recipient, env.Conversation, env.ChannelData
 	c.out.push(a)
+}
+
+// hangUp hangs up the call in the background (within 10 s), so the
+// caller's request returns at once.
+func (c *conversation) hangUp(log *slog.Logger) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.call.Hangup(ctx); err != nil {
+			log.Warn("hang-up failed", "err", err)
+		}
+	}()
 }

@@ -237,13 +237,7 @@ func (g *Gateway) policyRecording(conv *conversation, c *sip.Call, log *slog.Log
 	log.Error("policy recording failed to start", "err", err, "required", g.cfg.PolicyRequired)
 	recordingFailed(conv, err)
 	if g.cfg.PolicyRequired {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := conv.call.Hangup(ctx); err != nil {
-				log.Warn("hang-up of a call that must be recorded failed", "err", err)
-			}
-		}()
+		conv.hangUp(log.With("why", "recording required by policy"))
 	}
 }
 
@@ -384,13 +378,7 @@ func (g *Gateway) post(ctx context.Context, convID string, a *activity.Activity)
 	case activity.TypeEndOfConversation:
 		log.Info("bot ended the conversation", "id", id)
 		conv.hungUpByBot.Store(true)
-		go func() {
-			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			if err := conv.call.Hangup(hctx); err != nil {
-				log.Warn("hang-up failed", "err", err)
-			}
-		}()
+		conv.hangUp(log)
 	case activity.TypeMessage:
 		g.message(conv, a, id, log)
 	case activity.TypeEvent:
