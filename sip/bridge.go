@@ -87,28 +87,42 @@ func (m *media) runLeg(leg *bridgeLeg) {
 		if from.Addr().Unmap() != leg.remote.Addr().Unmap() {
 			continue // only the target's host speaks on its leg
 		}
-		b := buf[:n]
-		off, err := h.Unmarshal(b)
-		if err != nil {
-			continue
-		}
-		m.mu.Lock()
-		remote, codec, dtmfPT := m.remote, m.codec, m.dtmfPT
-		m.mu.Unlock()
-		switch h.PayloadType {
-		case leg.codec.PayloadType:
-			translate(b[off:], leg.codec, codec)
-			b[1] = b[1]&0x80 | codec.PayloadType
-		case leg.dtmfPT:
-			if dtmfPT == 0 {
-				continue
-			}
-			b[1] = b[1]&0x80 | dtmfPT
-		default:
-			continue
-		}
-		if remote.IsValid() {
+		if b, remote, ok := m.fromLeg(leg, &h, buf, n); ok {
 			_, _ = m.conn.WriteToUDPAddrPort(b, remote)
 		}
 	}
+}
+
+// fromLeg turns the leg's packet buf[:n] into the caller's: its payload
+// type (and G.711 law) mapped, encrypted when the caller's media is SRTP.
+// It reports false for a packet not to relay.
+func (m *media) fromLeg(leg *bridgeLeg, h *rtp.Header, buf []byte, n int) ([]byte, netip.AddrPort, bool) {
+	b := buf[:n]
+	off, err := h.Unmarshal(b)
+	if err != nil {
+		return nil, netip.AddrPort{}, false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch h.PayloadType {
+	case leg.codec.PayloadType:
+		translate(b[off:], leg.codec, m.codec)
+		b[1] = b[1]&0x80 | m.codec.PayloadType
+	case leg.dtmfPT:
+		if m.dtmfPT == 0 {
+			return nil, netip.AddrPort{}, false
+		}
+		b[1] = b[1]&0x80 | m.dtmfPT
+	default:
+		return nil, netip.AddrPort{}, false
+	}
+	if m.srtp != nil {
+		if len(buf) < n+srtpOverhead {
+			return nil, netip.AddrPort{}, false // never relay in the clear
+		}
+		if b, err = m.srtp.encrypt(buf, n); err != nil {
+			return nil, netip.AddrPort{}, false
+		}
+	}
+	return b, m.remote, m.remote.IsValid()
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
 )
 
 // EndReason says why a call ended (Handler.CallEnded); its text is what
@@ -36,8 +38,14 @@ type Call struct {
 	// Called is the user part of the INVITE's Request-URI: the number the
 	// call was routed to, which a trunk or proxy sets (To is the caller's
 	// say).
-	Called   string
-	Codec    string // negotiated codec name
+	Called string
+	Codec  string // negotiated codec name
+	// Transport is the SIP transport the call came in over: UDP, TCP or
+	// TLS.
+	Transport string
+	// SRTP is the media's SDES suite (AES_CM_128_HMAC_SHA1_80, ...), ""
+	// for plain RTP.
+	SRTP     string
 	Answered time.Time
 
 	srv    *Server
@@ -125,7 +133,7 @@ func (c *Call) hangup(ctx context.Context, reason EndReason) error {
 		return nil
 	default:
 	}
-	err := c.dialog.Bye(ctx)
+	err := c.bye(ctx)
 	c.end(reason)
 	if err != nil {
 		return fmt.Errorf("send BYE: %w", err)
@@ -170,4 +178,31 @@ func (c *Call) end(reason EndReason) {
 			leg.Close()
 		}
 	})
+}
+
+// toCaller starts an in-dialog request to the caller's Contact. Over TCP
+// or TLS it goes back over the connection the INVITE came on (RFC 5923's
+// connection reuse): a phone's Contact port often has no server, and over
+// TLS none whose certificate could be checked.
+func (c *Call) toCaller(method sip.RequestMethod) (*sip.Request, error) {
+	invite := c.dialog.InviteRequest
+	contact := invite.Contact()
+	if contact == nil {
+		return nil, errors.New("the caller gave no Contact")
+	}
+	req := sip.NewRequest(method, contact.Address)
+	req.SetTransport(invite.Transport())
+	if t := strings.ToUpper(invite.Transport()); t == "TCP" || t == "TLS" {
+		req.SetDestination(invite.Source())
+	}
+	return req, nil
+}
+
+// bye sends BYE to the caller.
+func (c *Call) bye(ctx context.Context) error {
+	req, err := c.toCaller(sip.BYE)
+	if err != nil {
+		return err
+	}
+	return c.dialog.WriteBye(ctx, req)
 }

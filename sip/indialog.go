@@ -56,6 +56,13 @@ func (s *Server) onReinvite(c *Call, req *sip.Request, tx sip.ServerTransaction)
 	offer := c.lastOffer
 	if len(req.Body()) > 0 {
 		o, err := ParseOffer(req.Body())
+		rekey := false
+		if err == nil && c.lastOffer != nil {
+			rekey, err = renegotiateSRTP(o, c.lastOffer)
+		}
+		if err == nil && rekey && c.media != nil {
+			err = c.media.rekey(o.Crypto[0])
+		}
 		if err != nil {
 			code, reason := offerStatus(err)
 			log.Warn("re-INVITE refused", "status", code, "err", err)

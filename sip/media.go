@@ -39,6 +39,7 @@ type MediaStats struct {
 	Received, Lost, Sent, Late, Foreign uint64
 	Strangers                           uint64 // packets from a source other than the caller's, dropped
 	Skipped                             uint64 // frames not sent because the clock ran behind
+	SRTPFailed                          uint64 // SRTP packets that failed authentication or replay checks, dropped
 	Jitter                              time.Duration
 }
 
@@ -86,6 +87,9 @@ type media struct {
 	hold bool
 	// leg, once set, is a transfer target the call's RTP is relayed to.
 	leg *bridgeLeg
+	// srtp, when the call is encrypted, decrypts what comes in and
+	// encrypts what goes out (under mu).
+	srtp *srtpSession
 
 	timeout   time.Duration // hang up after this long without RTP; 0 = never
 	lastRecv  time.Time
@@ -111,16 +115,18 @@ type mediaConfig struct {
 	onTimeout func()
 	// onDTMF is told of each key press, on the media goroutine.
 	onDTMF func(digit byte)
+	// srtp, if set, encrypts the call's media.
+	srtp *srtpSession
 }
 
 func newMedia(cfg mediaConfig) *media {
 	offer, ssrc := cfg.offer, cfg.ssrc
 	m := &media{
 		conn: cfg.conn, remote: offer.Remote, codec: offer.Codec, log: cfg.log, signalIP: cfg.signalIP.Unmap(),
-		timeout: cfg.timeout, onTimeout: cfg.onTimeout, onDTMF: cfg.onDTMF,
+		timeout: cfg.timeout, onTimeout: cfg.onTimeout, onDTMF: cfg.onDTMF, srtp: cfg.srtp,
 		jb:     newJitterBuffer(uint32(playoutDelay.Milliseconds() * 8)),
 		rbuf:   make([]byte, 1500),
-		sbuf:   make([]byte, 12+FrameSize),
+		sbuf:   make([]byte, 12+FrameSize+srtpOverhead),
 		caller: make([]int16, FrameSize),
 		played: make([]int16, FrameSize),
 		done:   make(chan struct{}),
@@ -169,6 +175,14 @@ func (m *media) receive(b []byte, from netip.AddrPort) (digit byte, pressed bool
 	if !m.fromCaller(from) {
 		m.stats.Strangers++
 		return 0, false
+	}
+	if m.srtp != nil {
+		plain, err := m.srtp.decrypt(b)
+		if err != nil {
+			m.stats.SRTPFailed++
+			return 0, false
+		}
+		b = plain
 	}
 	if err := m.pkt.Unmarshal(b); err != nil || m.pkt.Version != 2 {
 		m.stats.Foreign++
@@ -254,7 +268,13 @@ func (m *media) tick(now time.Time, send bool) {
 	if err != nil {
 		return
 	}
-	if _, err := m.conn.WriteToUDPAddrPort(m.sbuf[:n], m.remote); err == nil {
+	pkt := m.sbuf[:n]
+	if m.srtp != nil {
+		if pkt, err = m.srtp.encrypt(m.sbuf, n); err != nil {
+			return
+		}
+	}
+	if _, err := m.conn.WriteToUDPAddrPort(pkt, m.remote); err == nil {
 		m.stats.Sent++
 	}
 }

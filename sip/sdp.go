@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,11 +30,27 @@ type Offer struct {
 	// (default sendrecv); "sendonly" or "inactive" puts the call on hold.
 	Direction string
 
+	// Crypto are the chosen line's usable SDES keys (a=crypto), in the
+	// offer's order of preference.
+	Crypto []Crypto
+	// local, once SRTP is agreed (negotiateSRTP), is our key, which the
+	// answer carries; nil = plain RTP.
+	local *Crypto
+
 	// lines are the offer's m-lines in order, and chosen the one taken:
 	// the answer has one m-line for each (RFC 3264 §6), the others
 	// rejected with port 0.
 	lines  []sdp.MediaName
 	chosen int
+}
+
+// secureProfile reports whether the chosen m-line is RTP/SAVP or
+// RTP/SAVPF: SRTP or nothing.
+func (o *Offer) secureProfile() bool {
+	if o.chosen >= len(o.lines) {
+		return false
+	}
+	return slices.ContainsFunc(o.lines[o.chosen].Protos, func(p string) bool { return p == "SAVP" || p == "SAVPF" })
 }
 
 // Hold reports whether the offer puts the call on hold: the offerer sends
@@ -79,8 +96,8 @@ func ParseOffer(body []byte) (*Offer, error) {
 		lines[i] = md.MediaName
 	}
 	for i, md := range sd.MediaDescriptions {
-		if md.MediaName.Media != "audio" || md.MediaName.Port.Value == 0 {
-			continue
+		if md.MediaName.Media != "audio" || md.MediaName.Port.Value == 0 || slices.Contains(md.MediaName.Protos, "TLS") {
+			continue // not audio, rejected, or DTLS-SRTP (not spoken)
 		}
 		if md.ConnectionInformation != nil {
 			conn = md.ConnectionInformation
@@ -138,6 +155,13 @@ func ParseOffer(body []byte) (*Offer, error) {
 		if !chosen {
 			return nil, ErrNoUsableCodec
 		}
+		for _, a := range md.Attributes {
+			if a.Key == "crypto" {
+				if c, ok := parseCrypto(a.Value); ok {
+					o.Crypto = append(o.Crypto, c)
+				}
+			}
+		}
 		return o, nil
 	}
 	return nil, ErrNoUsableCodec
@@ -184,7 +208,13 @@ func answerVersion(o *Offer, ip netip.Addr, port int, sessionID, version uint64)
 			sdp.Attribute{Key: "fmtp", Value: fmt.Sprintf("%d 0-16", o.DTMF)})
 	}
 	attrs = append(attrs, sdp.Attribute{Key: "ptime", Value: "20"}, sdp.Attribute{Key: answerDirection(o.Direction)})
+	if o.local != nil {
+		attrs = append(attrs, sdp.Attribute{Key: "crypto", Value: o.local.String()})
+	}
 	ours := audioMedia(port, formats, attrs)
+	if o.chosen < len(o.lines) { // the answer's profile is the offer's (RTP/AVP, RTP/SAVP, ...)
+		ours.MediaName.Protos = slices.Clone(o.lines[o.chosen].Protos)
+	}
 	if len(o.lines) == 0 {
 		return sessionSDP(ip, sessionID, version, ours)
 	}
@@ -231,10 +261,11 @@ func sessionSDP(ip netip.Addr, sessionID, version uint64, mds ...*sdp.MediaDescr
 	return sd.Marshal()
 }
 
-// offerStatus is the response to an offer ParseOffer refused: 488 when it
-// has no G.711, else 400.
+// offerStatus is the response to an offer ParseOffer or negotiateSRTP
+// refused: 488 when it has no G.711 or no acceptable security, else 400.
 func offerStatus(err error) (int, string) {
-	if errors.Is(err, ErrNoUsableCodec) {
+	if errors.Is(err, ErrNoUsableCodec) || errors.Is(err, ErrSRTPRequired) || errors.Is(err, ErrSRTPOff) ||
+		errors.Is(err, ErrNoCrypto) || errors.Is(err, ErrSRTPChange) {
 		return 488, "Not Acceptable Here"
 	}
 	return 400, "Bad Request"

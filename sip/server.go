@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,7 +11,9 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -53,7 +56,37 @@ type Config struct {
 	// this long (default 3 minutes): a caller on TCP keeps its connection
 	// with CRLF keep-alives (RFC 5626) or in-dialog requests.
 	TCPIdleTimeout time.Duration
+
+	// Allow lists the sources (the trunk's or proxy's addresses) whose
+	// requests are served; empty = every source. A request from elsewhere
+	// gets 403 Forbidden, or no answer at all with AllowSilent.
+	Allow       []netip.Prefix
+	AllowSilent bool
+	// Auth, if set, challenges every new INVITE with digest
+	// authentication; a call starts only with the right credentials.
+	Auth *DigestAuth
+	// MaxCalls bounds the calls being set up or up at once (0 = no
+	// bound); past it an INVITE gets 503 with Retry-After.
+	MaxCalls int
+	// InviteRate bounds the new INVITEs per second from one source that
+	// is not in Allow (bursts of twice that); past it they get 503 with
+	// Retry-After. 0 = no bound.
+	InviteRate float64
+	// TransferAllow holds the patterns of the targets a transfer may dial
+	// (see TransferAllowed); with none, every transfer is refused.
+	TransferAllow []string
+	// TLSListen (host:port) serves SIP over TLS with TLSConfig too; a call
+	// that came in over TLS gets a Contact at it: sips: when its
+	// Request-URI was sips:, else sip: with transport=tls.
+	TLSListen string
+	TLSConfig *tls.Config
+	// SRTP says when media is encrypted (SDES keys in the SDP).
+	SRTP SRTPMode
 }
+
+// retryAfter is the Retry-After of a 503 for a full gateway or a source
+// over its INVITE rate.
+const retryAfter = "5"
 
 // Server is the SIP user-agent server.
 type Server struct {
@@ -62,6 +95,9 @@ type Server struct {
 	ua     *sipgo.UserAgent
 	srv    *sipgo.Server
 	dialog *sipgo.DialogUA
+	// tlsDialog and sipsDialog answer calls that came over TLS
+	// (Config.TLSListen): Contact sip:...;transport=tls, or sips:.
+	tlsDialog, sipsDialog *sipgo.DialogUA
 
 	mu    sync.Mutex
 	calls map[string]*Call // by dialog id
@@ -69,7 +105,15 @@ type Server struct {
 	ends  sync.WaitGroup   // answered calls not yet fully ended
 	clock *clock
 
-	totals totals
+	totals   totals
+	refusals refusals
+	limiter  *inviteLimiter
+	active   atomic.Int64 // calls being set up or up (MaxCalls)
+}
+
+// refusals counts the requests turned away, by why.
+type refusals struct {
+	source, unauthorized, rateLimited, overCapacity atomic.Uint64
 }
 
 // Totals sums the media of every ended call.
@@ -82,8 +126,17 @@ type Totals struct {
 	RTPForeign   uint64 `json:"rtpForeign"`
 	RTPStrangers uint64 `json:"rtpStrangers"` // from other sources than the caller: dropped
 	RTPSkipped   uint64 `json:"rtpSkipped"`   // frames not sent: the gateway ran behind
+	SRTPFailed   uint64 `json:"srtpFailed"`   // SRTP packets failing authentication or replay checks: dropped
 	MaxJitterUs  int64  `json:"maxJitterUs"`
 	MeanJitterUs int64  `json:"meanJitterUs"`
+
+	// SIP requests turned away: from a source not in Config.Allow; new
+	// INVITEs without valid credentials (challenges and 403s), over the
+	// per-source rate, or past MaxCalls.
+	RefusedSource       uint64 `json:"sipRefusedSource"`
+	RefusedUnauthorized uint64 `json:"sipRefusedUnauthorized"`
+	RefusedRateLimited  uint64 `json:"sipRefusedRateLimited"`
+	RefusedOverCapacity uint64 `json:"sipRefusedOverCapacity"`
 }
 
 // totals is updated once per ended call, never per packet.
@@ -104,6 +157,7 @@ func (t *totals) add(s MediaStats) {
 	t.t.RTPForeign += s.Foreign
 	t.t.RTPStrangers += s.Strangers
 	t.t.RTPSkipped += s.Skipped
+	t.t.SRTPFailed += s.SRTPFailed
 	t.t.MaxJitterUs = max(t.t.MaxJitterUs, s.Jitter.Microseconds())
 	t.jitterSum += s.Jitter
 	t.t.MeanJitterUs = (t.jitterSum / time.Duration(t.t.Calls)).Microseconds()
@@ -112,8 +166,13 @@ func (t *totals) add(s MediaStats) {
 // Stats returns the media totals of the calls ended so far.
 func (s *Server) Stats() Totals {
 	s.totals.mu.Lock()
-	defer s.totals.mu.Unlock()
-	return s.totals.t
+	t := s.totals.t
+	s.totals.mu.Unlock()
+	t.RefusedSource = s.refusals.source.Load()
+	t.RefusedUnauthorized = s.refusals.unauthorized.Load()
+	t.RefusedRateLimited = s.refusals.rateLimited.Load()
+	t.RefusedOverCapacity = s.refusals.overCapacity.Load()
+	return t
 }
 
 // NewServer builds a Server; ListenAndServe starts it.
@@ -155,24 +214,73 @@ func NewServer(cfg Config) (*Server, error) {
 			Client:     client,
 			ContactHDR: sip.ContactHeader{Address: sip.Uri{User: "botline", Host: host, Port: port}},
 		},
+		limiter: newInviteLimiter(cfg.InviteRate),
 	}
-	srv.OnInvite(s.onInvite)
-	srv.OnAck(s.onAck)
-	srv.OnBye(s.onBye)
-	srv.OnOptions(s.onOptions)
-	srv.OnInfo(s.onInfo)
-	srv.OnUpdate(s.onUpdate)
-	srv.OnNotify(s.onNotify)
+	if cfg.TLSListen != "" {
+		if cfg.TLSConfig == nil {
+			return nil, errors.New("sip tls: a listen address without a certificate")
+		}
+		thost, tport, err := net.SplitHostPort(cfg.TLSListen)
+		if err != nil {
+			return nil, fmt.Errorf("sip tls listen %q: %w", cfg.TLSListen, err)
+		}
+		p, err := strconv.Atoi(tport)
+		if err != nil {
+			return nil, fmt.Errorf("sip tls listen port %q: %w", tport, err)
+		}
+		tlsParam := sip.NewParams()
+		tlsParam.Add("transport", "tls")
+		s.tlsDialog = &sipgo.DialogUA{Client: client, ContactHDR: sip.ContactHeader{
+			Address: sip.Uri{Scheme: "sip", User: "botline", Host: thost, Port: p, UriParams: tlsParam}}}
+		s.sipsDialog = &sipgo.DialogUA{Client: client, ContactHDR: sip.ContactHeader{
+			Address: sip.Uri{Scheme: "sips", User: "botline", Host: thost, Port: p}}}
+	}
+	for method, h := range map[sip.RequestMethod]sipgo.RequestHandler{
+		sip.INVITE: s.onInvite, sip.ACK: s.onAck, sip.BYE: s.onBye, sip.OPTIONS: s.onOptions,
+		sip.INFO: s.onInfo, sip.UPDATE: s.onUpdate, sip.NOTIFY: s.onNotify,
+	} {
+		srv.OnRequest(method, s.admit(h))
+	}
+	srv.OnNoRoute(s.admit(s.onNoRoute))
 	return s, nil
+}
+
+// onNoRoute answers a method botline does not serve (REGISTER, MESSAGE,
+// SUBSCRIBE, ...): 405 with the methods it does, and no state.
+func (s *Server) onNoRoute(req *sip.Request, tx sip.ServerTransaction) {
+	if req.Method == sip.ACK || tx == nil {
+		return
+	}
+	res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
+	res.AppendHeader(sip.NewHeader("Allow", allow))
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("sip respond failed", "err", err)
+	}
+}
+
+// dialogUA is the user agent that answers req, by the Contact it gives:
+// over TLS, a sips: Contact when the Request-URI is sips: (RFC 3261
+// 12.1.1), else sip:...;transport=tls; otherwise the plain one.
+func (s *Server) dialogUA(req *sip.Request) *sipgo.DialogUA {
+	switch {
+	case s.tlsDialog == nil || !strings.EqualFold(req.Transport(), "TLS"):
+		return s.dialog
+	case req.Recipient.IsEncrypted():
+		return s.sipsDialog
+	}
+	return s.tlsDialog
 }
 
 // ListenAndServe serves SIP over UDP and TCP on cfg.Listen until ctx ends,
 // then hangs up the calls still up and returns once every call has ended
 // (its handler told, its recording finalized).
 func (s *Server) ListenAndServe(ctx context.Context) error {
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	for _, network := range []string{"udp", "tcp"} {
 		go func() { errc <- s.srv.ListenAndServe(ctx, network, s.cfg.Listen) }()
+	}
+	if s.cfg.TLSListen != "" {
+		go func() { errc <- s.srv.ListenAndServeTLS(ctx, "tls", s.cfg.TLSListen, s.cfg.TLSConfig) }()
 	}
 	var err error
 	select {
@@ -200,7 +308,7 @@ func (s *Server) hangupAll() {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			_ = c.dialog.Bye(ctx)
+			_ = c.bye(ctx)
 			c.end(EndShutdown)
 		})
 	}
@@ -210,7 +318,10 @@ func (s *Server) hangupAll() {
 
 func (s *Server) forget(c *Call) {
 	s.mu.Lock()
-	delete(s.calls, c.dialog.ID)
+	if s.calls[c.dialog.ID] == c {
+		delete(s.calls, c.dialog.ID)
+		s.active.Add(-1)
+	}
 	s.mu.Unlock()
 }
 
@@ -246,12 +357,28 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.onReinvite(c, req, tx)
 		return
 	}
+	if !s.admitCall(req, tx, log) {
+		return
+	}
+	registered := false
+	defer func() {
+		if !registered {
+			s.active.Add(-1)
+		}
+	}()
 	if ct := req.ContentType(); ct == nil || ct.Value() != "application/sdp" || len(req.Body()) == 0 {
 		log.Warn("call refused", "status", 488, "reason", "INVITE without an SDP offer")
 		respond(tx, req, 488, "Not Acceptable Here", log)
 		return
 	}
 	offer, err := ParseOffer(req.Body())
+	if err == nil {
+		err = negotiateSRTP(offer, s.cfg.SRTP)
+	}
+	var keys *srtpSession
+	if err == nil && offer.local != nil {
+		keys, err = newSRTPSession(offer.Crypto[0], offer.local)
+	}
 	if err != nil {
 		code, reason := offerStatus(err)
 		log.Warn("call refused", "status", code, "err", err)
@@ -264,7 +391,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, 503, "Service Unavailable", log)
 		return
 	}
-	dlg, err := s.dialog.ReadInvite(req, tx)
+	dlg, err := s.dialogUA(req).ReadInvite(req, tx)
 	if err != nil {
 		conn.Close()
 		log.Warn("call refused", "status", 400, "err", err)
@@ -283,7 +410,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c := &Call{
 		ID: req.CallID().Value(), FromURI: from.Address.String(), ToURI: to.Address.String(),
 		Caller: from.Address.User, Dialed: to.Address.User, Called: req.Recipient.User, Codec: offer.Codec.Name,
-		srv: s, dialog: dlg, done: make(chan struct{}), ready: make(chan struct{}),
+		Transport: strings.ToUpper(req.Transport()),
+		SRTP:      srtpSuite(offer),
+		srv:       s, dialog: dlg, done: make(chan struct{}), ready: make(chan struct{}),
 		sdpID: sessID, sdpVersion: sessID, lastOffer: offer, rtpPort: conn.LocalAddr().(*net.UDPAddr).Port,
 	}
 	if err := dlg.Respond(180, "Ringing", nil); err != nil {
@@ -302,6 +431,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	s.mu.Lock()
 	s.calls[dlg.ID] = c
+	registered = true
 	s.mu.Unlock()
 	c.Answered = time.Now()
 	// sipgo retransmits the 200 OK until the ACK or the transaction's end
@@ -317,12 +447,12 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		log.Warn("call not established", "err", err)
 		if dlg.LoadState() == sip.DialogStateConfirmed || dlg.LoadState() == sip.DialogStateEstablished {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = dlg.Bye(ctx)
+			_ = c.bye(ctx)
 			cancel()
 		}
 		return
 	}
-	log.Info("call answered", "from", c.FromURI, "to", c.ToURI, "codec", c.Codec,
+	log.Info("call answered", "from", c.FromURI, "to", c.ToURI, "codec", c.Codec, "transport", c.Transport, "srtp", c.SRTP,
 		"rtpLocal", conn.LocalAddr().String(), "rtpRemote", offer.Remote.String())
 	// The media exists before the handler runs (so it can queue audio to
 	// play), and starts once the handler gave its sink.
@@ -338,6 +468,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			}()
 		},
 		onDTMF: func(d byte) { s.cfg.Handler.CallDTMF(c, d) },
+		srtp:   keys,
 	})
 	c.media.start(s.clock, s.cfg.Handler.CallAnswered(c))
 	s.ends.Add(1)

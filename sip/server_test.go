@@ -84,15 +84,34 @@ func startServer(t testing.TB, ring time.Duration, opts ...func(*sip.Config)) (s
 	done := make(chan struct{})
 	go func() { srv.ListenAndServe(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitSIP(t, addr)
+	if cfg.AllowSilent {
+		waitTCP(t, addr)
+	} else {
+		waitSIP(t, addr)
+	}
 	return addr, h
 }
 
-// waitSIP waits until the server answers OPTIONS with 200.
+// waitTCP waits until the server accepts SIP over TCP (for a server that
+// answers nothing over UDP).
+func waitTCP(t testing.TB, addr string) {
+	t.Helper()
+	for range 100 {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("SIP server at %s never listened on TCP", addr)
+}
+
+// waitSIP waits until the server answers OPTIONS (200, or 403 from a
+// source it does not serve).
 func waitSIP(t testing.TB, addr string) {
 	t.Helper()
 	for range 100 {
-		if res := rawRequest(t, addr, "OPTIONS", "", 200*time.Millisecond); strings.HasPrefix(res, "SIP/2.0 200") {
+		if res := rawRequest(t, addr, "OPTIONS", "", 200*time.Millisecond); strings.HasPrefix(res, "SIP/2.0 200") || strings.HasPrefix(res, "SIP/2.0 403") {
 			return
 		}
 		time.Sleep(20 * time.Millisecond) // not listening yet (port unreachable comes back at once)
@@ -103,6 +122,14 @@ func waitSIP(t testing.TB, addr string) {
 // rawRequest sends one hand-written request over UDP and returns the first
 // final response line ("" on timeout).
 func rawRequest(t testing.TB, addr, method, extra string, wait time.Duration) string {
+	t.Helper()
+	line, _, _ := strings.Cut(rawResponse(t, addr, method, extra, wait), "\r\n")
+	return line
+}
+
+// rawResponse sends one hand-written request over UDP and returns the
+// first final response, whole ("" on timeout).
+func rawResponse(t testing.TB, addr, method, extra string, wait time.Duration) string {
 	t.Helper()
 	c, err := net.Dial("udp", addr)
 	if err != nil {
@@ -123,9 +150,8 @@ func rawRequest(t testing.TB, addr, method, extra string, wait time.Duration) st
 		if err != nil {
 			return ""
 		}
-		line, _, _ := strings.Cut(string(buf[:n]), "\r\n")
-		if !strings.HasPrefix(line, "SIP/2.0 1") {
-			return line
+		if res := string(buf[:n]); !strings.HasPrefix(res, "SIP/2.0 1") {
+			return res
 		}
 	}
 }

@@ -26,6 +26,10 @@ const (
 // ErrTransfer wraps every transfer failure.
 var ErrTransfer = errors.New("transfer failed")
 
+// ErrTransferNotAllowed refuses a target that Config.TransferAllow does not
+// match: no REFER or INVITE is sent.
+var ErrTransferNotAllowed = errors.New("target not in the transfer allow list")
+
 // ValidTarget reports whether a transfer target is a phone number or SIP
 // user part botline will dial: digits, '+', '*', '#', '-', '.', letters.
 func ValidTarget(t string) bool {
@@ -52,6 +56,9 @@ func ValidTarget(t string) bool {
 func (c *Call) Transfer(ctx context.Context, target string) error {
 	if !ValidTarget(target) {
 		return fmt.Errorf("%w: invalid target %q", ErrTransfer, target)
+	}
+	if !TransferAllowed(c.srv.cfg.TransferAllow, target) {
+		return fmt.Errorf("%w: %w: %q", ErrTransfer, ErrTransferNotAllowed, target)
 	}
 	select {
 	case <-c.done:
@@ -107,11 +114,10 @@ func (c *Call) referTarget(target string) sip.Uri {
 // status code and nil once the NOTIFYs report a 2xx from the target.
 func (c *Call) refer(ctx context.Context, target string) (int, error) {
 	s := c.srv
-	contact := c.dialog.InviteRequest.Contact()
-	if contact == nil {
-		return referStatusUnknown, errors.New("the caller gave no Contact")
+	req, err := c.toCaller(sip.REFER)
+	if err != nil {
+		return referStatusUnknown, err
 	}
-	req := sip.NewRequest(sip.REFER, contact.Address)
 	to := c.referTarget(target)
 	req.AppendHeader(sip.NewHeader("Refer-To", "<"+to.String()+">"))
 	req.AppendHeader(sip.NewHeader("Referred-By", "<"+s.dialog.ContactHDR.Address.String()+">"))

@@ -38,6 +38,7 @@ type options struct {
 	tts, stt, botTransport, outboundProxy         string
 	defaultBot, ivrAgent                          string
 	silenceTimeout, utteranceEnd                  time.Duration
+	sip                                           sipOptions
 }
 
 // urlList is a repeatable flag; a comma-separated value adds several.
@@ -86,6 +87,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.silenceTimeout, "silence-timeout", 10*time.Second, "send the bot an event \"silence\" when the caller is quiet this long after a prompt (0 = never)")
 	fs.DurationVar(&o.utteranceEnd, "utterance-end", 700*time.Millisecond, "silence that ends a caller's utterance")
 	fs.DurationVar(&o.retention, "retention", 48*time.Hour, "finished recordings older than this are deleted (audio and metadata)")
+	o.sip.register(fs)
 	fs.StringVar(&o.apiToken, "api-token", "", "bearer token the recordings API requires; required when --http-listen is not a loopback address")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: botline [flags]\n       botline verify DIR   (check recordings against the sha256 in their metadata)\n       botline say-pcap [-o speech.pcap] TEXT   (spoken text as G.711 RTP for SIPp)\n\n"+
@@ -179,8 +181,6 @@ func loopback(addr string) bool {
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
 }
-
-// verify is `botline verify DIR`: it checks every recording's audio against
 
 // botTransport returns how activities reach the bot, and says so for the
 // start-up log line.

@@ -56,6 +56,7 @@ func main() {
 	}
 }
 
+// verify is `botline verify DIR`: it checks every recording's audio against
 // the sha256 in its metadata and exits 1 on any mismatch.
 func verify(args []string) int {
 	if len(args) != 1 {
@@ -96,6 +97,13 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	}
 	ports, err := sip.ParsePortRange(o.rtpPorts)
 	if err != nil {
+		return err
+	}
+	sipCfg := sip.Config{
+		Listen: o.sipListen, MediaIP: mediaIP, Ports: ports, RingTime: o.ringTime, RTPTimeout: o.rtpTimeout, Logger: log,
+		OutboundProxy: o.outboundProxy,
+	}
+	if err := o.sip.apply(o.sipListen, &sipCfg); err != nil {
 		return err
 	}
 	dir, err := filepath.Abs(o.recordingsDir)
@@ -163,10 +171,8 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		go recorder.Retain(ctx, gwCfg.Store, o.retention, min(time.Minute, max(o.retention/4, 100*time.Millisecond)), log)
 	}
 
-	srv, err := sip.NewServer(sip.Config{
-		Listen: o.sipListen, MediaIP: mediaIP, Ports: ports, RingTime: o.ringTime, RTPTimeout: o.rtpTimeout, Handler: gw, Logger: log,
-		OutboundProxy: o.outboundProxy,
-	})
+	sipCfg.Handler = gw
+	srv, err := sip.NewServer(sipCfg)
 	if err != nil {
 		return err
 	}
@@ -185,7 +191,8 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 			log.Error("http server", "err", err)
 		}
 	}()
-	log.Info("botline ready", "sip", o.sipListen, "http", ln.Addr().String(), "serviceUrl", o.publicURL,
+	log.Info("botline ready", "sip", o.sipListen, "sipTls", o.sip.tlsListen, "srtp", o.sip.srtp, "sipAllow", o.sip.allow,
+		"sipAuth", o.sip.auth != "", "http", ln.Addr().String(), "serviceUrl", o.publicURL,
 		"bot", botDesc, "recordings", dir, "mediaIp", mediaIP.String(), "rtpPorts", o.rtpPorts)
 
 	sipErr := srv.ListenAndServe(ctx) // returns after hanging up live calls

@@ -27,6 +27,10 @@ type Phone struct {
 	dialogs *sipgo.DialogClientCache
 	conn    net.PacketConn
 
+	// User and Password answer a digest challenge to an INVITE; empty =
+	// a challenge fails the call.
+	User, Password string
+
 	mu    sync.Mutex
 	calls map[string]*Call // by Call-ID
 	// referred, when set (AcceptRefer), gets the call placed to each REFER's
@@ -201,7 +205,7 @@ func (p *Phone) DialSDP(ctx context.Context, target, from, to, contentType strin
 	if err != nil {
 		return nil, fmt.Errorf("invite: %w", err)
 	}
-	err = dlg.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
+	err = dlg.WaitAnswer(ctx, sipgo.AnswerOptions{Username: p.User, Password: p.Password, OnResponse: func(r *sip.Response) error {
 		if onResponse != nil {
 			onResponse(r)
 		}

@@ -1,0 +1,175 @@
+package sip
+
+import (
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// This file decides which requests reach the call handlers: the source
+// allow list, the per-source INVITE rate, the call limit, and which
+// targets a transfer may dial. None of it runs per packet.
+
+// allowed reports whether a request from ip may be served: every source
+// when the allow list is empty.
+func (s *Server) allowed(ip netip.Addr) bool {
+	if len(s.cfg.Allow) == 0 {
+		return true
+	}
+	return inPrefixes(s.cfg.Allow, ip)
+}
+
+func inPrefixes(ps []netip.Prefix, ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, p := range ps {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// admit wraps a handler with the source allow list: a request from
+// elsewhere gets 403 Forbidden, or nothing with Config.AllowSilent, and
+// never reaches h (so creates no dialog, call or transaction state beyond
+// the one sipgo already holds for it).
+func (s *Server) admit(h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if ip := sourceIP(req); !s.allowed(ip) {
+			s.refusals.source.Add(1)
+			s.log.Debug("SIP request from a source not allowed", "method", req.Method.String(), "source", req.Source())
+			if !s.cfg.AllowSilent && req.Method != sip.ACK && tx != nil {
+				respond(tx, req, 403, "Forbidden", s.log)
+			}
+			return
+		}
+		h(req, tx)
+	}
+}
+
+// inviteLimiter is a token bucket per source address for new INVITEs.
+type inviteLimiter struct {
+	rate  float64 // tokens per second
+	burst float64
+
+	mu      sync.Mutex
+	buckets map[netip.Addr]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// maxBuckets bounds the limiter's memory; past it, buckets that refilled
+// are dropped (a full bucket is the same as none).
+const maxBuckets = 4096
+
+func newInviteLimiter(rate float64) *inviteLimiter {
+	if rate <= 0 {
+		return nil
+	}
+	return &inviteLimiter{rate: rate, burst: max(2*rate, 1), buckets: map[netip.Addr]*bucket{}}
+}
+
+// take reports whether ip may start a call now, and takes a token if so.
+func (l *inviteLimiter) take(ip netip.Addr, now time.Time) bool {
+	if l == nil {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[ip]
+	if b == nil {
+		if len(l.buckets) >= maxBuckets {
+			l.prune(now)
+		}
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[ip] = b
+	}
+	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+func (l *inviteLimiter) prune(now time.Time) {
+	for ip, b := range l.buckets {
+		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
+			delete(l.buckets, ip)
+		}
+	}
+	if len(l.buckets) >= maxBuckets { // all busy: a flood from many sources
+		clear(l.buckets)
+	}
+}
+
+// TransferAllowed reports whether patterns let a transfer dial target: a
+// pattern is a number matched exactly, or a prefix ending in *; "*" alone
+// allows every target. No patterns allow nothing.
+func TransferAllowed(patterns []string, target string) bool {
+	for _, p := range patterns {
+		if prefix, ok := strings.CutSuffix(p, "*"); ok && strings.HasPrefix(target, prefix) || p == target {
+			return true
+		}
+	}
+	return false
+}
+
+// admitCall decides whether a new INVITE may start a call: the source's
+// INVITE rate (sources in Allow are exempt: they are the trunk), the
+// caller's credentials, then the call limit. On true it has counted the
+// call in s.active; on false it has answered (or, for a source over its
+// rate under AllowSilent, dropped) the INVITE.
+func (s *Server) admitCall(req *sip.Request, tx sip.ServerTransaction, log *slog.Logger) bool {
+	now := time.Now()
+	ip := sourceIP(req)
+	if !inPrefixes(s.cfg.Allow, ip) && !s.limiter.take(ip, now) {
+		s.refusals.rateLimited.Add(1)
+		log.Warn("call refused", "status", 503, "reason", "INVITE rate of the source exceeded", "source", req.Source())
+		s.respondRetry(req, tx)
+		return false
+	}
+	if s.cfg.Auth != nil {
+		user, verdict := s.cfg.Auth.check(req, now)
+		switch verdict {
+		case authChallenge, authStale:
+			s.refusals.unauthorized.Add(1)
+			log.Debug("INVITE challenged", "source", req.Source(), "stale", verdict == authStale)
+			if err := tx.Respond(s.cfg.Auth.challenge(req, verdict == authStale, now)); err != nil {
+				log.Debug("sip respond failed", "err", err)
+			}
+			return false
+		case authForbidden:
+			s.refusals.unauthorized.Add(1)
+			log.Warn("call refused", "status", 403, "reason", "wrong SIP credentials", "source", req.Source())
+			respond(tx, req, 403, "Forbidden", log)
+			return false
+		}
+		log.Debug("caller authenticated", "user", user)
+	}
+	if n := s.active.Add(1); s.cfg.MaxCalls > 0 && n > int64(s.cfg.MaxCalls) {
+		s.active.Add(-1)
+		s.refusals.overCapacity.Add(1)
+		log.Warn("call refused", "status", 503, "reason", "call limit reached", "maxCalls", s.cfg.MaxCalls)
+		s.respondRetry(req, tx)
+		return false
+	}
+	return true
+}
+
+func (s *Server) respondRetry(req *sip.Request, tx sip.ServerTransaction) {
+	res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+	res.AppendHeader(sip.NewHeader("Retry-After", retryAfter))
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("sip respond failed", "err", err)
+	}
+}

@@ -1,0 +1,225 @@
+package sip_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/botline/botline/sip"
+	"github.com/emiago/sipgo"
+	"github.com/icholy/digest"
+)
+
+// A source outside --sip-allow gets 403 for every method (or nothing at
+// all when silent) and never reaches the handler; an allowed one calls.
+func TestAllowList(t *testing.T) {
+	elsewhere := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	for _, silent := range []bool{false, true} {
+		t.Run(map[bool]string{false: "403", true: "silent"}[silent], func(t *testing.T) {
+			addr, h := startServer(t, 0, func(c *sip.Config) { c.Allow, c.AllowSilent = elsewhere, silent })
+			want := "SIP/2.0 403 Forbidden"
+			wait := 2 * time.Second
+			if silent {
+				want, wait = "", 600*time.Millisecond // UDP: nothing comes back
+			}
+			for _, method := range []string{"INVITE", "OPTIONS", "REGISTER", "MESSAGE", "BYE"} {
+				if got := rawRequest(t, addr, method, "", wait); got != want {
+					t.Errorf("%s from a source not allowed: got %q, want %q", method, got, want)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			if _, err := newPhone(t).Dial(ctx, addr, "a", "b", nil); err == nil {
+				t.Fatal("a call from a source not allowed was answered")
+			}
+			if len(h.answered) != 0 {
+				t.Fatal("the handler was told of a call from a source not allowed")
+			}
+		})
+	}
+	t.Run("allowed", func(t *testing.T) {
+		addr, h := startServer(t, 0, func(c *sip.Config) {
+			c.Allow = append(elsewhere, netip.MustParsePrefix("127.0.0.0/8"))
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		call, err := newPhone(t).Dial(ctx, addr, "a", "b", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-h.answered
+		call.Hangup(ctx)
+		<-h.ended
+	})
+}
+
+// Past MaxCalls an INVITE gets 503 with Retry-After; a call that ended
+// frees its place.
+func TestMaxCalls(t *testing.T) {
+	addr, h := startServer(t, 0, func(c *sip.Config) { c.MaxCalls = 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	first, err := newPhone(t).Dial(ctx, addr, "a", "b", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-h.answered
+	_, err = newPhone(t).Dial(ctx, addr, "a", "b", nil)
+	var refused *sipgo.ErrDialogResponse
+	if !errors.As(err, &refused) || refused.Res.StatusCode != 503 {
+		t.Fatalf("second call over a limit of 1: %v, want 503", err)
+	}
+	if h := refused.Res.GetHeader("Retry-After"); h == nil || h.Value() == "" {
+		t.Error("503 without Retry-After")
+	}
+	first.Hangup(ctx)
+	<-h.ended
+	third, err := newPhone(t).Dial(ctx, addr, "a", "b", nil)
+	if err != nil {
+		t.Fatalf("a call after the first ended: %v", err)
+	}
+	<-h.answered
+	third.Hangup(ctx)
+	<-h.ended
+}
+
+// One source sending INVITEs faster than InviteRate gets 503 once its
+// burst is spent.
+func TestInviteRateLimit(t *testing.T) {
+	addr, _ := startServer(t, 0, func(c *sip.Config) { c.InviteRate = 1 }) // burst 2
+	var got []string
+	for range 3 {
+		got = append(got, rawRequest(t, addr, "INVITE", "", 2*time.Second)) // no SDP: 488 when let through
+	}
+	if !strings.HasPrefix(got[0], "SIP/2.0 488") || !strings.HasPrefix(got[1], "SIP/2.0 488") || !strings.HasPrefix(got[2], "SIP/2.0 503") {
+		t.Fatalf("three INVITEs at once with a rate of 1/s (burst 2): %q", got)
+	}
+}
+
+// Digest authentication: no credentials gets a challenge (SHA-256 offered
+// first when configured so), a wrong password 403, the right one a call; a nonce that let an
+// INVITE in is refused when replayed (401 stale), and a forged one gets a
+// fresh challenge.
+func TestDigestAuth(t *testing.T) {
+	addr, h := startServer(t, 0, func(c *sip.Config) {
+		c.Auth = sip.NewDigestAuth("botline", map[string]string{"alice": "s3cret"})
+		if err := c.Auth.SetAlgorithms([]string{"SHA-256", "MD5"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var refused *sipgo.ErrDialogResponse
+	if _, err := newPhone(t).Dial(ctx, addr, "a", "b", nil); !errors.As(err, &refused) || refused.Res.StatusCode != 401 {
+		t.Fatalf("call without credentials: %v, want 401", err)
+	}
+	wrong := newPhone(t)
+	wrong.User, wrong.Password = "alice", "guess"
+	if _, err := wrong.Dial(ctx, addr, "a", "b", nil); !errors.As(err, &refused) || refused.Res.StatusCode != 403 {
+		t.Fatalf("call with a wrong password: %v, want 403", err)
+	}
+	right := newPhone(t)
+	right.User, right.Password = "alice", "s3cret"
+	call, err := right.Dial(ctx, addr, "a", "b", nil)
+	if err != nil {
+		t.Fatalf("call with the right password: %v", err)
+	}
+	<-h.answered
+	call.Hangup(ctx)
+	<-h.ended
+	if len(h.answered) != 0 {
+		t.Fatal("a refused INVITE reached the handler")
+	}
+
+	// By hand: take a challenge, answer it once (no SDP: 488 means
+	// authenticated), then replay the same Authorization.
+	challenges := func() []*digest.Challenge {
+		var chals []*digest.Challenge
+		for _, line := range strings.Split(rawResponse(t, addr, "INVITE", "", 2*time.Second), "\r\n") {
+			if v, ok := strings.CutPrefix(line, "WWW-Authenticate: "); ok {
+				c, err := digest.ParseChallenge(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				chals = append(chals, c)
+			}
+		}
+		if len(chals) != 2 || chals[0].Algorithm != "SHA-256" || chals[1].Algorithm != "MD5" {
+			t.Fatalf("challenges: %+v, want SHA-256 then MD5", chals)
+		}
+		return chals
+	}
+	for i := range 2 {
+		chal := challenges()[i]
+		cred, err := digest.Digest(chal, digest.Options{Method: "INVITE", URI: "sip:svc@" + addr, Username: "alice", Password: "s3cret"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		authz := "CSeq: 2 INVITE\r\nAuthorization: " + cred.String() + "\r\n"
+		if got := rawRequest(t, addr, "INVITE", authz, 2*time.Second); !strings.HasPrefix(got, "SIP/2.0 488") {
+			t.Fatalf("%s credentials: %q, want them taken (488: no SDP)", chal.Algorithm, got)
+		}
+		replay := rawResponse(t, addr, "INVITE", authz, 2*time.Second)
+		if !strings.HasPrefix(replay, "SIP/2.0 401") || !strings.Contains(replay, "stale=true") {
+			t.Fatalf("replayed %s nonce: %q, want 401 stale", chal.Algorithm, replay)
+		}
+	}
+	forged := *challenges()[1]
+	forged.Nonce = "AAAA" + forged.Nonce[4:]
+	cred, _ := digest.Digest(&forged, digest.Options{Method: "INVITE", URI: "sip:svc@" + addr, Username: "alice", Password: "s3cret"})
+	res := rawResponse(t, addr, "INVITE", "CSeq: 2 INVITE\r\nAuthorization: "+cred.String()+"\r\n", 2*time.Second)
+	if !strings.HasPrefix(res, "SIP/2.0 401") || strings.Contains(res, "stale=true") {
+		t.Fatalf("forged nonce: %q, want a fresh 401", res)
+	}
+}
+
+// A transfer to a target outside TransferAllow fails before anything is
+// sent: no REFER to the caller, no INVITE to the target.
+func TestTransferNotAllowed(t *testing.T) {
+	tg := startTarget(t)
+	addr, h := startServer(t, 0, func(c *sip.Config) {
+		c.OutboundProxy = tg.addr
+		c.TransferAllow = []string{"+1800*"}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	phone := newPhone(t)
+	referred := phone.AcceptRefer()
+	call, err := phone.Dial(ctx, addr, "a", "b", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := <-h.answered
+	for _, target := range []string{"+19005550100", "+1700", "1800555"} {
+		if err := c.Transfer(ctx, target); !errors.Is(err, sip.ErrTransferNotAllowed) {
+			t.Errorf("transfer to %s: %v, want ErrTransferNotAllowed", target, err)
+		}
+	}
+	if len(tg.invites) != 0 || len(referred) != 0 {
+		t.Error("a refused transfer sent an INVITE or a REFER")
+	}
+	call.Hangup(ctx)
+	<-h.ended
+}
+
+func TestTransferAllowed(t *testing.T) {
+	for _, tc := range []struct {
+		patterns []string
+		target   string
+		want     bool
+	}{
+		{nil, "+18005550100", false},
+		{[]string{"*"}, "+18005550100", true},
+		{[]string{"+1800*"}, "+18005550100", true},
+		{[]string{"+1800*"}, "+19005550100", false},
+		{[]string{"+18005550100"}, "+18005550100", true},
+		{[]string{"+18005550100"}, "+180055501000", false},
+	} {
+		if got := sip.TransferAllowed(tc.patterns, tc.target); got != tc.want {
+			t.Errorf("TransferAllowed(%q, %q) = %v", tc.patterns, tc.target, got)
+		}
+	}
+}
