@@ -93,6 +93,8 @@ func startGateway(t *testing.T, args ...string) *gateway {
 			g.dir = args[i+1]
 		case "--api-token":
 			g.token = args[i+1]
+		case "--sip-listen":
+			g.sipAddr = args[i+1]
 		}
 	}
 	g.httpURL = "http://" + httpAddr
@@ -183,5 +185,23 @@ func TestRefusesOpenRecordingsAPI(t *testing.T) {
 		"--sip-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--recordings-dir", t.TempDir()).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--api-token is required") {
 		t.Fatalf("started without a token on 0.0.0.0: %v\n%s", err, out)
+	}
+}
+
+// TestRefusesOpenSIP checks that botline will not answer SIP on a
+// non-loopback address (UDP/TCP or TLS) with neither --sip-allow nor
+// --sip-auth, and says why in one line.
+func TestRefusesOpenSIP(t *testing.T) {
+	for _, args := range [][]string{
+		{"--sip-listen", fmt.Sprintf("0.0.0.0:%d", freePort(t)), "--media-ip", "127.0.0.1"},
+		{"--sip-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--sip-tls-listen", fmt.Sprintf("0.0.0.0:%d", freePort(t)),
+			"--sip-tls-cert", "x", "--sip-tls-key", "x"},
+	} {
+		out, err := exec.Command(binary, append(args, "--http-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+			"--recordings-dir", t.TempDir(), "--tts", "none", "--stt", "none")...).CombinedOutput()
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if err == nil || len(lines) != 1 || !strings.Contains(lines[0], "--sip-allow or --sip-auth is required when SIP listens on a non-loopback address") {
+			t.Fatalf("%v: started open, or did not say why in one line: %v\n%s", args, err, out)
+		}
 	}
 }
