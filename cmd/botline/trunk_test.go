@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/botline/botline/internal/audio"
+	"github.com/botline/botline/internal/caller"
 	"github.com/botline/botline/sip"
 )
 
@@ -211,4 +213,126 @@ func TestBaresipDigestAuth(t *testing.T) {
 	if json.Unmarshal(body, &st); code != 200 || st.RefusedUnauthorized < 2 {
 		t.Fatalf("/stats %d %s: want the challenges and the 403 counted", code, body)
 	}
+}
+
+// svRun runs a sipvicious scanner (svwar, svmap) from the peer namespace
+// and returns what it printed.
+func svRun(t *testing.T, pn *peerNet, tool string, args ...string) <-chan string {
+	t.Helper()
+	if _, err := exec.LookPath(tool); err != nil {
+		t.Fatalf("%s is not installed: run `make test`, which installs Debian's sipvicious", tool)
+	}
+	out := make(chan string, 1)
+	cmd := pn.command("timeout", append([]string{"90", tool}, args...)...)
+	go func() {
+		b, _ := cmd.CombinedOutput()
+		out <- string(b)
+	}()
+	return out
+}
+
+// Scanners (sipvicious svwar -m INVITE, svmap; with credentials also a
+// SIPp flood of 400 INVITEs at 200/s from one source) against a gateway
+// with an allow list or credentials: no call is answered, no conversation
+// starts, no recording is made, and a legitimate call placed at the same
+// time completes, recorded intact. (svwar gives up after its first probes
+// get the same answer for every extension, as a scanner would.)
+func TestScannersGetNothing(t *testing.T) {
+	t.Run("allow list", func(t *testing.T) {
+		pn := newPeerNet(t)
+		sipAddr := pn.hostAddr(t)
+		gw := startGateway(t, "--sip-listen", sipAddr, "--sip-allow", pn.host+"/32", "--stt", "none", "--tts", "none",
+			"--recording-notice", "none")
+		_, port, _ := strings.Cut(sipAddr, ":")
+		war := svRun(t, pn, "svwar", "-m", "INVITE", "--force", "-e", "100-299", "-p", port, pn.host)
+		smap := svRun(t, pn, "svmap", "-p", port, pn.host)
+		call := sippRun(t, gw, "", filepath.Join("..", "..", "examples", "sipp", "caller.xml"), "-i", pn.host)
+		if r := <-call; r.err != nil {
+			t.Fatalf("the legitimate SIPp call failed while scanned: %v\n%s", r.err, r.out)
+		}
+		w, m := <-war, <-smap
+		gw.waitIdle(t)
+		checkScanned(t, gw, 1, func(st sip.Totals) bool { return st.RefusedSource >= 3 }, w, m)
+		rec, _ := onlyRecording(t, gw)
+		if d := time.Duration(len(rec)) * time.Second / 8000; d < 6*time.Second || rmsInt16(rec) < 300 {
+			t.Fatalf("the SIPp call's recording: %s long, RMS %.0f; want its ~7 s of speech", d, rmsInt16(rec))
+		}
+	})
+	t.Run("silent allow list", func(t *testing.T) {
+		pn := newPeerNet(t)
+		sipAddr := pn.hostAddr(t)
+		gw := startGateway(t, "--sip-listen", sipAddr, "--sip-allow", pn.host, "--sip-allow-silent", "--stt", "none", "--tts", "none")
+		_, port, _ := strings.Cut(sipAddr, ":")
+		m := <-svRun(t, pn, "svmap", "-p", port, pn.host)
+		if strings.Contains(m, sipAddr) {
+			t.Fatalf("svmap found the silent gateway:\n%s", m)
+		}
+		checkScanned(t, gw, 0, func(st sip.Totals) bool { return st.RefusedSource >= 1 }, m)
+	})
+	t.Run("credentials", func(t *testing.T) {
+		pn := newPeerNet(t)
+		users := filepath.Join(t.TempDir(), "users")
+		os.WriteFile(users, []byte("trunk:Tr0ub4dor\n"), 0o600)
+		sipAddr := pn.hostAddr(t)
+		gw := startGateway(t, "--sip-listen", sipAddr, "--sip-auth", users, "--stt", "none", "--tts", "none", "--recording-notice", "none")
+		_, port, _ := strings.Cut(sipAddr, ":")
+		war := svRun(t, pn, "svwar", "-m", "INVITE", "--force", "-e", "100-299", "-p", port, pn.host)
+		flood := pn.command("sipp", "-sn", "uac", "-i", pn.peer, "-p", "5099", "-r", "200", "-m", "400",
+			"-timeout", "30", "-recv_timeout", "2000", "-nostdin", sipAddr)
+		flood.Dir = t.TempDir()
+		flooded := make(chan error, 1)
+		go func() { flooded <- flood.Run() }() // exits non-zero: every call failed
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		phone, err := caller.NewPhone(ctx, pn.host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		phone.User, phone.Password = "trunk", "Tr0ub4dor"
+		call, err := phone.Dial(ctx, sipAddr, "+14255550123", "+18005550199", nil)
+		if err != nil {
+			t.Fatalf("the legitimate call failed while scanned: %v", err)
+		}
+		if err := call.SendAudio(ctx, audio.Tone(600, 3*time.Second, 8000, 8000)); err != nil {
+			t.Fatal(err)
+		}
+		call.Hangup(ctx)
+		w := <-war
+		<-flooded
+		gw.waitIdle(t)
+		checkScanned(t, gw, 1, func(st sip.Totals) bool { return st.RefusedUnauthorized >= 40 && st.RefusedRateLimited >= 100 }, w)
+		rec, _ := onlyRecording(t, gw)
+		if level := toneLevel(rec[len(rec)/4:len(rec)*3/4], 600); level < 2000 {
+			t.Fatalf("600 Hz in the recording at %.0f, want the legitimate caller's tone", level)
+		}
+	})
+}
+
+// checkScanned checks that only the legitimate calls (calls of them) got
+// a conversation and a recording, and that /stats counted the scan.
+func checkScanned(t *testing.T, gw *gateway, calls int, counted func(sip.Totals) bool, scanOut ...string) {
+	t.Helper()
+	log := gw.log.String()
+	if n := strings.Count(log, "conversation started"); n != calls {
+		t.Fatalf("%d conversations started, want %d (the scanners' must start none)", n, calls)
+	}
+	if n := strings.Count(log, "call answered"); n != calls {
+		t.Fatalf("%d calls answered, want %d", n, calls)
+	}
+	if files, _ := filepath.Glob(filepath.Join(gw.dir, "*.wav")); len(files) != calls {
+		t.Fatalf("%d recordings, want %d", len(files), calls)
+	}
+	var st sip.Totals
+	code, body := gw.request(t, "GET", "/stats", "", "")
+	if json.Unmarshal(body, &st); code != 200 || !counted(st) {
+		t.Fatalf("/stats %d %s: the scan is not counted as refused\nscanner said:\n%s", code, body, strings.Join(scanOut, "\n"))
+	}
+}
+
+func rmsInt16(s []int16) float64 {
+	var sum float64
+	for _, v := range s {
+		sum += float64(v) * float64(v)
+	}
+	return math.Sqrt(sum / float64(max(len(s), 1)))
 }
