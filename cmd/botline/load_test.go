@@ -16,7 +16,9 @@ func TestCapacitySmoke(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", load, "../botline-load").CombinedOutput(); err != nil {
 		t.Fatalf("build botline-load: %v\n%s", err, out)
 	}
-	gw := startGateway(t, "--default-bot-call-time", "0", "--stt", "none")
+	// one source places every call: the per-source INVITE limit is for
+	// scanners, not for a trunk or this generator
+	gw := startGateway(t, "--default-bot-call-time", "0", "--stt", "none", "--sip-invite-rate", "0")
 	out, err := exec.Command(load, "--target", gw.sipAddr, "--calls", "50", "--concurrency", "50", "--rate", "50",
 		"--hold", "10s", "--dtmf", "1", "--json", "--gateway-stats", gw.httpURL+"/stats").Output()
 	if err != nil && len(out) == 0 {

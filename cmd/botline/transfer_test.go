@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -27,7 +28,7 @@ func TestTransferBridgedToSIPpUAS(t *testing.T) {
 	uasPort, uasDone, uasOut := startTarget(t, ctx)
 
 	bot := startHTTPBot(t)
-	gw := startGateway(t, "--bot-endpoint", bot.url, "--outbound-proxy", fmt.Sprintf("127.0.0.1:%d", uasPort),
+	gw := startGateway(t, "--bot-endpoint", bot.url, "--outbound-proxy", fmt.Sprintf("127.0.0.1:%d", uasPort), "--transfer-allow", "+1425555*",
 		"--stt", "none", "--recording-notice", "none")
 	_, _, call := dial(t, gw, 90*time.Second)
 	go call.SendAudio(ctx, audio.Tone(440, 40*time.Second, 6000, 8000))
@@ -111,7 +112,7 @@ func TestTransferByREFER(t *testing.T) {
 	defer cancel()
 	uasPort, uasDone, uasOut := startTarget(t, ctx)
 	bot := startHTTPBot(t)
-	gw := startGateway(t, "--bot-endpoint", bot.url, "--outbound-proxy", fmt.Sprintf("127.0.0.1:%d", uasPort), "--stt", "none")
+	gw := startGateway(t, "--bot-endpoint", bot.url, "--outbound-proxy", fmt.Sprintf("127.0.0.1:%d", uasPort), "--transfer-allow", "+1425555*", "--stt", "none")
 	_, phone, call := dial(t, gw, 90*time.Second)
 	referred := phone.AcceptRefer()
 	up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
@@ -176,7 +177,7 @@ func TestTransferByREFER(t *testing.T) {
 // fails: the bot gets handoff.status failed and the call goes on.
 func TestTransferFailsWithoutProxy(t *testing.T) {
 	bot := startHTTPBot(t)
-	gw := startGateway(t, "--bot-endpoint", bot.url, "--stt", "none")
+	gw := startGateway(t, "--bot-endpoint", bot.url, "--stt", "none", "--transfer-allow", "+14255550100")
 	_, _, call := dial(t, gw, 30*time.Second)
 	up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
 	botSay(t, gw, up.a.Conversation.ID, `{"type":"event","name":"handoff.initiate","value":{"TargetPhoneNumber":"+14255550100"}}`)
@@ -195,5 +196,42 @@ func TestTransferFailsWithoutProxy(t *testing.T) {
 	ev = bot.next(t, activity.TypeEvent, 15*time.Second)
 	if !strings.Contains(string(ev.a.Value), "invalid target") {
 		t.Fatalf("bad target: %s", ev.a.Value)
+	}
+}
+
+// A target outside --transfer-allow is refused before anything leaves the
+// gateway: the bot gets handoff.status failed saying why, the caller gets
+// no REFER and the outbound proxy no INVITE, and the call goes on.
+func TestTransferOutsideAllowList(t *testing.T) {
+	proxy, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	bot := startHTTPBot(t)
+	gw := startGateway(t, "--bot-endpoint", bot.url, "--stt", "none", "--outbound-proxy", proxy.LocalAddr().String(),
+		"--transfer-allow", "+1800*, +442071234567")
+	_, phone, call := dial(t, gw, 30*time.Second)
+	referred := phone.AcceptRefer()
+	up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
+	for _, target := range []string{"+19005550100", "+4420712345678", "011442071234567"} {
+		botSay(t, gw, up.a.Conversation.ID, `{"type":"event","name":"handoff.initiate","value":{"TargetPhoneNumber":"`+target+`"}}`)
+		ev := bot.next(t, activity.TypeEvent, 15*time.Second)
+		var v struct{ State, Message string }
+		json.Unmarshal(ev.a.Value, &v)
+		if ev.a.Name != activity.EventHandoffStatus || v.State != "failed" || !strings.Contains(v.Message, "not in the transfer allow list") {
+			t.Fatalf("transfer to %s: event %s %s, want handoff.status failed naming the allow list", target, ev.a.Name, ev.a.Value)
+		}
+	}
+	proxy.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	if n, _, err := proxy.ReadFrom(make([]byte, 1500)); err == nil {
+		t.Fatalf("the outbound proxy got %d bytes for a refused transfer", n)
+	}
+	select {
+	case r := <-referred:
+		t.Fatalf("the caller got a REFER for a refused transfer: %+v", r)
+	case <-call.Ended():
+		t.Fatal("a refused transfer hung up the call")
+	default:
 	}
 }
