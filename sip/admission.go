@@ -37,7 +37,8 @@ func inPrefixes(ps []netip.Prefix, ip netip.Addr) bool {
 // admit wraps a handler with the source allow list: a request from
 // elsewhere gets 403 Forbidden, or nothing with Config.AllowSilent, and
 // never reaches h (so creates no dialog, call or transaction state beyond
-// the one sipgo already holds for it).
+// the one sipgo already holds for it). A request without one of the
+// headers every request needs gets 400.
 func (s *Server) admit(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		if ip := sourceIP(req); !s.allowed(ip) {
@@ -48,8 +49,34 @@ func (s *Server) admit(h sipgo.RequestHandler) sipgo.RequestHandler {
 			}
 			return
 		}
+		if name := missingHeader(req); name != "" {
+			s.log.Debug("SIP request without a required header", "method", req.Method.String(), "header", name, "source", req.Source())
+			if req.Method != sip.ACK && tx != nil {
+				respond(tx, req, 400, "Missing "+name, s.log)
+			}
+			return
+		}
 		h(req, tx)
 	}
+}
+
+// missingHeader names the first header every request must carry (RFC 3261
+// 8.1.1) that req lacks, "" if none: no handler sees a request without
+// them.
+func missingHeader(req *sip.Request) string {
+	switch {
+	case req.Via() == nil:
+		return "Via"
+	case req.From() == nil:
+		return "From"
+	case req.To() == nil:
+		return "To"
+	case req.CallID() == nil:
+		return "Call-ID"
+	case req.CSeq() == nil:
+		return "CSeq"
+	}
+	return ""
 }
 
 // inviteLimiter is a token bucket per source address for new INVITEs.

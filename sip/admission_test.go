@@ -3,6 +3,7 @@ package sip_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -222,4 +223,43 @@ func TestTransferAllowed(t *testing.T) {
 			t.Errorf("TransferAllowed(%q, %q) = %v", tc.patterns, tc.target, got)
 		}
 	}
+}
+
+// A request without a header every request needs gets 400 and reaches no
+// handler. (A BYE without Call-ID once left the server's lock held,
+// found by FuzzRequest: every later call hung.)
+func TestMissingHeaders(t *testing.T) {
+	addr, h := startServer(t, 0)
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	local := c.LocalAddr().String()
+	for _, missing := range []string{"Call-ID", "From", "To", "CSeq"} {
+		hdrs := map[string]string{"From": "<sip:a@" + local + ">;tag=1", "To": "<sip:svc@" + addr + ">;tag=2", "Call-ID": "missing-" + missing, "CSeq": "1 BYE"}
+		msg := "BYE sip:svc@" + addr + " SIP/2.0\r\nVia: SIP/2.0/UDP " + local + ";rport;branch=z9hG4bK" + missing + "\r\n"
+		for _, k := range []string{"From", "To", "Call-ID", "CSeq"} {
+			if k != missing {
+				msg += k + ": " + hdrs[k] + "\r\n"
+			}
+		}
+		c.Write([]byte(msg + "Content-Length: 0\r\n\r\n"))
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 4096)
+		n, err := c.Read(buf)
+		if err != nil || !strings.HasPrefix(firstLine(string(buf[:n])), "SIP/2.0 400") { // sipgo answers a missing CSeq itself
+
+			t.Errorf("BYE without %s: %q (%v), want 400", missing, firstLine(string(buf[:max(n, 0)])), err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	call, err := newPhone(t).Dial(ctx, addr, "a", "b", nil)
+	if err != nil {
+		t.Fatalf("a call after the malformed requests: %v", err)
+	}
+	<-h.answered
+	call.Hangup(ctx)
+	<-h.ended
 }

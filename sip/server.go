@@ -82,6 +82,9 @@ type Config struct {
 	TLSConfig *tls.Config
 	// SRTP says when media is encrypted (SDES keys in the SDP).
 	SRTP SRTPMode
+	// Resolver looks up the host names of Via, Contact and the outbound
+	// proxy; nil = the system's.
+	Resolver *net.Resolver
 }
 
 // retryAfter is the Retry-After of a 503 for a full gateway or a source
@@ -195,8 +198,12 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("sip listen port %q: %w", portStr, err)
 	}
 	tcp := &sip.TransportTCP{ReadTimeout: cfg.TCPIdleTimeout, WriteTimeout: 10 * time.Second}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("botline"), sipgo.WithUserAgentHostname(host),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: tcp})))
+	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent("botline"), sipgo.WithUserAgentHostname(host),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: tcp}))}
+	if cfg.Resolver != nil {
+		uaOpts = append(uaOpts, sipgo.WithUserAgentDNSResolver(cfg.Resolver))
+	}
+	ua, err := sipgo.NewUA(uaOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("sip user agent: %w", err)
 	}
@@ -366,6 +373,11 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			s.active.Add(-1)
 		}
 	}()
+	if req.Recipient.Headers.Length() > 0 { // RFC 3261 19.1.5; RFC 4475 3.1.2.11 (escruri)
+		log.Warn("call refused", "status", 400, "reason", "headers in the Request-URI")
+		respond(tx, req, 400, "Bad Request-URI", log)
+		return
+	}
 	if ct := req.ContentType(); ct == nil || ct.Value() != "application/sdp" || len(req.Body()) == 0 {
 		log.Warn("call refused", "status", 488, "reason", "INVITE without an SDP offer")
 		respond(tx, req, 488, "Not Acceptable Here", log)
@@ -486,8 +498,9 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	defer s.guard(req, tx)
 	c := s.lookup(req)
 	if c == nil {
+		callID := req.CallID().Value() // admit saw it present; never evaluated under s.mu
 		s.mu.Lock()
-		bridged := s.legs[req.CallID().Value()]
+		bridged := s.legs[callID]
 		s.mu.Unlock()
 		if bridged != nil { // the transfer target hung up: so does the caller's leg
 			respond(tx, req, 200, "OK", s.log)

@@ -71,7 +71,7 @@ func startServer(t testing.TB, ring time.Duration, opts ...func(*sip.Config)) (s
 	cfg := sip.Config{
 		Listen: addr, MediaIP: netip.MustParseAddr("127.0.0.1"),
 		Ports: &sip.PortRange{Min: base, Max: base + 200}, RingTime: ring, Handler: h,
-		Logger: slog.New(slog.DiscardHandler),
+		Logger: slog.New(slog.DiscardHandler), Resolver: noDNS,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -91,6 +91,12 @@ func startServer(t testing.TB, ring time.Duration, opts ...func(*sip.Config)) (s
 	}
 	return addr, h
 }
+
+// noDNS fails every lookup at once: the tests' messages name hosts (Via,
+// Contact) that must not be looked up outside the machine.
+var noDNS = &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+	return nil, errors.New("no DNS in tests")
+}}
 
 // waitTCP waits until the server accepts SIP over TCP (for a server that
 // answers nothing over UDP).
