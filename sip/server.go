@@ -189,13 +189,9 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.TCPIdleTimeout <= 0 {
 		cfg.TCPIdleTimeout = 3 * time.Minute
 	}
-	host, portStr, err := net.SplitHostPort(cfg.Listen)
+	host, port, err := hostPort(cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("sip listen %q: %w", cfg.Listen, err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return nil, fmt.Errorf("sip listen port %q: %w", portStr, err)
+		return nil, fmt.Errorf("sip listen: %w", err)
 	}
 	tcp := &sip.TransportTCP{ReadTimeout: cfg.TCPIdleTimeout, WriteTimeout: 10 * time.Second}
 	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent("botline"), sipgo.WithUserAgentHostname(host),
@@ -227,13 +223,9 @@ func NewServer(cfg Config) (*Server, error) {
 		if cfg.TLSConfig == nil {
 			return nil, errors.New("sip tls: a listen address without a certificate")
 		}
-		thost, tport, err := net.SplitHostPort(cfg.TLSListen)
+		thost, p, err := hostPort(cfg.TLSListen)
 		if err != nil {
-			return nil, fmt.Errorf("sip tls listen %q: %w", cfg.TLSListen, err)
-		}
-		p, err := strconv.Atoi(tport)
-		if err != nil {
-			return nil, fmt.Errorf("sip tls listen port %q: %w", tport, err)
+			return nil, fmt.Errorf("sip tls listen: %w", err)
 		}
 		tlsParam := sip.NewParams()
 		tlsParam.Add("transport", "tls")
@@ -250,6 +242,19 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	srv.OnNoRoute(s.admit(s.onNoRoute))
 	return s, nil
+}
+
+// hostPort splits host:port with a numeric port.
+func hostPort(addr string) (string, int, error) {
+	host, ps, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(ps)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q: port %q: %w", addr, ps, err)
+	}
+	return host, port, nil
 }
 
 // onNoRoute answers a method botline does not serve (REGISTER, MESSAGE,

@@ -149,8 +149,14 @@ func rawResponse(t testing.TB, addr, method, extra string, wait time.Duration) s
 		msg = strings.Replace(msg, "Max-Forwards", "CSeq: 1 "+method+"\r\nMax-Forwards", 1)
 	}
 	c.Write([]byte(msg))
+	return readFinal(c, wait)
+}
+
+// readFinal returns the first final response read from c within wait,
+// whole ("" if none came).
+func readFinal(c net.Conn, wait time.Duration) string {
 	c.SetReadDeadline(time.Now().Add(wait))
-	buf := make([]byte, 4096)
+	buf := make([]byte, 65536)
 	for {
 		n, err := c.Read(buf)
 		if err != nil {

@@ -150,7 +150,7 @@ func TestSRTPCall(t *testing.T) {
 	}
 	send(srtpCtx(t, key2), &seq, tone, false)
 	send(srtpCtx(t, key2), &seq, tone[:1600], true) // forged: dropped
-	time.Sleep(150 * time.Millisecond)            // the playout delay
+	time.Sleep(150 * time.Millisecond)              // the playout delay
 	h.mu.Lock()
 	loud := countLoudFrames(h.audio)
 	h.mu.Unlock()

@@ -598,17 +598,7 @@ func sendRaw(t *testing.T, network, addr string, b []byte) string {
 	if _, err := c.Write(b); err != nil {
 		return ""
 	}
-	c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-	buf := make([]byte, 65536)
-	for {
-		n, err := c.Read(buf)
-		if err != nil {
-			return ""
-		}
-		if res := string(buf[:n]); !strings.HasPrefix(res, "SIP/2.0 1") {
-			return res
-		}
-	}
+	return readFinal(c, 500*time.Millisecond)
 }
 
 // An INVITE whose Request-URI carries headers (RFC 4475 escruri) is
@@ -625,19 +615,8 @@ func TestInviteURIHeadersRefused(t *testing.T) {
 		"Via: SIP/2.0/UDP host-of-the-hour.example.com;", "Via: SIP/2.0/UDP "+local+";rport;")
 	tc := torture{msg: msg}
 	c.Write(tc.wire())
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	buf := make([]byte, 4096)
-	for {
-		n, err := c.Read(buf)
-		if err != nil {
-			t.Fatal("no answer")
-		}
-		if line := firstLine(string(buf[:n])); !strings.HasPrefix(line, "SIP/2.0 1") {
-			if !strings.HasPrefix(line, "SIP/2.0 400") {
-				t.Fatalf("INVITE with headers in its Request-URI: %q, want 400", line)
-			}
-			break
-		}
+	if line := firstLine(readFinal(c, 2*time.Second)); !strings.HasPrefix(line, "SIP/2.0 400") {
+		t.Fatalf("INVITE with headers in its Request-URI: %q, want 400", line)
 	}
 	if len(h.answered) != 0 {
 		t.Fatal("it started a call")

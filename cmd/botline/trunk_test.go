@@ -97,13 +97,19 @@ func (b *baresip) heard(t *testing.T) []int16 {
 	if len(files) != 1 {
 		t.Fatalf("baresip dumped %d received streams, want 1", len(files))
 	}
-	raw, err := os.ReadFile(files[0])
+	return decodeWAV(t, files[0])
+}
+
+// decodeWAV returns the samples of a WAV file.
+func decodeWAV(t *testing.T, path string) []int16 {
+	t.Helper()
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pcm, _, _, err := audio.Decode(raw)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", path, err)
 	}
 	return pcm
 }
@@ -128,14 +134,7 @@ func onlyRecording(t *testing.T, gw *gateway) (wav []int16, md map[string]any) {
 	if len(files) != 1 {
 		t.Fatalf("%d recordings, want 1", len(files))
 	}
-	raw, err := os.ReadFile(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcm, _, _, err := audio.Decode(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pcm := decodeWAV(t, files[0])
 	b, err := os.ReadFile(strings.TrimSuffix(files[0], ".wav") + ".json")
 	if err != nil {
 		t.Fatal(err)
