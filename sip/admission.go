@@ -3,6 +3,7 @@ package sip
 import (
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,7 +39,8 @@ func inPrefixes(ps []netip.Prefix, ip netip.Addr) bool {
 // elsewhere gets 403 Forbidden, or nothing with Config.AllowSilent, and
 // never reaches h (so creates no dialog, call or transaction state beyond
 // the one sipgo already holds for it). A request without one of the
-// headers every request needs gets 400.
+// headers every request needs, or with one of the single ones twice, gets
+// 400.
 func (s *Server) admit(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		if ip := sourceIP(req); !s.allowed(ip) {
@@ -53,6 +55,15 @@ func (s *Server) admit(h sipgo.RequestHandler) sipgo.RequestHandler {
 			s.log.Debug("SIP request without a required header", "method", req.Method.String(), "header", name, "source", req.Source())
 			if req.Method != sip.ACK && tx != nil {
 				respond(tx, req, 400, "Missing "+name, s.log)
+			}
+			return
+		}
+		if res := malformed(req); res != nil {
+			s.log.Debug("SIP request refused", "method", req.Method.String(), "status", res.StatusCode, "reason", res.Reason, "source", req.Source())
+			if req.Method != sip.ACK && tx != nil {
+				if err := tx.Respond(res); err != nil {
+					s.log.Debug("sip respond failed", "err", err)
+				}
 			}
 			return
 		}
@@ -75,6 +86,57 @@ func missingHeader(req *sip.Request) string {
 		return "Call-ID"
 	case req.CSeq() == nil:
 		return "CSeq"
+	}
+	return ""
+}
+
+// supportedExtensions are the option tags botline implements (a Require
+// naming another gets 420): session timers (RFC 4028).
+var supportedExtensions = []string{"timer"}
+
+// malformed is the answer to a request no handler should see (RFC 3261
+// 8.2.2 and 8.1.1.5, RFC 4475 badvers, mismatch01, multi01, bext01), nil
+// if it may be served: 505 for a version other than SIP/2.0, 400 for a
+// single header repeated or a CSeq method that is not the request's, 420
+// (with Unsupported) for a Require botline does not implement.
+func malformed(req *sip.Request) *sip.Response {
+	if req.SipVersion != "SIP/2.0" {
+		res := sip.NewResponseFromRequest(req, 505, "Version Not Supported", nil)
+		res.SipVersion = "SIP/2.0"
+		return res
+	}
+	if name := repeatedHeader(req); name != "" {
+		return sip.NewResponseFromRequest(req, 400, "Multiple "+name, nil)
+	}
+	if cseq := req.CSeq(); cseq.MethodName != req.Method {
+		return sip.NewResponseFromRequest(req, 400, "CSeq Method Mismatch", nil)
+	}
+	if req.Method == sip.ACK || req.Method == sip.CANCEL {
+		return nil // RFC 3261 8.2.2.3: never 420
+	}
+	var unsupported []string
+	for _, h := range req.GetHeaders("Require") {
+		for _, tag := range strings.Split(h.Value(), ",") {
+			if tag = strings.TrimSpace(tag); tag != "" && !slices.Contains(supportedExtensions, strings.ToLower(tag)) {
+				unsupported = append(unsupported, tag)
+			}
+		}
+	}
+	if len(unsupported) > 0 {
+		res := sip.NewResponseFromRequest(req, 420, "Bad Extension", nil)
+		res.AppendHeader(sip.NewHeader("Unsupported", strings.Join(unsupported, ", ")))
+		return res
+	}
+	return nil
+}
+
+// repeatedHeader names a header that must appear once (RFC 3261 7.3.1;
+// RFC 4475 multi01) but appears more often in req, "" if none.
+func repeatedHeader(req *sip.Request) string {
+	for _, name := range []string{"Call-ID", "From", "To", "CSeq", "Max-Forwards", "Content-Length", "Content-Type"} {
+		if len(req.GetHeaders(name)) > 1 {
+			return name
+		}
 	}
 	return ""
 }

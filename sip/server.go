@@ -383,7 +383,16 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, 400, "Bad Request-URI", log)
 		return
 	}
-	if ct := req.ContentType(); ct == nil || ct.Value() != "application/sdp" || len(req.Body()) == 0 {
+	if ct := req.ContentType(); len(req.Body()) > 0 && (ct == nil || !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp")) {
+		log.Warn("call refused", "status", 415, "reason", "INVITE body is not SDP")
+		res := sip.NewResponseFromRequest(req, 415, "Unsupported Media Type", nil)
+		res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+		if err := tx.Respond(res); err != nil {
+			log.Debug("sip respond failed", "err", err)
+		}
+		return
+	}
+	if len(req.Body()) == 0 {
 		log.Warn("call refused", "status", 488, "reason", "INVITE without an SDP offer")
 		respond(tx, req, 488, "Not Acceptable Here", log)
 		return
