@@ -93,9 +93,9 @@ func TestInviteRateLimit(t *testing.T) {
 	addr, _ := startServer(t, 0, func(c *sip.Config) { c.InviteRate = 1 }) // burst 2
 	var got []string
 	for range 3 {
-		got = append(got, rawRequest(t, addr, "INVITE", "", 2*time.Second)) // no SDP: 488 when let through
+		got = append(got, rawRequest(t, addr, "INVITE", "", 2*time.Second)) // no Contact: 400 when let through
 	}
-	if !strings.HasPrefix(got[0], "SIP/2.0 488") || !strings.HasPrefix(got[1], "SIP/2.0 488") || !strings.HasPrefix(got[2], "SIP/2.0 503") {
+	if !strings.HasPrefix(got[0], "SIP/2.0 400") || !strings.HasPrefix(got[1], "SIP/2.0 400") || !strings.HasPrefix(got[2], "SIP/2.0 503") {
 		t.Fatalf("three INVITEs at once with a rate of 1/s (burst 2): %q", got)
 	}
 }
@@ -160,8 +160,8 @@ func TestDigestAuth(t *testing.T) {
 			t.Fatal(err)
 		}
 		authz := "CSeq: 2 INVITE\r\nAuthorization: " + cred.String() + "\r\n"
-		if got := rawRequest(t, addr, "INVITE", authz, 2*time.Second); !strings.HasPrefix(got, "SIP/2.0 488") {
-			t.Fatalf("%s credentials: %q, want them taken (488: no SDP)", chal.Algorithm, got)
+		if got := rawRequest(t, addr, "INVITE", authz, 2*time.Second); !strings.HasPrefix(got, "SIP/2.0 400") {
+			t.Fatalf("%s credentials: %q, want them taken (then 400: no Contact)", chal.Algorithm, got)
 		}
 		replay := rawResponse(t, addr, "INVITE", authz, 2*time.Second)
 		if !strings.HasPrefix(replay, "SIP/2.0 401") || !strings.Contains(replay, "stale=true") {

@@ -59,6 +59,8 @@ type Call struct {
 	reinvite          sync.Mutex // guards the three above after answer
 
 	mu          sync.Mutex
+	delayed     bool                       // the INVITE had no SDP: the answer comes in the ACK
+	ackSDP      []byte                     // that answer
 	referNotify chan int                   // a REFER in progress: NOTIFY status codes
 	leg         *sipgo.DialogClientSession // a bridged transfer's outbound call
 	legCallID   string

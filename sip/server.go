@@ -392,24 +392,26 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		return
 	}
-	if len(req.Body()) == 0 {
-		log.Warn("call refused", "status", 488, "reason", "INVITE without an SDP offer")
-		respond(tx, req, 488, "Not Acceptable Here", log)
-		return
-	}
-	offer, err := ParseOffer(req.Body())
-	if err == nil {
-		err = negotiateSRTP(offer, s.cfg.SRTP)
-	}
+	// No body: a delayed offer. We offer in the 200 OK; the answer comes
+	// in the ACK.
+	delayed := len(req.Body()) == 0
+	var offer *Offer
 	var keys *srtpSession
-	if err == nil && offer.local != nil {
-		keys, err = newSRTPSession(offer.Crypto[0], offer.local)
-	}
-	if err != nil {
-		code, reason := offerStatus(err)
-		log.Warn("call refused", "status", code, "err", err)
-		respond(tx, req, code, reason, log)
-		return
+	var err error
+	if !delayed {
+		offer, err = ParseOffer(req.Body())
+		if err == nil {
+			err = negotiateSRTP(offer, s.cfg.SRTP)
+		}
+		if err == nil && offer.local != nil {
+			keys, err = newSRTPSession(offer.Crypto[0], offer.local)
+		}
+		if err != nil {
+			code, reason := offerStatus(err)
+			log.Warn("call refused", "status", code, "err", err)
+			respond(tx, req, code, reason, log)
+			return
+		}
 	}
 	conn, err := s.cfg.Ports.Listen(s.cfg.MediaIP)
 	if err != nil {
@@ -425,7 +427,13 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	sessID := rand.Uint64() >> 1
-	answer, err := Answer(offer, s.cfg.MediaIP, conn.LocalAddr().(*net.UDPAddr).Port, sessID)
+	var body []byte // our answer, or under a delayed offer our offer
+	var local *Crypto
+	if delayed {
+		body, local, err = ourOffer(s.cfg.MediaIP, conn.LocalAddr().(*net.UDPAddr).Port, sessID, s.cfg.SRTP)
+	} else {
+		body, err = Answer(offer, s.cfg.MediaIP, conn.LocalAddr().(*net.UDPAddr).Port, sessID)
+	}
 	if err != nil {
 		conn.Close()
 		log.Error("call refused", "status", 500, "err", err)
@@ -435,11 +443,14 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	from, to := req.From(), req.To()
 	c := &Call{
 		ID: req.CallID().Value(), FromURI: from.Address.String(), ToURI: to.Address.String(),
-		Caller: from.Address.User, Dialed: to.Address.User, Called: req.Recipient.User, Codec: offer.Codec.Name,
+		Caller: from.Address.User, Dialed: to.Address.User, Called: req.Recipient.User,
 		Transport: strings.ToUpper(req.Transport()),
-		SRTP:      srtpSuite(offer),
 		srv:       s, dialog: dlg, done: make(chan struct{}), ready: make(chan struct{}),
 		sdpID: sessID, sdpVersion: sessID, lastOffer: offer, rtpPort: conn.LocalAddr().(*net.UDPAddr).Port,
+		delayed: delayed,
+	}
+	if !delayed {
+		c.Codec, c.SRTP = offer.Codec.Name, srtpSuite(offer)
 	}
 	if err := dlg.Respond(180, "Ringing", nil); err != nil {
 		conn.Close()
@@ -463,10 +474,16 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// sipgo retransmits the 200 OK until the ACK or the transaction's end
 	// (~35 s); ending the transaction at AckTimeout stops it sooner.
 	noAck := time.AfterFunc(s.cfg.AckTimeout, tx.Terminate)
-	err = dlg.Respond(200, "OK", answer, append(sessionTimer(req), sip.NewHeader("Content-Type", "application/sdp"))...)
+	err = dlg.Respond(200, "OK", body, append(sessionTimer(req), sip.NewHeader("Content-Type", "application/sdp"))...)
 	noAck.Stop()
+	if err == nil && delayed {
+		if offer, keys, err = parseAnswer(c.takeAckSDP(), local); err == nil {
+			c.Codec, c.SRTP, c.lastOffer = offer.Codec.Name, srtpSuite(offer), offer
+		}
+	}
 	if err != nil {
-		// 200 OK not ACKed (or the INVITE was canceled as we answered).
+		// 200 OK not ACKed (or the INVITE was canceled as we answered), or
+		// a delayed offer's ACK without a usable answer.
 		conn.Close()
 		close(c.ready)
 		s.forget(c)
@@ -504,6 +521,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 
 func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	if c := s.lookup(req); c != nil {
+		c.setAckSDP(req.Body()) // a delayed offer's answer (kept only then)
 		_ = c.dialog.ReadAck(req, tx)
 	}
 }

@@ -211,3 +211,21 @@ func TestSIPpChunkRollover(t *testing.T) {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}
 }
+
+// A SIPp delayed-offer call (INVITE without SDP, the answer in the ACK, as
+// Cisco CUBE and Avaya trunks send) is answered with our offer and
+// recorded like any other: the recording holds SIPp's ~7 s of PCMA speech.
+func TestSIPpDelayedOffer(t *testing.T) {
+	gw := startGateway(t, "--stt", "none", "--tts", "none", "--recording-notice", "none")
+	if r := <-sippRun(t, gw, "", filepath.Join("..", "..", "examples", "sipp", "delayed-offer.xml")); r.err != nil {
+		t.Fatalf("SIPp delayed-offer call: %v\n%s", r.err, r.out)
+	}
+	gw.waitIdle(t)
+	if !strings.Contains(gw.log.String(), "codec=PCMA") {
+		t.Fatal("the call did not take the ACK's answer (PCMA)")
+	}
+	rec, _ := onlyRecording(t, gw)
+	if d := time.Duration(len(rec)) * time.Second / 8000; d < 6*time.Second || rmsInt16(rec) < 300 {
+		t.Fatalf("recording %s long, RMS %.0f; want SIPp's ~7 s of speech", d, rmsInt16(rec))
+	}
+}

@@ -30,6 +30,9 @@ type Phone struct {
 	// User and Password answer a digest challenge to an INVITE; empty =
 	// a challenge fails the call.
 	User, Password string
+	// AckAnswer, if set, makes the ACK carry an SDP answer to the 200 OK's
+	// body (a delayed offer: the INVITE went without SDP).
+	AckAnswer func(offer []byte) []byte
 
 	mu    sync.Mutex
 	calls map[string]*Call // by Call-ID
@@ -214,7 +217,20 @@ func (p *Phone) DialSDP(ctx context.Context, target, from, to, contentType strin
 	if err != nil {
 		return nil, err
 	}
-	if err := dlg.Ack(ctx); err != nil {
+	if p.AckAnswer != nil {
+		target := dlg.InviteRequest.Recipient
+		if ct := dlg.InviteResponse.Contact(); ct != nil {
+			target = ct.Address
+		}
+		ack := sip.NewRequest(sip.ACK, target)
+		ack.AppendHeader(&sip.CSeqHeader{SeqNo: dlg.InviteRequest.CSeq().SeqNo, MethodName: sip.ACK})
+		ack.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		ack.SetBody(p.AckAnswer(dlg.InviteResponse.Body()))
+		err = dlg.WriteAck(ctx, ack)
+	} else {
+		err = dlg.Ack(ctx)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("ack: %w", err)
 	}
 	c := &Call{Dialog: dlg, received: make(chan struct{})}
