@@ -50,7 +50,10 @@ type Call struct {
 
 	srv    *Server
 	dialog *sipgo.DialogServerSession
-	media  *media
+	// contact is ours in this dialog (plain, or TLS when the call came
+	// over TLS): in-dialog responses carry it.
+	contact *sip.ContactHeader
+	media   *media
 
 	// the SDP we answered with: its o= id and version, and our RTP port
 	sdpID, sdpVersion uint64
@@ -60,6 +63,7 @@ type Call struct {
 
 	mu          sync.Mutex
 	delayed     bool                       // the INVITE had no SDP: the answer comes in the ACK
+	reoffered   bool                       // an SDP-less re-INVITE got our offer: its ACK may answer
 	ackSDP      []byte                     // that answer
 	referNotify chan int                   // a REFER in progress: NOTIFY status codes
 	leg         *sipgo.DialogClientSession // a bridged transfer's outbound call

@@ -3,6 +3,7 @@ package sip_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -62,4 +63,35 @@ func TestDelayedOffer(t *testing.T) {
 	if len(h.answered) != 0 {
 		t.Fatal("a delayed offer without a usable answer reached the handler")
 	}
+}
+
+// A re-INVITE without SDP gets our SDP as an offer; the ACK's answer is
+// applied (here: the caller moves its RTP to a new port).
+func TestReinviteWithoutSDPTakesAckAnswer(t *testing.T) {
+	addr, h := startServer(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	call, err := newPhone(t).Dial(ctx, addr, "a", "b", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := <-h.answered
+	moved, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer moved.Close()
+	res, err := call.RequestAck(ctx, answerTo(moved.LocalAddr().(*net.UDPAddr).Port, "0"))
+	if err != nil || res.StatusCode != 200 || !strings.Contains(string(res.Body()), "m=audio") {
+		t.Fatalf("SDP-less re-INVITE: %v %v, want 200 with our offer", res, err)
+	}
+	moved.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := moved.Read(make([]byte, 1500)); err != nil {
+		t.Fatalf("the gateway did not send to the address the ACK's answer gave: %v", err)
+	}
+	if c.Codec != "PCMU" {
+		t.Errorf("codec %q after the re-offer, want PCMU", c.Codec)
+	}
+	call.Hangup(ctx)
+	<-h.ended
 }

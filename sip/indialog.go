@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -37,7 +38,8 @@ func sessionTimer(req *sip.Request) []sip.Header {
 }
 
 // onReinvite answers an INVITE inside a call's dialog: a session refresh
-// (no SDP: our current answer again), hold/unhold (sendonly, inactive or
+// (no SDP: our current SDP as an offer, whose answer the ACK may carry:
+// takeReofferAnswer), hold/unhold (sendonly, inactive or
 // the 0.0.0.0 address), a new address or a codec change.
 func (s *Server) onReinvite(c *Call, req *sip.Request, tx sip.ServerTransaction) {
 	log := s.log.With("callId", c.ID)
@@ -88,13 +90,50 @@ func (s *Server) onReinvite(c *Call, req *sip.Request, tx sip.ServerTransaction)
 	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", answer)
 	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	res.AppendHeader(sip.HeaderClone(&s.dialog.ContactHDR))
+	res.AppendHeader(sip.HeaderClone(c.contact))
 	for _, h := range sessionTimer(req) {
 		res.AppendHeader(h)
+	}
+	if len(req.Body()) == 0 { // our SDP was an offer: the answer comes in the ACK
+		c.mu.Lock()
+		c.reoffered = true
+		c.mu.Unlock()
 	}
 	if err := tx.Respond(res); err != nil {
 		log.Debug("sip respond failed", "err", err)
 	}
+}
+
+// takeReofferAnswer applies the answer an ACK carries to our offer in the
+// 200 OK of an SDP-less re-INVITE: a new address, hold, or the codec
+// among the one we offered. An ACK without SDP keeps the session as it
+// was; an unusable answer is logged and ignored (the call goes on).
+func (s *Server) takeReofferAnswer(c *Call, body []byte) {
+	c.mu.Lock()
+	pending := c.reoffered
+	c.reoffered = false
+	c.mu.Unlock()
+	if !pending || len(body) == 0 {
+		return
+	}
+	c.reinvite.Lock()
+	defer c.reinvite.Unlock()
+	a, err := ParseOffer(body)
+	if err == nil && c.lastOffer != nil && a.Codec.PayloadType != c.lastOffer.Codec.PayloadType {
+		err = fmt.Errorf("%w: payload type %d was not offered", ErrBadAnswer, a.Codec.PayloadType)
+	}
+	if err == nil && c.lastOffer != nil {
+		_, err = renegotiateSRTP(a, c.lastOffer)
+	}
+	if err != nil {
+		s.log.Warn("answer in the ACK ignored", "callId", c.ID, "err", err)
+		return
+	}
+	if c.media != nil {
+		c.media.update(a, a.Hold())
+	}
+	c.lastOffer = a
+	s.log.Info("re-INVITE answered in the ACK", "callId", c.ID, "hold", a.Hold(), "rtpRemote", a.Remote.String())
 }
 
 // onUpdate answers UPDATE (RFC 3311), the session keep-alive of RFC 4028
@@ -111,7 +150,7 @@ func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-	res.AppendHeader(sip.HeaderClone(&s.dialog.ContactHDR))
+	res.AppendHeader(sip.HeaderClone(c.contact))
 	for _, h := range sessionTimer(req) {
 		res.AppendHeader(h)
 	}

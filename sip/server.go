@@ -419,7 +419,8 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, 503, "Service Unavailable", log)
 		return
 	}
-	dlg, err := s.dialogUA(req).ReadInvite(req, tx)
+	ua := s.dialogUA(req)
+	dlg, err := ua.ReadInvite(req, tx)
 	if err != nil {
 		conn.Close()
 		log.Warn("call refused", "status", 400, "err", err)
@@ -447,7 +448,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		Transport: strings.ToUpper(req.Transport()),
 		srv:       s, dialog: dlg, done: make(chan struct{}), ready: make(chan struct{}),
 		sdpID: sessID, sdpVersion: sessID, lastOffer: offer, rtpPort: conn.LocalAddr().(*net.UDPAddr).Port,
-		delayed: delayed,
+		delayed: delayed, contact: &ua.ContactHDR,
 	}
 	if !delayed {
 		c.Codec, c.SRTP = offer.Codec.Name, srtpSuite(offer)
@@ -522,7 +523,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	if c := s.lookup(req); c != nil {
 		c.setAckSDP(req.Body()) // a delayed offer's answer (kept only then)
-		_ = c.dialog.ReadAck(req, tx)
+		if c.dialog.ReadAck(req, tx) == nil {
+			s.takeReofferAnswer(c, req.Body()) // an SDP-less re-INVITE's answer
+		}
 	}
 }
 

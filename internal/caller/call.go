@@ -39,6 +39,16 @@ type Call struct {
 // Request sends an in-dialog request (re-INVITE, INFO, UPDATE...) and
 // returns the final response; a 2xx to INVITE is ACKed.
 func (c *Call) Request(ctx context.Context, method sip.RequestMethod, contentType string, body []byte, hdrs ...sip.Header) (*sip.Response, error) {
+	return c.request(ctx, method, contentType, body, nil, hdrs...)
+}
+
+// RequestAck sends a re-INVITE with no SDP and ACKs its 2xx with the SDP
+// answer answer(offer) to the offer the 2xx carries.
+func (c *Call) RequestAck(ctx context.Context, answer func(offer []byte) []byte) (*sip.Response, error) {
+	return c.request(ctx, sip.INVITE, "", nil, answer)
+}
+
+func (c *Call) request(ctx context.Context, method sip.RequestMethod, contentType string, body []byte, answer func([]byte) []byte, hdrs ...sip.Header) (*sip.Response, error) {
 	target := c.Dialog.InviteRequest.Recipient
 	if ct := c.Dialog.InviteResponse.Contact(); ct != nil {
 		target = ct.Address
@@ -58,6 +68,10 @@ func (c *Call) Request(ctx context.Context, method sip.RequestMethod, contentTyp
 	if method == sip.INVITE && res.IsSuccess() {
 		ack := sip.NewRequest(sip.ACK, target)
 		ack.AppendHeader(&sip.CSeqHeader{SeqNo: req.CSeq().SeqNo, MethodName: sip.ACK})
+		if answer != nil {
+			ack.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+			ack.SetBody(answer(res.Body()))
+		}
 		if err := c.Dialog.WriteRequest(ack); err != nil {
 			return res, fmt.Errorf("ack: %w", err)
 		}
