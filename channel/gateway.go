@@ -79,6 +79,10 @@ type Config struct {
 	Events EventPublisher
 	// TTS speaks the bot's messages (nil: they are not spoken).
 	TTS speech.Engine
+	// BotUnavailable is what a call gets when a delivery to the bot fails
+	// (after the transport's retries, or deliverTime): the caller never
+	// hears dead air.
+	BotUnavailable BotUnavailable
 	// STT turns caller utterances into messages (nil: speech still barges
 	// in, but is not recognized).
 	STT speech.Recognizer
@@ -195,8 +199,8 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		bot:         activity.ChannelAccount{ID: g.cfg.BotID, Name: c.Dialed},
 		serviceURL:  g.cfg.PublicURL,
 		channelData: cd,
-		out:         newOutbox(g.cfg.Bot, log, &g.outboxes),
 	}
+	conv.out = newOutbox(g.cfg.Bot, log, &g.outboxes, func(a *activity.Activity, err error) { g.botUnavailable(conv, err, log) })
 	conv.rec = recorder.New(recorder.Config{
 		Dir: g.cfg.RecordingsDir, ResourceID: g.cfg.ResourceID, CallID: c.ID,
 		ConversationID: id, Participants: []string{c.Caller, g.cfg.BotID}, Logger: log,

@@ -19,6 +19,10 @@ const (
 	// drainTime bounds the deliveries still waiting when the call ended:
 	// what is not delivered by then is dropped and counted.
 	drainTime = 30 * time.Second
+	// deliverTime bounds one delivery, its transport's own retries
+	// included: a bot (or a streaming socket) that does not take an
+	// activity by then is unavailable.
+	deliverTime = 15 * time.Second
 )
 
 // outbox delivers one conversation's activities to the bot one at a time,
@@ -33,17 +37,23 @@ type outbox struct {
 	cancel context.CancelFunc
 	drain  time.Duration
 
+	// unavailable is told, once, of the first delivery that failed after
+	// its transport's retries; from then on the outbox delivers nothing
+	// (a bot that is gone is not hammered) and counts what it drops.
+	unavailable func(a *activity.Activity, err error)
+
 	mu      sync.Mutex
 	queue   []*activity.Activity
 	closed  bool
-	dropped int // activities not queued, or not delivered before the drain ended
+	gone    bool // a delivery failed: the bot is unavailable
+	dropped int  // activities not queued, or not delivered before the drain ended
 	wake    chan struct{}
 	done    chan struct{}
 }
 
-func newOutbox(bot BotTransport, log *slog.Logger, wg *sync.WaitGroup) *outbox {
+func newOutbox(bot BotTransport, log *slog.Logger, wg *sync.WaitGroup, unavailable func(*activity.Activity, error)) *outbox {
 	ctx, cancel := context.WithCancel(context.Background())
-	o := &outbox{bot: bot, log: log, ctx: ctx, cancel: cancel, drain: drainTime,
+	o := &outbox{bot: bot, log: log, ctx: ctx, cancel: cancel, drain: drainTime, unavailable: unavailable,
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	wg.Go(o.run)
 	return o
@@ -100,8 +110,26 @@ func (o *outbox) run() {
 				o.mu.Unlock()
 				break
 			}
-			if err := o.bot.Deliver(o.ctx, a); err != nil {
+			o.mu.Lock()
+			gone := o.gone
+			if gone {
+				o.dropped++
+			}
+			o.mu.Unlock()
+			if gone {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(o.ctx, deliverTime)
+			err := o.bot.Deliver(ctx, a)
+			cancel()
+			if err != nil && o.ctx.Err() == nil {
 				o.log.Error("delivery to bot failed", "type", a.Type, "name", a.Name, "id", a.ID, "err", err)
+				o.mu.Lock()
+				o.gone = true
+				o.mu.Unlock()
+				if o.unavailable != nil {
+					o.unavailable(a, err)
+				}
 			}
 		}
 		if len(batch) > 0 {

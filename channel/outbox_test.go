@@ -2,6 +2,7 @@ package channel
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"testing"
@@ -26,7 +27,7 @@ func (b *stuckBot) Deliver(ctx context.Context, a *activity.Activity) error {
 func TestOutboxBounded(t *testing.T) {
 	bot := &stuckBot{got: make(chan *activity.Activity, 1)}
 	var wg sync.WaitGroup
-	o := newOutbox(bot, slog.New(slog.DiscardHandler), &wg)
+	o := newOutbox(bot, slog.New(slog.DiscardHandler), &wg, nil)
 	o.push(&activity.Activity{Type: activity.TypeMessage, Text: "first"})
 	<-bot.got // in flight, stuck
 	for range 10000 {
@@ -51,7 +52,7 @@ func TestOutboxBounded(t *testing.T) {
 func TestOutboxEndsAfterDrain(t *testing.T) {
 	bot := &stuckBot{got: make(chan *activity.Activity, 16)}
 	var wg sync.WaitGroup
-	o := newOutbox(bot, slog.New(slog.DiscardHandler), &wg)
+	o := newOutbox(bot, slog.New(slog.DiscardHandler), &wg, nil)
 	o.drain = 50 * time.Millisecond
 	for range 3 {
 		o.push(&activity.Activity{Type: activity.TypeMessage})
@@ -67,5 +68,45 @@ func TestOutboxEndsAfterDrain(t *testing.T) {
 	defer o.mu.Unlock()
 	if o.dropped != 2 {
 		t.Errorf("dropped %d, want the 2 never delivered", o.dropped)
+	}
+}
+
+// failingBot refuses every activity, as a bot whose endpoint is down.
+type failingBot struct {
+	mu    sync.Mutex
+	tries int
+}
+
+func (b *failingBot) Deliver(context.Context, *activity.Activity) error {
+	b.mu.Lock()
+	b.tries++
+	b.mu.Unlock()
+	return errors.New("connection refused")
+}
+
+// The first failed delivery tells the conversation once that the bot is
+// unavailable; the outbox then delivers nothing more (a bot that is gone
+// is not hammered) and counts what it drops.
+func TestOutboxBotUnavailable(t *testing.T) {
+	bot := &failingBot{}
+	told := make(chan *activity.Activity, 4)
+	var wg sync.WaitGroup
+	o := newOutbox(bot, slog.New(slog.DiscardHandler), &wg, func(a *activity.Activity, err error) { told <- a })
+	o.push(&activity.Activity{Type: activity.TypeConversationUpdate})
+	if a := <-told; a.Type != activity.TypeConversationUpdate {
+		t.Fatalf("told of %s, want the conversationUpdate", a.Type)
+	}
+	for range 5 {
+		o.push(&activity.Activity{Type: activity.TypeMessage})
+	}
+	o.push(&activity.Activity{Type: activity.TypeEndOfConversation})
+	o.drain = time.Second
+	o.close()
+	wg.Wait()
+	if len(told) != 0 {
+		t.Error("told more than once")
+	}
+	if bot.tries != 1 || o.dropped != 6 {
+		t.Errorf("%d deliveries tried, %d dropped; want 1 and 6", bot.tries, o.dropped)
 	}
 }

@@ -39,6 +39,7 @@ type options struct {
 	defaultBot, ivrAgent                          string
 	silenceTimeout, utteranceEnd                  time.Duration
 	sip                                           sipOptions
+	unavailable                                   unavailableOptions
 }
 
 // urlList is a repeatable flag; a comma-separated value adds several.
@@ -88,6 +89,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.utteranceEnd, "utterance-end", 700*time.Millisecond, "silence that ends a caller's utterance")
 	fs.DurationVar(&o.retention, "retention", 48*time.Hour, "finished recordings older than this are deleted (audio and metadata)")
 	o.sip.register(fs)
+	o.unavailable.register(fs)
 	fs.StringVar(&o.apiToken, "api-token", "", "bearer token the recordings API requires; required when --http-listen is not a loopback address")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: botline [flags]\n       botline verify DIR   (check recordings against the sha256 in their metadata)\n       botline say-pcap [-o speech.pcap] TEXT   (spoken text as G.711 RTP for SIPp)\n\n"+

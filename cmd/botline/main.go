@@ -131,6 +131,12 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	if err := voiceConfig(o, &gwCfg); err != nil {
 		return err
 	}
+	if err := o.unavailable.apply(&gwCfg); err != nil {
+		return err
+	}
+	if t := gwCfg.BotUnavailable.Target; t != "" { // the operator's own number
+		sipCfg.TransferAllow = append(sipCfg.TransferAllow, t)
+	}
 	bot, botDesc, err := botTransport(o, log)
 	if err != nil {
 		return err
