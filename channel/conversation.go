@@ -44,6 +44,7 @@ type conversation struct {
 	seq         atomic.Uint64
 	ended       atomic.Bool
 	hungUpByBot atomic.Bool
+	answered    atomic.Bool // the call was answered (it may be opened while ringing)
 }
 
 // nextID returns a new channel-assigned activity id, "<conversation>-0001".

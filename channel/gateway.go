@@ -83,6 +83,11 @@ type Config struct {
 	// (after the transport's retries, or deliverTime): the caller never
 	// hears dead air.
 	BotUnavailable BotUnavailable
+	// AnswerAfterBot holds the 200 OK until the bot took the call's
+	// conversationUpdate, for at most BotAnswerTimeout (default 5 s); a
+	// bot that fails or is late gets the call refused (CallOffered).
+	AnswerAfterBot   bool
+	BotAnswerTimeout time.Duration
 	// STT turns caller utterances into messages (nil: speech still barges
 	// in, but is not recognized).
 	STT speech.Recognizer
@@ -178,8 +183,43 @@ type channelData struct {
 // CallAnswered opens the call's conversation and tells the bot the caller
 // joined.
 func (g *Gateway) CallAnswered(c *sip.Call) sip.AudioSink {
-	conv := g.open(c, c)
+	conv := g.byDialog(c) // opened while ringing (AnswerAfterBot)
+	if conv == nil {
+		conv = g.open(c, c)
+	}
+	conv.answered.Store(true)
+	if conv.out.unreachable() { // lost between its first delivery and the answer
+		go g.botUnavailable(conv, errors.New("bot lost before the answer"), g.log.With("conversationId", conv.id, "callId", conv.callID))
+	}
 	return sink{rec: conv.rec, v: conv.voice}
+}
+
+// CallOffered answers a ringing call only once the bot took its
+// conversationUpdate, with AnswerAfterBot: a bot that fails it gets the
+// call refused with 503 (Retry-After), one that does not answer within
+// BotAnswerTimeout with 480, so the carrier can route the call elsewhere.
+func (g *Gateway) CallOffered(ctx context.Context, c *sip.Call) (int, string) {
+	if !g.cfg.AnswerAfterBot {
+		return 0, ""
+	}
+	conv := g.open(c, c)
+	wait := time.NewTimer(cmp.Or(g.cfg.BotAnswerTimeout, 5*time.Second))
+	defer wait.Stop()
+	var code int
+	var reason, why string
+	select {
+	case err := <-conv.out.first:
+		if err == nil {
+			return 0, ""
+		}
+		code, reason, why = 503, "Service Unavailable", "bot unavailable: "+err.Error()
+	case <-wait.C:
+		code, reason, why = 480, "Temporarily Unavailable", "bot did not answer in time"
+	case <-ctx.Done():
+		code, reason, why = 487, "Request Terminated", "caller canceled"
+	}
+	g.end(conv, "call not answered: "+why, recorder.SessionEndCallEnded)
+	return code, reason
 }
 
 // CallDTMF hands a key press to the call's conversation.

@@ -42,6 +42,9 @@ type outbox struct {
 	// (a bot that is gone is not hammered) and counts what it drops.
 	unavailable func(a *activity.Activity, err error)
 
+	// first gets the outcome of the first delivery (nil: the bot took it).
+	first chan error
+
 	mu      sync.Mutex
 	queue   []*activity.Activity
 	closed  bool
@@ -54,7 +57,7 @@ type outbox struct {
 func newOutbox(bot BotTransport, log *slog.Logger, wg *sync.WaitGroup, unavailable func(*activity.Activity, error)) *outbox {
 	ctx, cancel := context.WithCancel(context.Background())
 	o := &outbox{bot: bot, log: log, ctx: ctx, cancel: cancel, drain: drainTime, unavailable: unavailable,
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
+		wake: make(chan struct{}, 1), done: make(chan struct{}), first: make(chan error, 1)}
 	wg.Go(o.run)
 	return o
 }
@@ -80,6 +83,13 @@ func (o *outbox) push(a *activity.Activity) bool {
 	default:
 	}
 	return true
+}
+
+// unreachable reports whether a delivery failed: the bot is unavailable.
+func (o *outbox) unreachable() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.gone
 }
 
 // close delivers what is queued, for at most the drain time, then stops.
@@ -122,6 +132,10 @@ func (o *outbox) run() {
 			ctx, cancel := context.WithTimeout(o.ctx, deliverTime)
 			err := o.bot.Deliver(ctx, a)
 			cancel()
+			select {
+			case o.first <- err: // only the first fits
+			default:
+			}
 			if err != nil && o.ctx.Err() == nil {
 				o.log.Error("delivery to bot failed", "type", a.Type, "name", a.Name, "id", a.ID, "err", err)
 				o.mu.Lock()

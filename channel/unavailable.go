@@ -20,6 +20,10 @@ const (
 	UnavailableTransfer BotUnavailableMode = "transfer"
 	// UnavailableHangup hangs up at once.
 	UnavailableHangup BotUnavailableMode = "hangup"
+	// UnavailableReject refuses the ringing call (503, or 480 when the
+	// bot is late) so the carrier can fail over: it needs AnswerAfterBot.
+	// A bot lost after the answer gets the call hung up.
+	UnavailableReject BotUnavailableMode = "reject"
 )
 
 // BotUnavailable configures what a call gets when a delivery to its bot
@@ -38,13 +42,13 @@ const unavailableTag = 1<<63 - 1
 // The recording, if any, is finalized when the call ends, as for any
 // hang-up.
 func (g *Gateway) botUnavailable(conv *conversation, err error, log *slog.Logger) {
-	if conv.ended.Load() {
-		return
+	if conv.ended.Load() || !conv.answered.Load() {
+		return // while ringing, CallOffered refuses the call instead
 	}
 	u := g.cfg.BotUnavailable
 	log.Warn("bot unavailable: the call is handled without it", "mode", string(u.Mode), "err", err)
 	switch u.Mode {
-	case UnavailableHangup:
+	case UnavailableHangup, UnavailableReject:
 		conv.hangUp(log)
 	case UnavailableTransfer:
 		go func() {

@@ -64,6 +64,7 @@ type Call struct {
 	mu          sync.Mutex
 	delayed     bool                       // the INVITE had no SDP: the answer comes in the ACK
 	reoffered   bool                       // an SDP-less re-INVITE got our offer: its ACK may answer
+	early       []clip                     // played before the media existed
 	ackSDP      []byte                     // that answer
 	referNotify chan int                   // a REFER in progress: NOTIFY status codes
 	leg         *sipgo.DialogClientSession // a bridged transfer's outbound call
@@ -83,28 +84,58 @@ func (c *Call) Done() <-chan struct{} { return c.done }
 // Play queues 8 kHz 16-bit PCM to be played to the caller (and recorded
 // as what the gateway played), after anything already queued. The tag is
 // the caller's own, reported by Playing while the clip plays. The slice
-// must not change afterwards.
+// must not change afterwards. Before the call is answered (a Screener
+// still deciding) clips wait, in order, for the media.
 func (c *Call) Play(samples []int16, tag uint64) {
-	if c.media != nil {
-		c.media.play(samples, tag)
+	c.mu.Lock()
+	m := c.media
+	if m == nil {
+		c.early = append(c.early, clip{samples, tag})
 	}
+	c.mu.Unlock()
+	if m != nil {
+		m.play(samples, tag)
+	}
+}
+
+// mediaNow is the call's media, nil before the answer.
+func (c *Call) mediaNow() *media {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.media
+}
+
+// setMedia gives the call its media, queueing the clips played before.
+func (c *Call) setMedia(m *media) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cl := range c.early {
+		m.play(cl.samples, cl.tag)
+	}
+	c.media, c.early = m, nil
 }
 
 // Playing returns the tag of the clip playing now, if one is.
 func (c *Call) Playing() (tag uint64, ok bool) {
-	if c.media == nil {
+	m := c.mediaNow()
+	if m == nil {
 		return 0, false
 	}
-	return c.media.playing()
+	return m.playing()
 }
 
-// StopPlayback drops the clip playing and every queued clip (barge-in);
+// StopPlayback drops the clip playing and every queued one (barge-in);
 // it returns how many were dropped.
 func (c *Call) StopPlayback() int {
-	if c.media == nil {
-		return 0
+	m := c.mediaNow()
+	if m == nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		n := len(c.early)
+		c.early = nil
+		return n
 	}
-	return c.media.stopPlayback()
+	return m.stopPlayback()
 }
 
 // ErrNoTelephoneEvent is returned by SendDTMF when the caller's SDP did not
@@ -122,7 +153,7 @@ func (c *Call) SendDTMF(digits string) error {
 		}
 		events = append(events, e)
 	}
-	if c.media == nil || !c.media.sendDTMF(events) {
+	if m := c.mediaNow(); m == nil || !m.sendDTMF(events) {
 		return ErrNoTelephoneEvent
 	}
 	return nil

@@ -33,6 +33,16 @@ type Handler interface {
 	CallDTMF(c *Call, digit byte)
 }
 
+// Screener is a Handler that decides, while the call rings, whether it is
+// answered at all (a carrier fails a refused call over to another route).
+type Screener interface {
+	// CallOffered runs after 180 Ringing, before the 200 OK; ctx ends if
+	// the caller cancels. It returns 0 to answer, or the 4xx-6xx status
+	// (and reason phrase) to refuse the call with. Until it returns the
+	// call has no media: what is played waits for the answer.
+	CallOffered(ctx context.Context, c *Call) (status int, reason string)
+}
+
 // Config configures a Server.
 type Config struct {
 	Listen   string     // host:port for UDP and TCP
@@ -467,6 +477,18 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
+	if sc, ok := s.cfg.Handler.(Screener); ok {
+		if code, reason := sc.CallOffered(dlg.Context(), c); code != 0 {
+			conn.Close()
+			log.Warn("call refused", "status", code, "reason", reason)
+			var hdrs []sip.Header
+			if code == 503 {
+				hdrs = append(hdrs, sip.NewHeader("Retry-After", retryAfter))
+			}
+			_ = dlg.Respond(code, reason, nil, hdrs...)
+			return
+		}
+	}
 	s.mu.Lock()
 	s.calls[dlg.ID] = c
 	registered = true
@@ -500,7 +522,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		"rtpLocal", conn.LocalAddr().String(), "rtpRemote", offer.Remote.String())
 	// The media exists before the handler runs (so it can queue audio to
 	// play), and starts once the handler gave its sink.
-	c.media = newMedia(mediaConfig{
+	m := newMedia(mediaConfig{
 		conn: conn, offer: offer, ssrc: rand.Uint32(), log: log, signalIP: sourceIP(req),
 		timeout: s.cfg.RTPTimeout,
 		onTimeout: func() {
@@ -514,7 +536,8 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		onDTMF: func(d byte) { s.cfg.Handler.CallDTMF(c, d) },
 		srtp:   keys,
 	})
-	c.media.start(s.clock, s.cfg.Handler.CallAnswered(c))
+	c.setMedia(m)
+	m.start(s.clock, s.cfg.Handler.CallAnswered(c))
 	s.ends.Add(1)
 	c.answered = true
 	close(c.ready)

@@ -21,11 +21,15 @@ const defaultUnavailablePrompt = "We are sorry. We cannot take your call right n
 // unavailableOptions are the bot-unavailable flags.
 type unavailableOptions struct {
 	mode, prompt, target string
+	answerAfterBot       bool
+	answerTimeout        time.Duration
 }
 
 func (o *unavailableOptions) register(fs *flag.FlagSet) {
-	fs.StringVar(&o.mode, "bot-unavailable", "prompt", "what a call gets when the bot cannot be reached (down, 5xx after retries, or no answer in 15 s): prompt (play --bot-unavailable-prompt, then hang up), transfer (to --bot-unavailable-target; the prompt if that fails), or hangup")
+	fs.StringVar(&o.mode, "bot-unavailable", "prompt", "what a call gets when the bot cannot be reached (down, 5xx after retries, or no answer in 15 s): prompt (play --bot-unavailable-prompt, then hang up), transfer (to --bot-unavailable-target; the prompt if that fails), hangup, or reject (do not answer: 503, or 480 if the bot is late, so the carrier fails over; implies --answer-after-bot)")
 	fs.StringVar(&o.prompt, "bot-unavailable-prompt", defaultUnavailablePrompt, "text spoken by --tts (or a WAV file, 8 kHz mono 16-bit) when the bot cannot be reached; with --tts none and no WAV, a reorder tone")
+	fs.BoolVar(&o.answerAfterBot, "answer-after-bot", false, "hold the 200 OK until the bot took the call's conversationUpdate (at most --bot-answer-timeout); a bot that fails or is late gets the call refused with 503 or 480 (implied by --bot-unavailable reject)")
+	fs.DurationVar(&o.answerTimeout, "bot-answer-timeout", 5*time.Second, "how long --answer-after-bot lets a call ring waiting for the bot")
 	fs.StringVar(&o.target, "bot-unavailable-target", "", "number calls are transferred to when the bot cannot be reached (--bot-unavailable transfer); it is added to --transfer-allow")
 }
 
@@ -34,12 +38,14 @@ func (o *unavailableOptions) apply(cfg *channel.Config) error {
 	u := channel.BotUnavailable{Mode: channel.BotUnavailableMode(o.mode), Target: o.target}
 	switch u.Mode {
 	case channel.UnavailablePrompt, channel.UnavailableHangup:
+	case channel.UnavailableReject:
+		o.answerAfterBot = true
 	case channel.UnavailableTransfer:
 		if o.target == "" {
 			return fmt.Errorf("--bot-unavailable transfer needs --bot-unavailable-target")
 		}
 	default:
-		return fmt.Errorf("--bot-unavailable %q: want prompt, transfer or hangup", o.mode)
+		return fmt.Errorf("--bot-unavailable %q: want prompt, transfer, hangup or reject", o.mode)
 	}
 	switch {
 	case strings.HasSuffix(strings.ToLower(o.prompt), ".wav"):
@@ -60,6 +66,7 @@ func (o *unavailableOptions) apply(cfg *channel.Config) error {
 		u.Prompt = reorderTone()
 	}
 	cfg.BotUnavailable = u
+	cfg.AnswerAfterBot, cfg.BotAnswerTimeout = o.answerAfterBot, o.answerTimeout
 	return nil
 }
 

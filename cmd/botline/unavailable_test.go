@@ -2,15 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/botline/botline/activity"
 	"github.com/botline/botline/internal/caller"
+	"github.com/emiago/sipgo"
 )
 
 // deadBot is a bot endpoint nobody listens on: deliveries are refused.
@@ -92,5 +97,88 @@ func TestBotUnavailable(t *testing.T) {
 		}
 		r.Call.Hangup(ctx)
 		<-uasDone
+	})
+}
+
+// With --bot-unavailable reject the call is not answered unless the bot
+// takes its conversationUpdate: a dead bot gets the call refused with 503
+// and Retry-After, a bot slower than --bot-answer-timeout with 480 (the
+// carrier fails over), and a bot that answers gets the call, its greeting
+// (sent while the call still rang) played once the call is answered.
+func TestBotUnavailableReject(t *testing.T) {
+	status := func(err error) (int, string) {
+		var refused *sipgo.ErrDialogResponse
+		if !errors.As(err, &refused) {
+			t.Fatalf("call not refused: %v", err)
+		}
+		ra := ""
+		if h := refused.Res.GetHeader("Retry-After"); h != nil {
+			ra = h.Value()
+		}
+		return refused.Res.StatusCode, ra
+	}
+	dial := func(gw *gateway) (*caller.Call, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		t.Cleanup(cancel)
+		p, err := caller.NewPhone(ctx, "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Dial(ctx, gw.sipAddr, "+14255550123", "+18005550199", nil)
+	}
+	t.Run("dead bot", func(t *testing.T) {
+		gw := startGateway(t, "--bot-endpoint", deadBot(t), "--stt", "none", "--tts", "none", "--bot-unavailable", "reject")
+		_, err := dial(gw)
+		if code, ra := status(err); code != 503 || ra == "" {
+			t.Fatalf("refused with %d (Retry-After %q), want 503 with Retry-After", code, ra)
+		}
+		gw.waitIdle(t)
+		if files, _ := filepath.Glob(filepath.Join(gw.dir, "*.wav")); len(files) != 0 {
+			t.Fatal("a refused call made a recording")
+		}
+	})
+	t.Run("slow bot", func(t *testing.T) {
+		slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-time.After(5 * time.Second):
+			case <-r.Context().Done():
+			}
+		}))
+		defer slow.Close()
+		gw := startGateway(t, "--bot-endpoint", slow.URL+"/api/messages", "--stt", "none", "--tts", "none",
+			"--bot-unavailable", "reject", "--bot-answer-timeout", "1s")
+		t0 := time.Now()
+		_, err := dial(gw)
+		if code, _ := status(err); code != 480 || time.Since(t0) > 4*time.Second {
+			t.Fatalf("refused with %d after %s, want 480 after ~1 s", code, time.Since(t0))
+		}
+	})
+	t.Run("live bot", func(t *testing.T) {
+		bot := startHTTPBot(t)
+		gw := startGateway(t, "--bot-endpoint", bot.url, "--stt", "none", "--bot-unavailable", "reject", "--recording-notice", "none")
+		calls := make(chan *caller.Call, 1)
+		go func() {
+			c, err := dial(gw)
+			if err != nil {
+				t.Error(err)
+			}
+			calls <- c
+		}()
+		up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
+		// the bot greets while the call still rings
+		botSay(t, gw, up.a.Conversation.ID, `{"type":"message","text":"Welcome to botline.","inputHint":"ignoringInput"}`)
+		call := <-calls
+		if call == nil {
+			t.FailNow()
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for call.LoudPackets() < 20 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the greeting sent before the answer was not heard (%d loud packets)", call.LoudPackets())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		call.Hangup(context.Background())
+		gw.waitIdle(t)
 	})
 }
