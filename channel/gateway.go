@@ -135,6 +135,8 @@ type Gateway struct {
 	byCall   map[*sip.Call]*conversation
 	live     atomic.Int64   // conversations whose call has not fully ended
 	outboxes sync.WaitGroup // outboxes still delivering
+
+	metrics // counters for /metrics (metrics.go)
 }
 
 // New returns a Gateway.
@@ -150,7 +152,7 @@ func New(cfg Config) *Gateway {
 	}
 	cfg.VAD.KeepAudio = cfg.STT != nil // nothing is buffered for a recognizer there is not
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/") + "/"
-	g := &Gateway{cfg: cfg, log: cfg.Logger, convs: map[string]*conversation{}, byCall: map[*sip.Call]*conversation{}}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, convs: map[string]*conversation{}, byCall: map[*sip.Call]*conversation{}, metrics: newMetrics()}
 	switch b := cfg.Bot.(type) {
 	case *inProcess:
 		b.sender = g
@@ -241,6 +243,7 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		channelData: cd,
 	}
 	conv.out = newOutbox(g.cfg.Bot, log, &g.outboxes, func(a *activity.Activity, err error) { g.botUnavailable(conv, err, log) })
+	conv.out.observe = g.observeDelivery
 	conv.rec = recorder.New(recorder.Config{
 		Dir: g.cfg.RecordingsDir, ResourceID: g.cfg.ResourceID, CallID: c.ID,
 		ConversationID: id, Participants: []string{c.Caller, g.cfg.BotID}, Logger: log,
@@ -367,6 +370,10 @@ func (g *Gateway) Wait(ctx context.Context) error {
 // fileReady announces a finished recording to the webhooks and the bot.
 func (g *Gateway) fileReady(conv *conversation, chunks []recorder.Metadata, reason recorder.SessionEnd, log *slog.Logger) {
 	md := chunks[0]
+	g.recordingsFinished.Add(1)
+	for _, c := range chunks {
+		g.recordedMs.Add(uint64(max(c.ChunkDuration, 0)))
+	}
 	ev := recorder.NewFileReadyEvent(chunks, reason, g.cfg.ResourceID, g.cfg.PublicURL)
 	if g.cfg.Events != nil {
 		if err := g.cfg.Events.Publish(ev); err != nil {

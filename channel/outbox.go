@@ -44,6 +44,9 @@ type outbox struct {
 
 	// first gets the outcome of the first delivery (nil: the bot took it).
 	first chan error
+	// observe, if set, is told of every delivery: how long it took, and
+	// whether it failed. Set before the first push.
+	observe func(d time.Duration, err error)
 
 	mu      sync.Mutex
 	queue   []*activity.Activity
@@ -130,8 +133,12 @@ func (o *outbox) run() {
 				continue
 			}
 			ctx, cancel := context.WithTimeout(o.ctx, deliverTime)
+			t0 := time.Now()
 			err := o.bot.Deliver(ctx, a)
 			cancel()
+			if o.observe != nil {
+				o.observe(time.Since(t0), err)
+			}
 			select {
 			case o.first <- err: // only the first fits
 			default:

@@ -168,6 +168,9 @@ func (v *voice) speaker() {
 				v.log.Warn("malformed SSML: speaking the message's text", "id", p.id, "err", err)
 				pcm, err = speech.Speak(v.ctx, v.g.cfg.TTS, p.fallback)
 			}
+			if err == nil {
+				v.g.ttsTime.Observe(time.Since(start))
+			}
 			v.mu.Lock()
 			if len(v.prompts) > 0 && v.prompts[0].gen == p.gen && v.prompts[0].id == p.id {
 				v.prompts = v.prompts[1:]
@@ -342,7 +345,11 @@ func (v *voice) recognize(pcm []int16) {
 	ctx, cancel := context.WithTimeout(v.ctx, time.Minute)
 	defer cancel()
 	start := time.Now()
+	t0 := time.Now()
 	text, err := v.g.cfg.STT.Recognize(ctx, pcm)
+	if err == nil {
+		v.g.sttTime.Observe(time.Since(t0))
+	}
 	if err != nil {
 		if v.ctx.Err() == nil {
 			v.log.Error("speech not recognized", "err", err)

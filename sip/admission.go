@@ -43,6 +43,9 @@ func inPrefixes(ps []netip.Prefix, ip netip.Addr) bool {
 // 400.
 func (s *Server) admit(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if tx != nil {
+			tx = countingTx{tx, s}
+		}
 		if ip := sourceIP(req); !s.allowed(ip) {
 			s.refusals.source.Add(1)
 			s.log.Debug("SIP request from a source not allowed", "method", req.Method.String(), "source", req.Source())

@@ -193,7 +193,7 @@ func (c *Call) end(reason EndReason) {
 		if c.media != nil {
 			stats = c.media.stop()
 		}
-		c.srv.totals.add(stats)
+		c.srv.totals.add(stats, reason)
 		c.srv.log.Info("call ended", "callId", c.ID, "reason", reason,
 			"duration", time.Since(c.Answered).Round(time.Millisecond).String(),
 			"rtpReceived", stats.Received, "rtpLost", stats.Lost, "rtpLate", stats.Late,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -16,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/botline/botline/internal/metric"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
@@ -122,6 +124,9 @@ type Server struct {
 	refusals refusals
 	limiter  *inviteLimiter
 	active   atomic.Int64 // calls being set up or up (MaxCalls)
+
+	responses [700]atomic.Uint64 // sent, by status code
+	setup     *metric.Histogram
 }
 
 // refusals counts the requests turned away, by why.
@@ -142,6 +147,8 @@ type Totals struct {
 	SRTPFailed   uint64 `json:"srtpFailed"`   // SRTP packets failing authentication or replay checks: dropped
 	MaxJitterUs  int64  `json:"maxJitterUs"`
 	MeanJitterUs int64  `json:"meanJitterUs"`
+	// EndReasons counts the ended calls by why they ended.
+	EndReasons map[EndReason]uint64 `json:"endReasons"`
 
 	// SIP requests turned away: from a source not in Config.Allow; new
 	// INVITEs without valid credentials (challenges and 403s), over the
@@ -159,10 +166,14 @@ type totals struct {
 	jitterSum time.Duration
 }
 
-func (t *totals) add(s MediaStats) {
+func (t *totals) add(s MediaStats, reason EndReason) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.t.Calls++
+	if t.t.EndReasons == nil {
+		t.t.EndReasons = map[EndReason]uint64{}
+	}
+	t.t.EndReasons[reason]++
 	t.t.RTPReceived += s.Received
 	t.t.RTPLost += s.Lost
 	t.t.RTPLate += s.Late
@@ -180,6 +191,7 @@ func (t *totals) add(s MediaStats) {
 func (s *Server) Stats() Totals {
 	s.totals.mu.Lock()
 	t := s.totals.t
+	t.EndReasons = maps.Clone(t.EndReasons)
 	s.totals.mu.Unlock()
 	t.RefusedSource = s.refusals.source.Load()
 	t.RefusedUnauthorized = s.refusals.unauthorized.Load()
@@ -228,6 +240,7 @@ func NewServer(cfg Config) (*Server, error) {
 			ContactHDR: sip.ContactHeader{Address: sip.Uri{User: "botline", Host: host, Port: port}},
 		},
 		limiter: newInviteLimiter(cfg.InviteRate),
+		setup:   metric.NewHistogram(SetupBounds...),
 	}
 	if cfg.TLSListen != "" {
 		if cfg.TLSConfig == nil {
@@ -373,6 +386,7 @@ func (s *Server) guard(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	received := time.Now()
 	defer s.guard(req, tx)
 	log := s.log.With("callId", req.CallID().Value())
 	if c := s.lookup(req); c != nil {
@@ -518,6 +532,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		return
 	}
+	s.setup.Observe(time.Since(received))
 	log.Info("call answered", "from", c.FromURI, "to", c.ToURI, "codec", c.Codec, "transport", c.Transport, "srtp", c.SRTP,
 		"rtpLocal", conn.LocalAddr().String(), "rtpRemote", offer.Remote.String())
 	// The media exists before the handler runs (so it can queue audio to

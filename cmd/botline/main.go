@@ -26,6 +26,9 @@ import (
 	"github.com/botline/botline/recorder"
 	"github.com/botline/botline/recordingsapi"
 	"github.com/botline/botline/sip"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func main() {
@@ -230,6 +233,9 @@ func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Sto
 	mux.HandleFunc("GET /stats", auth.RequireBearer(o.apiToken, func(w http.ResponseWriter, _ *http.Request) {
 		httpjson.Write(w, http.StatusOK, srv.Stats())
 	}))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector{srv: srv, gw: gw}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux.Handle("GET /metrics", auth.RequireBearer(o.apiToken, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP))
 	(&recordingsapi.Downloads{Store: store, Token: o.apiToken, Logger: log}).Register(mux)
 	gw.RegisterRecordingsAPI(mux, o.apiToken)
 	if o.pprof {

@@ -1,0 +1,93 @@
+package main
+
+// This file serves /metrics in the Prometheus text format. Every value is
+// read from the gateway's own counters when Prometheus scrapes: nothing is
+// added to the per-packet path.
+
+import (
+	"strconv"
+
+	"github.com/botline/botline/channel"
+	"github.com/botline/botline/internal/metric"
+	"github.com/botline/botline/sip"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// collector turns the SIP server's and the gateway's counters into
+// Prometheus metrics at scrape time.
+type collector struct {
+	srv *sip.Server
+	gw  *channel.Gateway
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("botline_"+name, help, labels, nil)
+}
+
+var (
+	descCallsActive     = desc("calls_active", "Calls being set up or up.")
+	descCallsTotal      = desc("calls_total", "Answered calls that ended, by end reason.", "reason")
+	descResponses       = desc("sip_responses_total", "SIP responses sent by botline's handlers, by status code.", "code")
+	descRefused         = desc("sip_refused_total", "SIP requests turned away, by why.", "why")
+	descSetup           = desc("call_setup_seconds", "From the INVITE to the ACK of the 200 OK, ringing included.")
+	descRTP             = desc("rtp_packets_total", "RTP packets of ended calls, by kind: received, sent, lost, late, foreign, strangers, skipped, srtp_failed.", "kind")
+	descJitterMax       = desc("rtp_jitter_max_seconds", "Largest interarrival jitter of an ended call.")
+	descConversations   = desc("conversations_active", "Bot conversations whose call has not fully ended.")
+	descRecordings      = desc("recordings_active", "Recordings of live calls, by state.", "state")
+	descRecordingsDone  = desc("recordings_finished_total", "Recording sessions finalized.")
+	descRecordedSeconds = desc("recorded_seconds_total", "Audio in finalized recordings.")
+	descDelivery        = desc("bot_delivery_seconds", "Time to deliver one activity to the bot (failed deliveries included).")
+	descDeliveryFailed  = desc("bot_delivery_failures_total", "Deliveries to the bot that failed after the transport's retries.")
+	descTTS             = desc("tts_seconds", "Synthesis of one prompt.")
+	descSTT             = desc("stt_seconds", "Recognition of one utterance.")
+)
+
+// Describe sends every metric's description.
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descCallsActive, descCallsTotal, descResponses, descRefused, descSetup, descRTP,
+		descJitterMax, descConversations, descRecordings, descRecordingsDone, descRecordedSeconds, descDelivery,
+		descDeliveryFailed, descTTS, descSTT} {
+		ch <- d
+	}
+}
+
+// Collect reads the counters.
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	histogram := func(d *prometheus.Desc, s metric.Snapshot) {
+		ch <- prometheus.MustNewConstHistogram(d, s.Count, s.Sum, s.Cumulative())
+	}
+	st := c.srv.Stats()
+	gauge(descCallsActive, float64(c.srv.Active()))
+	for reason, n := range st.EndReasons {
+		counter(descCallsTotal, float64(n), string(reason))
+	}
+	for code, n := range c.srv.Responses() {
+		counter(descResponses, float64(n), strconv.Itoa(code))
+	}
+	counter(descRefused, float64(st.RefusedSource), "source")
+	counter(descRefused, float64(st.RefusedUnauthorized), "unauthorized")
+	counter(descRefused, float64(st.RefusedRateLimited), "rate_limited")
+	counter(descRefused, float64(st.RefusedOverCapacity), "over_capacity")
+	histogram(descSetup, c.srv.Setup())
+	for kind, n := range map[string]uint64{"received": st.RTPReceived, "sent": st.RTPSent, "lost": st.RTPLost, "late": st.RTPLate,
+		"foreign": st.RTPForeign, "strangers": st.RTPStrangers, "skipped": st.RTPSkipped, "srtp_failed": st.SRTPFailed} {
+		counter(descRTP, float64(n), kind)
+	}
+	gauge(descJitterMax, float64(st.MaxJitterUs)/1e6)
+	m := c.gw.Metrics()
+	gauge(descConversations, float64(m.Conversations))
+	gauge(descRecordings, float64(m.Recording), "recording")
+	gauge(descRecordings, float64(m.Paused), "paused")
+	counter(descRecordingsDone, float64(m.RecordingsFinished))
+	counter(descRecordedSeconds, m.RecordedSeconds)
+	histogram(descDelivery, m.Delivery)
+	counter(descDeliveryFailed, float64(m.DeliveryFailures))
+	histogram(descTTS, m.TTS)
+	histogram(descSTT, m.STT)
+}
