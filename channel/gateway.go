@@ -314,6 +314,10 @@ func (g *Gateway) CallEnded(c *sip.Call, reason sip.EndReason) {
 		if reason == sip.EndTransferred {
 			end = recorder.SessionEndCallTransferred
 		}
+		st := c.MediaStats()
+		conv.rec.SetCallQuality(recorder.NewCallQuality(
+			recorder.StreamQuality{Packets: st.Received, Lost: st.Lost, Late: st.Late, JitterMs: float64(st.Jitter.Microseconds()) / 1000},
+			recorder.StreamQuality{Packets: st.Sent}))
 		g.end(conv, string(reason), end)
 	}
 }

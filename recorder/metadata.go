@@ -33,6 +33,9 @@ type Metadata struct {
 	// Sha256 is the hex SHA-256 of the finished audio file: tamper evidence,
 	// checked by `botline verify`.
 	Sha256 string `json:"sha256,omitempty"`
+	// CallQuality is the call's RTP figures and MOS estimate, in the last
+	// chunk of the recording that was running when the call ended.
+	CallQuality *CallQuality `json:"callQuality,omitempty"`
 }
 
 // PauseInterval is one paused stretch: its start and length in milliseconds.

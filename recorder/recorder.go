@@ -67,6 +67,15 @@ type Recorder struct {
 	mix        []int16
 	up         [2][]int16 // upsampled channels
 	out        []int16    // interleaved stereo
+	quality    *CallQuality
+}
+
+// SetCallQuality gives the call's quality figures to the recording that is
+// running, for its metadata when it closes (at the call's end).
+func (r *Recorder) SetCallQuality(q *CallQuality) {
+	r.mu.Lock()
+	r.quality = q
+	r.mu.Unlock()
 }
 
 // New returns an idle Recorder.

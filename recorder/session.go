@@ -182,6 +182,7 @@ func (r *Recorder) closeLocked(now time.Time, end SessionEnd) *closing {
 	s.md.ChunkDuration = ms(s.wav.Duration())
 	s.md.EndReason = EndSessionEnded
 	s.md.ChunkEndTime = isoTime(now)
+	s.md.CallQuality = r.quality
 	s.info.Duration = s.wav.Duration()
 	r.writeErr = nil
 	if s.failed {

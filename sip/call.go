@@ -65,6 +65,7 @@ type Call struct {
 	delayed     bool                       // the INVITE had no SDP: the answer comes in the ACK
 	reoffered   bool                       // an SDP-less re-INVITE got our offer: its ACK may answer
 	early       []clip                     // played before the media existed
+	final       MediaStats                 // the media's counts, once the call ended
 	ackSDP      []byte                     // that answer
 	referNotify chan int                   // a REFER in progress: NOTIFY status codes
 	leg         *sipgo.DialogClientSession // a bridged transfer's outbound call
@@ -76,6 +77,14 @@ type Call struct {
 	answered bool          // the handler was told of the call (set before ready)
 	endOnce  sync.Once
 	done     chan struct{}
+}
+
+// MediaStats returns the call's RTP counts once it has ended (zero
+// before): Handler.CallEnded may read them.
+func (c *Call) MediaStats() MediaStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.final
 }
 
 // Done is closed when the call has ended.
@@ -193,6 +202,9 @@ func (c *Call) end(reason EndReason) {
 		if c.media != nil {
 			stats = c.media.stop()
 		}
+		c.mu.Lock()
+		c.final = stats
+		c.mu.Unlock()
 		c.srv.totals.add(stats, reason)
 		c.srv.log.Info("call ended", "callId", c.ID, "reason", reason,
 			"duration", time.Since(c.Answered).Round(time.Millisecond).String(),

@@ -224,8 +224,15 @@ func TestSIPpDelayedOffer(t *testing.T) {
 	if !strings.Contains(gw.log.String(), "codec=PCMA") {
 		t.Fatal("the call did not take the ACK's answer (PCMA)")
 	}
-	rec, _ := onlyRecording(t, gw)
+	rec, md := onlyRecording(t, gw)
 	if d := time.Duration(len(rec)) * time.Second / 8000; d < 6*time.Second || rmsInt16(rec) < 300 {
 		t.Fatalf("recording %s long, RMS %.0f; want SIPp's ~7 s of speech", d, rmsInt16(rec))
+	}
+	// The call's quality is in the metadata: SIPp's ~230 packets, none
+	// lost on loopback, so the E-model's clean-line MOS.
+	var q recorder.CallQuality
+	b, _ := json.Marshal(md["callQuality"])
+	if err := json.Unmarshal(b, &q); err != nil || q.Received.Packets < 200 || q.Received.Lost != 0 || q.Sent.Packets < 300 || q.MOS < 4.3 {
+		t.Fatalf("callQuality %s, want ~230 received, ~400 sent, MOS ~4.4", b)
 	}
 }
