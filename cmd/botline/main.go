@@ -237,6 +237,7 @@ func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Sto
 	reg.MustRegister(collector{srv: srv, gw: gw}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux.Handle("GET /metrics", auth.RequireBearer(o.apiToken, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP))
 	(&recordingsapi.Downloads{Store: store, Token: o.apiToken, Logger: log}).Register(mux)
+	(&recordingsapi.UI{Token: o.apiToken, Logger: log}).Register(mux)
 	gw.RegisterRecordingsAPI(mux, o.apiToken)
 	if o.pprof {
 		mux.HandleFunc("/debug/pprof/", auth.RequireBearer(o.apiToken, pprof.Index))
