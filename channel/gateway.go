@@ -371,12 +371,16 @@ func (g *Gateway) Wait(ctx context.Context) error {
 	}
 }
 
+// wavHeader is the size of a finished WAV file's header.
+const wavHeader = 44
+
 // fileReady announces a finished recording to the webhooks and the bot.
 func (g *Gateway) fileReady(conv *conversation, chunks []recorder.Metadata, reason recorder.SessionEnd, log *slog.Logger) {
 	md := chunks[0]
 	g.recordingsFinished.Add(1)
 	for _, c := range chunks {
 		g.recordedMs.Add(uint64(max(c.ChunkDuration, 0)))
+		g.recordedBytes.Add(wavHeader + uint64(max(c.ChunkDuration, 0))*uint64(c.RecordingInfo.AudioConfiguration.BitRate)/8000)
 	}
 	ev := recorder.NewFileReadyEvent(chunks, reason, g.cfg.ResourceID, g.cfg.PublicURL)
 	if g.cfg.Events != nil {

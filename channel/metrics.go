@@ -15,6 +15,7 @@ type metrics struct {
 	deliveryFailures   atomic.Uint64
 	recordingsFinished atomic.Uint64
 	recordedMs         atomic.Uint64 // audio in finished recordings
+	recordedBytes      atomic.Uint64 // their files' sizes
 	ttsTime, sttTime   *metric.Histogram
 }
 
@@ -39,6 +40,7 @@ type Metrics struct {
 	Recording, Paused  int   // live recordings, by state
 	RecordingsFinished uint64
 	RecordedSeconds    float64
+	RecordedBytes      uint64 // audio files of finished recordings, headers included
 	Delivery           metric.Snapshot // bot delivery latency (every try, failed ones too)
 	DeliveryFailures   uint64
 	TTS, STT           metric.Snapshot // synthesis of one prompt, recognition of one utterance
@@ -50,6 +52,7 @@ func (g *Gateway) Metrics() Metrics {
 		Conversations:      g.live.Load(),
 		RecordingsFinished: g.recordingsFinished.Load(),
 		RecordedSeconds:    float64(g.recordedMs.Load()) / 1000,
+		RecordedBytes:      g.recordedBytes.Load(),
 		Delivery:           g.delivery.Snapshot(),
 		DeliveryFailures:   g.deliveryFailures.Load(),
 		TTS:                g.ttsTime.Snapshot(),

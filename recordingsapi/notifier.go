@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/botline/botline/recorder"
@@ -32,6 +33,21 @@ type Notifier struct {
 	mu   sync.Mutex
 	wake chan struct{}
 	wg   sync.WaitGroup
+
+	queued              atomic.Int64  // spooled events not yet taken by every URL
+	delivered, failures atomic.Uint64 // posts, by outcome
+}
+
+// NotifierStats are the notifier's counters.
+type NotifierStats struct {
+	Queued    int64  // events spooled and not yet taken by every URL
+	Delivered uint64 // posts a webhook took (2xx)
+	Failures  uint64 // posts that failed and will be retried
+}
+
+// Stats reads the counters.
+func (n *Notifier) Stats() NotifierStats {
+	return NotifierStats{Queued: n.queued.Load(), Delivered: n.delivered.Load(), Failures: n.failures.Load()}
 }
 
 // pending is a spooled event and the URLs that have not taken it yet.
@@ -55,6 +71,8 @@ func (n *Notifier) Start(ctx context.Context) error {
 		n.MaxBackoff = 5 * time.Minute
 	}
 	n.wake = make(chan struct{}, 1)
+	spooled, _ := filepath.Glob(filepath.Join(n.SpoolDir, "*.json"))
+	n.queued.Store(int64(len(spooled)))
 	n.wg.Go(func() { n.loop(ctx) })
 	return nil
 }
@@ -67,11 +85,16 @@ func (n *Notifier) Publish(ev recorder.FileReadyEvent) error {
 	if len(n.URLs) == 0 {
 		return nil
 	}
+	f := filepath.Join(n.SpoolDir, ev.ID+".json")
 	n.mu.Lock()
-	err := recorder.WriteJSON(filepath.Join(n.SpoolDir, ev.ID+".json"), pending{Event: ev, Remaining: n.URLs})
+	_, statErr := os.Stat(f)
+	err := recorder.WriteJSON(f, pending{Event: ev, Remaining: n.URLs})
 	n.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("spool event %s: %w", ev.ID, err)
+	}
+	if statErr != nil { // a new event, not one published again
+		n.queued.Add(1)
 	}
 	select {
 	case n.wake <- struct{}{}:
@@ -121,13 +144,17 @@ func (n *Notifier) deliverAll(ctx context.Context) bool {
 				n.Logger.Warn("file-ready event not delivered; will retry", "eventId", p.Event.ID, "url", url, "err", err)
 				left = append(left, url)
 				failed = true
+				n.failures.Add(1)
 				continue
 			}
+			n.delivered.Add(1)
 			n.Logger.Info("file-ready event delivered", "eventId", p.Event.ID, "url", url)
 		}
 		n.mu.Lock()
 		if len(left) == 0 {
-			os.Remove(f)
+			if os.Remove(f) == nil {
+				n.queued.Add(-1)
+			}
 		} else if len(left) < len(p.Remaining) {
 			p.Remaining = left
 			_ = recorder.WriteJSON(f, p)

@@ -145,13 +145,14 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		return err
 	}
 	gwCfg.Bot = bot
+	var events *recordingsapi.Notifier
 	if len(o.eventsURLs) > 0 {
 		n := &recordingsapi.Notifier{URLs: o.eventsURLs, SpoolDir: filepath.Join(dir, ".events"), Logger: log}
 		if err := n.Start(ctx); err != nil {
 			return err
 		}
 		defer n.Wait()
-		gwCfg.Events = n
+		gwCfg.Events, events = n, n
 	}
 	gw := channel.New(gwCfg)
 	if sc, ok := bot.(*streaming.Client); ok {
@@ -192,7 +193,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--http-listen: %w", err)
 	}
-	httpSrv := &http.Server{Handler: routes(o, gw, srv, gwCfg.Store, log),
+	httpSrv := &http.Server{Handler: routes(o, gw, srv, gwCfg.Store, events, log),
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10}
 	go func() {
@@ -220,7 +221,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 // recordings or the gateway's state needs --api-token when one is set;
 // /healthz answers anyone that the gateway is up, and only a token holder
 // how many calls it carries.
-func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Store, log *slog.Logger) http.Handler {
+func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Store, events *recordingsapi.Notifier, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", gw.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -234,7 +235,7 @@ func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Sto
 		httpjson.Write(w, http.StatusOK, srv.Stats())
 	}))
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector{srv: srv, gw: gw}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collector{srv: srv, gw: gw, events: events}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux.Handle("GET /metrics", auth.RequireBearer(o.apiToken, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP))
 	(&recordingsapi.Downloads{Store: store, Token: o.apiToken, Logger: log}).Register(mux)
 	(&recordingsapi.UI{Token: o.apiToken, Logger: log}).Register(mux)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/botline/botline/channel"
 	"github.com/botline/botline/internal/metric"
+	"github.com/botline/botline/recordingsapi"
 	"github.com/botline/botline/sip"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -16,8 +17,9 @@ import (
 // collector turns the SIP server's and the gateway's counters into
 // Prometheus metrics at scrape time.
 type collector struct {
-	srv *sip.Server
-	gw  *channel.Gateway
+	srv    *sip.Server
+	gw     *channel.Gateway
+	events *recordingsapi.Notifier // nil without --events-url
 }
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -36,6 +38,9 @@ var (
 	descRecordings      = desc("recordings_active", "Recordings of live calls, by state.", "state")
 	descRecordingsDone  = desc("recordings_finished_total", "Recording sessions finalized.")
 	descRecordedSeconds = desc("recorded_seconds_total", "Audio in finalized recordings.")
+	descRecordedBytes   = desc("recorded_bytes_total", "Bytes of the audio files of finalized recordings.")
+	descWebhookQueue    = desc("webhook_queue", "File-ready events spooled and not yet taken by every webhook.")
+	descWebhookPosts    = desc("webhook_posts_total", "File-ready event posts to webhooks, by result: delivered, or failed (retried with backoff).", "result")
 	descDelivery        = desc("bot_delivery_seconds", "Time to deliver one activity to the bot (failed deliveries included).")
 	descDeliveryFailed  = desc("bot_delivery_failures_total", "Deliveries to the bot that failed after the transport's retries.")
 	descTTS             = desc("tts_seconds", "Synthesis of one prompt.")
@@ -45,7 +50,7 @@ var (
 // Describe sends every metric's description.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descCallsActive, descCallsTotal, descResponses, descRefused, descSetup, descRTP,
-		descJitterMax, descConversations, descRecordings, descRecordingsDone, descRecordedSeconds, descDelivery,
+		descJitterMax, descConversations, descRecordings, descRecordingsDone, descRecordedSeconds, descRecordedBytes, descWebhookQueue, descWebhookPosts, descDelivery,
 		descDeliveryFailed, descTTS, descSTT} {
 		ch <- d
 	}
@@ -86,6 +91,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descRecordings, float64(m.Paused), "paused")
 	counter(descRecordingsDone, float64(m.RecordingsFinished))
 	counter(descRecordedSeconds, m.RecordedSeconds)
+	counter(descRecordedBytes, float64(m.RecordedBytes))
+	if c.events != nil {
+		ev := c.events.Stats()
+		gauge(descWebhookQueue, float64(ev.Queued))
+		counter(descWebhookPosts, float64(ev.Delivered), "delivered")
+		counter(descWebhookPosts, float64(ev.Failures), "failed")
+	}
 	histogram(descDelivery, m.Delivery)
 	counter(descDeliveryFailed, float64(m.DeliveryFailures))
 	histogram(descTTS, m.TTS)

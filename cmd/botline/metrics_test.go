@@ -4,12 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/botline/botline/sip"
 )
@@ -44,7 +49,17 @@ func scrape(t *testing.T, gw *gateway) map[string]float64 {
 // INVITE and BYE, the RTP /stats reports, and nothing active. The token
 // guards it like /stats.
 func TestMetricsAfterSIPpCalls(t *testing.T) {
-	gw := startGateway(t, "--stt", "none", "--tts", "none", "--recording-notice", "none", "--api-token", "s3cret-token")
+	// A webhook that turns away its first 5 posts: they are retried.
+	var posts atomic.Int64
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if posts.Add(1) <= 5 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(hook.Close)
+	gw := startGateway(t, "--stt", "none", "--tts", "none", "--recording-notice", "none", "--api-token", "s3cret-token",
+		"--events-url", hook.URL)
 	if code, _ := gw.request(t, "GET", "/metrics", "", ""); code != 401 {
 		t.Fatalf("/metrics without the token: %d, want 401", code)
 	}
@@ -54,22 +69,32 @@ func TestMetricsAfterSIPpCalls(t *testing.T) {
 	}
 	gw.waitIdle(t)
 	m := scrape(t, gw)
+	for deadline := time.Now().Add(30 * time.Second); m["botline_webhook_queue"] != 0 || m[`botline_webhook_posts_total{result="delivered"}`] < 20; m = scrape(t, gw) {
+		if time.Now().After(deadline) {
+			t.Fatalf("webhook queue %v, delivered %v: the failed posts were not retried",
+				m["botline_webhook_queue"], m[`botline_webhook_posts_total{result="delivered"}`])
+		}
+		time.Sleep(200 * time.Millisecond) // polling a gauge; the retry backoff starts at 1 s
+	}
 	var st sip.Totals
 	_, body := gw.request(t, "GET", "/stats", "", gw.token)
 	json.Unmarshal(body, &st)
 	for name, want := range map[string]float64{
-		`botline_calls_total{reason="caller hung up"}`:  20,
-		`botline_call_setup_seconds_count`:              20,
-		`botline_recordings_finished_total`:             20,
-		`botline_sip_responses_total{code="200"}`:       40, // 20 INVITEs, 20 BYEs
-		`botline_calls_active`:                          0,
-		`botline_conversations_active`:                  0,
-		`botline_recordings_active{state="recording"}`:  0,
-		`botline_rtp_packets_total{kind="received"}`:    float64(st.RTPReceived),
-		`botline_rtp_packets_total{kind="sent"}`:        float64(st.RTPSent),
-		`botline_sip_refused_total{why="unauthorized"}`: 0,
-		`botline_bot_delivery_failures_total`:           0,
-		`botline_call_setup_seconds_bucket{le="+Inf"}`:  20,
+		`botline_calls_total{reason="caller hung up"}`:    20,
+		`botline_call_setup_seconds_count`:                20,
+		`botline_recordings_finished_total`:               20,
+		`botline_sip_responses_total{code="200"}`:         40, // 20 INVITEs, 20 BYEs
+		`botline_calls_active`:                            0,
+		`botline_conversations_active`:                    0,
+		`botline_recordings_active{state="recording"}`:    0,
+		`botline_rtp_packets_total{kind="received"}`:      float64(st.RTPReceived),
+		`botline_rtp_packets_total{kind="sent"}`:          float64(st.RTPSent),
+		`botline_sip_refused_total{why="unauthorized"}`:   0,
+		`botline_bot_delivery_failures_total`:             0,
+		`botline_call_setup_seconds_bucket{le="+Inf"}`:    20,
+		`botline_webhook_posts_total{result="delivered"}`: 20,
+		`botline_webhook_posts_total{result="failed"}`:    5,
+		`botline_webhook_queue`:                           0,
 	} {
 		if got, ok := m[name]; !ok || got != want {
 			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)
@@ -80,6 +105,13 @@ func TestMetricsAfterSIPpCalls(t *testing.T) {
 	}
 	if s := m["botline_recorded_seconds_total"]; s < 20*7 || s > 20*10 {
 		t.Errorf("recorded seconds %v, want ~20 x 8", s)
+	}
+	// 8 kHz 16-bit mono: 16,000 bytes a second, and a 44-byte header each.
+	if b, want := m["botline_recorded_bytes_total"], m["botline_recorded_seconds_total"]*16000+20*44; b < want-20*16 || b > want+20*16 {
+		t.Errorf("recorded bytes %v, want %v (the seconds at 16,000 bytes each plus headers)", b, want)
+	}
+	if int(posts.Load()) != 25 {
+		t.Errorf("the webhook saw %d posts, want 25 (20 events, 5 turned away and retried)", posts.Load())
 	}
 	if m["botline_bot_delivery_seconds_count"] < 20 {
 		t.Errorf("bot deliveries %v, want at least one per call", m["botline_bot_delivery_seconds_count"])
