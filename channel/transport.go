@@ -49,13 +49,21 @@ func (t *inProcess) Deliver(ctx context.Context, a *activity.Activity) error {
 	return t.bot.OnActivity(ctx, a, t.sender)
 }
 
+// TokenSource gives the bearer token of a request to the bot about a
+// conversation whose serviceUrl is serviceURL (botauth.Authority).
+type TokenSource interface {
+	ChannelToken(serviceURL string) (string, error)
+}
+
 // HTTPBot delivers activities by POSTing them to a bot's messaging endpoint
-// (docs/PROTOCOL.md, 1.1). No Authorization header is sent: the bot is
-// expected to run without an app id and password.
+// (docs/PROTOCOL.md, 1.1). With Tokens set each request carries
+// "Authorization: Bearer <token>"; without, none, and the bot must run
+// without an app id and password.
 type HTTPBot struct {
 	Endpoint string       // e.g. http://127.0.0.1:3978/api/messages
 	Client   *http.Client // default: a client with a 30 s timeout
 	Attempts int          // tries on network errors and 5xx; default 3
+	Tokens   TokenSource  // nil: no Authorization header
 }
 
 // Deliver POSTs a, retrying with backoff on network errors and 5xx.
@@ -72,9 +80,17 @@ func (b *HTTPBot) Deliver(ctx context.Context, a *activity.Activity) error {
 	if b.Attempts == 0 {
 		attempts = 3
 	}
+	authorization := ""
+	if b.Tokens != nil {
+		tok, err := b.Tokens.ChannelToken(a.ServiceURL)
+		if err != nil {
+			return fmt.Errorf("token for the bot: %w", err)
+		}
+		authorization = "Bearer " + tok
+	}
 	backoff := 200 * time.Millisecond
 	for i := 1; ; i++ {
-		err = b.post(ctx, client, body)
+		err = b.post(ctx, client, body, authorization)
 		if err == nil || i == attempts || !retryable(err) {
 			return err
 		}
@@ -103,12 +119,15 @@ func retryable(err error) bool {
 	return true
 }
 
-func (b *HTTPBot) post(ctx context.Context, client *http.Client, body []byte) error {
+func (b *HTTPBot) post(ctx context.Context, client *http.Client, body []byte, authorization string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.Endpoint, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("bot request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
 	res, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("post to bot: %w", err)

@@ -14,7 +14,10 @@ const express = require('express');
 const {
   ActivityHandler, CloudAdapter, ConfigurationBotFrameworkAuthentication,
 } = require('botbuilder');
-const { AuthenticationConstants, ClaimsIdentity } = require('botframework-connector');
+const {
+  AuthenticationConstants, ClaimsIdentity, MsalServiceClientCredentialsFactory,
+} = require('botframework-connector');
+const { ConfidentialClientApplication } = require('@azure/msal-node');
 
 const rec = (op) => `channel/vnd.microsoft.telephony.recording.${op}`;
 // value undefined = no value at all, as older C# helpers send pause/resume.
@@ -110,7 +113,33 @@ class LocalAuthentication extends ConfigurationBotFrameworkAuthentication {
     return super.authenticateStreamingRequest(authHeader, channelIdHeader);
   }
 }
-const auth = new LocalAuthentication({});
+// Every auth setting comes from the environment, as in the botbuilder
+// samples: MicrosoftAppId, MicrosoftAppPassword, ToBotFromChannelOpenIdMetadataUrl,
+// ToBotFromChannelTokenIssuer, ToChannelFromBotLoginUrl,
+// ToChannelFromBotOAuthScope, ValidateAuthority.
+//
+// The one code change a bot needs against a login authority that is not
+// Microsoft's (botline's ToChannelFromBotLoginUrl): botbuilder-js 4.23
+// builds its MSAL client without knownAuthorities, so MSAL first asks
+// Microsoft's cloud instance discovery whether the host may be trusted,
+// which fails offline ("endpoints_resolution_error") and names botline's
+// host to Microsoft otherwise. Giving the adapter an MSAL client that
+// lists the host as known is all it takes; the settings stay as they are.
+function credentialsFactory(env) {
+  const login = env.ToChannelFromBotLoginUrl;
+  if (!env.MicrosoftAppId || !login || /^https:\/\/login\.(microsoftonline|botframework)\./i.test(login)) {
+    return undefined; // Azure: botbuilder's own factory
+  }
+  return new MsalServiceClientCredentialsFactory(env.MicrosoftAppId, new ConfidentialClientApplication({
+    auth: {
+      clientId: env.MicrosoftAppId,
+      clientSecret: env.MicrosoftAppPassword,
+      authority: login,
+      knownAuthorities: [new URL(login).host],
+    },
+  }));
+}
+const auth = new LocalAuthentication(process.env, credentialsFactory(process.env));
 const onTurnError = async (context, error) => {
   log({ event: 'error', message: String(error && error.stack || error) });
 };

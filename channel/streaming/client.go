@@ -37,6 +37,7 @@ type Client struct {
 	endpoint string
 	log      *slog.Logger
 	timeout  time.Duration
+	token    func() (string, error) // bearer token of the upgrade; nil: none
 
 	mu        sync.Mutex
 	connector http.Handler
@@ -50,6 +51,10 @@ type Option func(*Client)
 
 // WithLogger sets the client's logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
+
+// WithToken makes every WebSocket upgrade carry "Authorization: Bearer
+// <token()>", which the bot validates as it does a channel's HTTP request.
+func WithToken(token func() (string, error)) Option { return func(c *Client) { c.token = token } }
 
 // WithTimeout bounds one delivery, reconnects included (default 30 s).
 func WithTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = d } }
@@ -144,6 +149,13 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 	c.mu.Unlock()
 	hdr := http.Header{}
 	hdr.Set("channelid", activity.ChannelID)
+	if c.token != nil {
+		tok, err := c.token()
+		if err != nil {
+			return nil, fmt.Errorf("token for the bot: %w", err)
+		}
+		hdr.Set("Authorization", "Bearer "+tok)
+	}
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
 	ws, res, err := d.DialContext(ctx, c.url(), hdr)
 	if err != nil {

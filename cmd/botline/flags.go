@@ -20,6 +20,7 @@ import (
 	"github.com/botline/botline/channel"
 	"github.com/botline/botline/channel/streaming"
 	"github.com/botline/botline/internal/audio"
+	"github.com/botline/botline/internal/botauth"
 	"github.com/botline/botline/speech"
 )
 
@@ -40,6 +41,7 @@ type options struct {
 	silenceTimeout, utteranceEnd                  time.Duration
 	sip                                           sipOptions
 	unavailable                                   unavailableOptions
+	auth                                          authOptions
 }
 
 // urlList is a repeatable flag; a comma-separated value adds several.
@@ -90,6 +92,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.retention, "retention", 48*time.Hour, "finished recordings older than this are deleted (audio and metadata)")
 	o.sip.register(fs)
 	o.unavailable.register(fs)
+	o.auth.register(fs)
 	fs.StringVar(&o.apiToken, "api-token", "", "bearer token the recordings API requires; required when --http-listen is not a loopback address")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: botline [flags]\n       botline verify DIR   (check recordings against the sha256 in their metadata)\n       botline say-pcap [-o speech.pcap] TEXT   (spoken text as G.711 RTP for SIPp)\n\n"+
@@ -114,6 +117,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.publicURL == "" {
 		o.publicURL = "http://" + o.httpListen
+		if o.auth.tlsCert != "" {
+			o.publicURL = "https://" + o.httpListen
+		}
 	}
 	if o.mediaIP == "" {
 		host, _, err := net.SplitHostPort(o.sipListen)
@@ -186,13 +192,21 @@ func loopback(addr string) bool {
 
 // botTransport returns how activities reach the bot, and says so for the
 // start-up log line.
-func botTransport(o *options, log *slog.Logger) (channel.BotTransport, string, error) {
+func botTransport(o *options, tokens *botauth.Authority, log *slog.Logger) (channel.BotTransport, string, error) {
 	if o.botEndpoint != "" {
 		switch o.botTransport {
 		case "http":
-			return &channel.HTTPBot{Endpoint: o.botEndpoint}, o.botEndpoint, nil
+			b := &channel.HTTPBot{Endpoint: o.botEndpoint}
+			if tokens != nil {
+				b.Tokens = tokens
+			}
+			return b, o.botEndpoint, nil
 		case "streaming":
-			return streaming.NewClient(o.botEndpoint, streaming.WithLogger(log)), o.botEndpoint + " (streaming)", nil
+			opts := []streaming.Option{streaming.WithLogger(log)}
+			if tokens != nil {
+				opts = append(opts, streaming.WithToken(func() (string, error) { return tokens.ChannelToken(o.publicURL) }))
+			}
+			return streaming.NewClient(o.botEndpoint, opts...), o.botEndpoint + " (streaming)", nil
 		}
 		return nil, "", fmt.Errorf("--bot-transport %q: want http or streaming", o.botTransport)
 	}

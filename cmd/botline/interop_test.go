@@ -69,11 +69,27 @@ var interopMessages = map[string]string{
 // socket when one commandResult arrives, and the gateway must reconnect and
 // deliver that commandResult again.
 func TestInteropBotbuilderJS(t *testing.T) {
-	t.Run("http", func(t *testing.T) { interop(t, "http", -1) })
-	t.Run("streaming", func(t *testing.T) { interop(t, "streaming", 5) })
+	t.Run("http", func(t *testing.T) { interop(t, "http", -1, false) })
+	t.Run("streaming", func(t *testing.T) { interop(t, "streaming", 5, false) })
 }
 
-func interop(t *testing.T, transport string, dropAt int) {
+// TestInteropBotbuilderJSAuthenticated runs the same bot with an app id and
+// password, its auth settings pointed at botline (HTTPS, a throwaway CA
+// given to Node with NODE_EXTRA_CA_CERTS): botline's tokens pass the SDK's
+// own validation, and the bot's tokens from botline's token endpoint pass
+// the Connector API's.
+func TestInteropBotbuilderJSAuthenticated(t *testing.T) {
+	t.Run("http", func(t *testing.T) { interop(t, "http", -1, true) })
+	t.Run("streaming", func(t *testing.T) { interop(t, "streaming", 5, true) })
+}
+
+// The app id and password of the authenticated interop runs.
+const (
+	interopAppID    = "7f3c2a10-botline-interop"
+	interopPassword = "interop-password-1"
+)
+
+func interop(t *testing.T, transport string, dropAt int, authed bool) {
 	botDir, _ := filepath.Abs(filepath.Join("..", "..", "bots", "interop"))
 	if _, err := os.Stat(filepath.Join(botDir, "node_modules", "botbuilder")); err != nil {
 		t.Fatalf("botbuilder is not installed in %s: run `make test`, which runs npm ci there", botDir)
@@ -86,6 +102,21 @@ func interop(t *testing.T, transport string, dropAt int) {
 	bot := exec.Command(node, "index.js")
 	bot.Dir = botDir
 	bot.Env = append(os.Environ(), fmt.Sprintf("BOT_PORT=%d", port), "STEP_DELAY_MS=150", fmt.Sprintf("DROP_AT_STEP=%d", dropAt))
+	gwArgs := []string{"--bot-endpoint", fmt.Sprintf("http://127.0.0.1:%d/api/messages", port), "--bot-transport", transport, "--stt", "none"}
+	if authed {
+		tlsArgs, ca := httpsFlags(t, t.TempDir())
+		gwURL := fmt.Sprintf("https://127.0.0.1:%d", freePort(t))
+		gwArgs = append(gwArgs, tlsArgs...)
+		gwArgs = append(gwArgs, "--http-listen", strings.TrimPrefix(gwURL, "https://"),
+			"--bot-app-id", interopAppID, "--bot-app-password", interopPassword)
+		bot.Env = append(bot.Env, "NODE_EXTRA_CA_CERTS="+ca,
+			"MicrosoftAppId="+interopAppID, "MicrosoftAppPassword="+interopPassword,
+			"ToBotFromChannelOpenIdMetadataUrl="+gwURL+"/.well-known/openidconfiguration",
+			"ToBotFromChannelTokenIssuer="+gwURL,
+			"ToChannelFromBotLoginUrl="+gwURL+"/botline",
+			"ToChannelFromBotOAuthScope="+gwURL,
+			"ValidateAuthority=false")
+	}
 	stdout, _ := bot.StdoutPipe()
 	var stderr syncBuffer
 	bot.Stderr = &stderr
@@ -139,8 +170,7 @@ func interop(t *testing.T, transport string, dropAt int) {
 		t.Fatalf("bot said %+v first", l)
 	}
 
-	gw := startGateway(t, "--bot-endpoint", fmt.Sprintf("http://127.0.0.1:%d/api/messages", port),
-		"--bot-transport", transport, "--stt", "none")
+	gw := startGateway(t, gwArgs...)
 	ctx, _, call := dial(t, gw, 60*time.Second)
 	// A 440 Hz tone until hang-up: every recording must hold it.
 	toneSamples := audio.Tone(440, time.Minute, 6000, 8000)

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/botline/botline/channel"
 	"github.com/botline/botline/channel/streaming"
 	"github.com/botline/botline/internal/auth"
+	"github.com/botline/botline/internal/botauth"
 	"github.com/botline/botline/internal/httpjson"
 	"github.com/botline/botline/recorder"
 	"github.com/botline/botline/recordingsapi"
@@ -140,7 +142,18 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	if t := gwCfg.BotUnavailable.Target; t != "" { // the operator's own number
 		sipCfg.TransferAllow = append(sipCfg.TransferAllow, t)
 	}
-	bot, botDesc, err := botTransport(o, log)
+	ba, err := o.auth.authority(o.publicURL, dir)
+	if err != nil {
+		return err
+	}
+	if ba == nil && o.botEndpoint != "" && !loopback(o.httpListen) {
+		return fmt.Errorf("--bot-app-id is required when --http-listen (%s) is not a loopback address and the bot is external: anyone who learns a conversation id could act on its call", o.httpListen)
+	}
+	useTLS, err := o.auth.tls()
+	if err != nil {
+		return err
+	}
+	bot, botDesc, err := botTransport(o, ba, log)
 	if err != nil {
 		return err
 	}
@@ -193,7 +206,15 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--http-listen: %w", err)
 	}
-	httpSrv := &http.Server{Handler: routes(o, gw, srv, gwCfg.Store, events, log),
+	if useTLS {
+		cert, err := tls.LoadX509KeyPair(o.auth.tlsCert, o.auth.tlsKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("--http-tls-cert/--http-tls-key: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	httpSrv := &http.Server{Handler: routes(o, gw, srv, gwCfg.Store, events, ba, log),
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10}
 	go func() {
@@ -202,7 +223,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		}
 	}()
 	log.Info("botline ready", "sip", o.sipListen, "sipTls", o.sip.tlsListen, "srtp", o.sip.srtp, "sipAllow", o.sip.allow,
-		"sipAuth", o.sip.auth != "", "http", ln.Addr().String(), "serviceUrl", o.publicURL,
+		"sipAuth", o.sip.auth != "", "http", ln.Addr().String(), "https", useTLS, "serviceUrl", o.publicURL, "botAppId", o.auth.appID,
 		"bot", botDesc, "recordings", dir, "mediaIp", mediaIP.String(), "rtpPorts", o.rtpPorts)
 
 	sipErr := srv.ListenAndServe(ctx) // returns after hanging up live calls
@@ -221,9 +242,12 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 // recordings or the gateway's state needs --api-token when one is set;
 // /healthz answers anyone that the gateway is up, and only a token holder
 // how many calls it carries.
-func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Store, events *recordingsapi.Notifier, log *slog.Logger) http.Handler {
+func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Store, events *recordingsapi.Notifier, ba *botauth.Authority, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/", gw.Handler())
+	mux.Handle("/v3/", connectorAPI(gw.Handler(), ba, o.httpListen))
+	if ba != nil {
+		ba.Register(mux)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		body := map[string]any{"status": "ok"}
 		if auth.Allowed(o.apiToken, r) {

@@ -84,9 +84,12 @@ func startGateway(t *testing.T, args ...string) *gateway {
 		log:     &syncBuffer{},
 	}
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	scheme := "http://"
 	// Flags given by the test win (the last occurrence counts).
 	for i := 0; i+1 < len(args); i++ {
 		switch args[i] {
+		case "--http-tls-cert":
+			scheme = "https://" // its CA trusted with trustCA
 		case "--http-listen":
 			httpAddr = args[i+1]
 		case "--recordings-dir":
@@ -97,7 +100,7 @@ func startGateway(t *testing.T, args ...string) *gateway {
 			g.sipAddr = args[i+1]
 		}
 	}
-	g.httpURL = "http://" + httpAddr
+	g.httpURL = scheme + httpAddr
 	// RTP ports below the kernel's ephemeral range (32768+), where the
 	// test's own client sockets cannot take them: 100 even ports.
 	rtp := 10000 + freePort(t)%50*200
