@@ -23,8 +23,9 @@ import (
 
 // received is one activity a test bot got, and when.
 type received struct {
-	at time.Time
-	a  activity.Activity
+	at   time.Time
+	a    activity.Activity
+	auth string // its Authorization header
 }
 
 // httpBot is a bot endpoint that hands every activity to the test.
@@ -46,7 +47,7 @@ func startHTTPBot(t *testing.T) *httpBot {
 			http.Error(w, err.Error(), 400)
 			return
 		}
-		b.in <- received{time.Now(), a}
+		b.in <- received{time.Now(), a, r.Header.Get("Authorization")}
 		w.WriteHeader(200)
 	})}
 	go srv.Serve(ln)

@@ -2,8 +2,11 @@ package main
 
 import (
 	"bufio"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +17,9 @@ import (
 
 	"github.com/botline/botline/activity"
 	"github.com/botline/botline/internal/audio"
+	"github.com/botline/botline/internal/botauth"
 	"github.com/botline/botline/recorder"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // jsLine is one line the botbuilder-js bot prints.
@@ -103,10 +108,18 @@ func interop(t *testing.T, transport string, dropAt int, authed bool) {
 	bot.Dir = botDir
 	bot.Env = append(os.Environ(), fmt.Sprintf("BOT_PORT=%d", port), "STEP_DELAY_MS=150", fmt.Sprintf("DROP_AT_STEP=%d", dropAt))
 	gwArgs := []string{"--bot-endpoint", fmt.Sprintf("http://127.0.0.1:%d/api/messages", port), "--bot-transport", transport, "--stt", "none"}
+	var kid, gwURL string
 	if authed {
-		tlsArgs, ca := httpsFlags(t, t.TempDir())
-		gwURL := fmt.Sprintf("https://127.0.0.1:%d", freePort(t))
+		dir := t.TempDir()
+		tlsArgs, ca := httpsFlags(t, dir)
+		gwURL = fmt.Sprintf("https://127.0.0.1:%d", freePort(t))
+		key, err := botauth.LoadOrCreateKey(filepath.Join(dir, "signing.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kid = botauth.KeyID(&key.PublicKey)
 		gwArgs = append(gwArgs, tlsArgs...)
+		gwArgs = append(gwArgs, "--signing-key", filepath.Join(dir, "signing.pem"))
 		gwArgs = append(gwArgs, "--http-listen", strings.TrimPrefix(gwURL, "https://"),
 			"--bot-app-id", interopAppID, "--bot-app-password", interopPassword)
 		bot.Env = append(bot.Env, "NODE_EXTRA_CA_CERTS="+ca,
@@ -171,6 +184,39 @@ func interop(t *testing.T, transport string, dropAt int, authed bool) {
 	}
 
 	gw := startGateway(t, gwArgs...)
+	if authed {
+		// The SDK's own validation turns away what botline did not sign:
+		// no token, and botline's claims and key id signed by another key.
+		foreign, _ := rsa.GenerateKey(rand.Reader, 2048)
+		forged := signed(t, foreign, kid, jwt.MapClaims{"iss": gwURL, "aud": interopAppID, "serviceurl": gwURL,
+			"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
+		msg := fmt.Sprintf(`{"type":"message","id":"forged","channelId":"telephony","serviceUrl":%q,"text":"hang up",
+			"conversation":{"id":"forged"},"from":{"id":"+14255550123"},"recipient":{"id":"bot"}}`, gwURL)
+		for what, auth := range map[string]string{"no token": "", "a forged token": "Bearer " + forged} {
+			req, _ := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d/api/messages", port), strings.NewReader(msg))
+			req.Header.Set("Content-Type", "application/json")
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			// botbuilder-js answers a missing token 401, and a bad
+			// signature 500 (jsonwebtoken's error is not an
+			// AuthenticationError); either way no turn runs.
+			if want := map[string]int{"no token": 401, "a forged token": 500}[what]; res.StatusCode != want {
+				t.Fatalf("the bot answered %s with %d, want %d; its stderr:\n%s", what, res.StatusCode, want, stderr.String())
+			}
+		}
+		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(stderr.String(), "JsonWebTokenError: invalid signature"); time.Sleep(20 * time.Millisecond) {
+			if time.Now().Before(deadline) {
+				continue // stderr comes through a pipe
+			}
+			t.Fatalf("the SDK did not check the forged token's signature against botline's key; its stderr:\n%s", stderr.String())
+		}
+	}
 	ctx, _, call := dial(t, gw, 60*time.Second)
 	// A 440 Hz tone until hang-up: every recording must hold it.
 	toneSamples := audio.Tone(440, time.Minute, 6000, 8000)
