@@ -70,6 +70,7 @@ deps-node:
 	@command -v node >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
 	@[ -d bots/interop/node_modules/botbuilder ] || (cd bots/interop && npm ci --no-audit --no-fund)
 	@[ -d bots/ivr-js/node_modules/botbuilder ] || (cd bots/ivr-js && npm ci --no-audit --no-fund)
+	@[ -d examples/webhook-consumer/node_modules/standardwebhooks ] || (cd examples/webhook-consumer && npm ci --no-audit --no-fund)
 
 ## bench: micro-benchmarks (media path, SIP, activities, recorder)
 bench:

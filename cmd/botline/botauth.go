@@ -4,6 +4,7 @@ package main
 // its own token authority) and of HTTPS.
 
 import (
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"path/filepath"
+	"strings"
 
 	"github.com/botline/botline/activity"
 	"github.com/botline/botline/internal/botauth"
@@ -96,4 +98,23 @@ func connectorAPI(h http.Handler, ba *botauth.Authority, httpListen string) http
 		return loopbackPeers(h)
 	}
 	return h
+}
+
+// webhookSecret reads --events-secret: "whsec_<base64>" as Standard
+// Webhooks writes secrets, or any other string as its bytes; "" is none.
+func webhookSecret(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if b64, ok := strings.CutPrefix(s, "whsec_"); ok {
+		b, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil || len(b) < 16 {
+			return nil, errors.New("--events-secret: whsec_ must be followed by the base64 of at least 16 bytes")
+		}
+		return b, nil
+	}
+	if len(s) < 16 {
+		return nil, errors.New("--events-secret: at least 16 characters")
+	}
+	return []byte(s), nil
 }

@@ -35,6 +35,9 @@ func startWebhook(t *testing.T, addr string, refuse int) *webhook {
 	w := &webhook{url: "http://" + ln.Addr().String() + "/events", events: make(chan recorder.FileReadyEvent, 10), posts: make(chan int, 100)}
 	n := 0
 	srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if answerValidation(rw, r) {
+			return
+		}
 		n++
 		if n <= refuse {
 			rw.WriteHeader(503)
@@ -53,6 +56,24 @@ func startWebhook(t *testing.T, addr string, refuse int) *webhook {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return w
+}
+
+// answerValidation answers Event Grid's subscription validation as a
+// subscriber does, and reports whether r was one.
+func answerValidation(w http.ResponseWriter, r *http.Request) bool {
+	if r.Header.Get("aeg-event-type") != "SubscriptionValidation" {
+		return false
+	}
+	var evs []struct {
+		EventType string
+		Data      struct{ ValidationCode string }
+	}
+	if err := json.NewDecoder(r.Body).Decode(&evs); err != nil || len(evs) != 1 || evs[0].EventType != "Microsoft.EventGrid.SubscriptionValidationEvent" {
+		w.WriteHeader(400)
+		return true
+	}
+	json.NewEncoder(w).Encode(map[string]string{"validationResponse": evs[0].Data.ValidationCode})
+	return true
 }
 
 func (w *webhook) next(t *testing.T, timeout time.Duration) recorder.FileReadyEvent {

@@ -36,6 +36,8 @@ type options struct {
 	policyFile, notice, chunkMax                  string
 	sampleRate                                    int
 	eventsURLs                                    urlList
+	eventsSecret                                  string
+	eventsHandshake                               bool
 	tts, stt, botTransport, outboundProxy         string
 	defaultBot, ivrAgent                          string
 	silenceTimeout, utteranceEnd                  time.Duration
@@ -77,6 +79,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on --http-listen")
 	fs.Var(&o.eventsURLs, "events-url", "webhook for file-ready events (Event Grid schema); repeatable, or comma-separated in the environment")
+	fs.StringVar(&o.eventsSecret, "events-secret", "", "signs every webhook post (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature = HMAC-SHA256); whsec_<base64> or any string")
+	fs.BoolVar(&o.eventsHandshake, "events-handshake", true, "a webhook gets events only after answering Event Grid's subscription validation (SubscriptionValidationEvent -> validationResponse) once")
 	fs.StringVar(&o.layout, "recording-channel-type", "mixed", "default layout of recordings: mixed (mono) or unmixed (stereo: caller left, bot right); a start command's value.data.recordingChannelType overrides it")
 	fs.IntVar(&o.sampleRate, "recording-sample-rate", 8000, "sample rate of recordings: 8000 or 16000 (upsampled with an interpolation filter)")
 	fs.StringVar(&o.chunkMax, "recording-chunk-max", "1h", "bound of one recording file: a duration (1h, 30m) or a size (500MB, 64KB); past it the recording continues in a new chunk")

@@ -160,7 +160,11 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	gwCfg.Bot = bot
 	var events *recordingsapi.Notifier
 	if len(o.eventsURLs) > 0 {
-		n := &recordingsapi.Notifier{URLs: o.eventsURLs, SpoolDir: filepath.Join(dir, ".events"), Logger: log}
+		n := &recordingsapi.Notifier{URLs: o.eventsURLs, SpoolDir: filepath.Join(dir, ".events"), Logger: log,
+			Handshake: o.eventsHandshake}
+		if n.Secret, err = webhookSecret(o.eventsSecret); err != nil {
+			return err
+		}
 		if err := n.Start(ctx); err != nil {
 			return err
 		}
