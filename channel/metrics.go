@@ -40,7 +40,7 @@ type Metrics struct {
 	Recording, Paused  int   // live recordings, by state
 	RecordingsFinished uint64
 	RecordedSeconds    float64
-	RecordedBytes      uint64 // audio files of finished recordings, headers included
+	RecordedBytes      uint64          // audio files of finished recordings, headers included
 	Delivery           metric.Snapshot // bot delivery latency (every try, failed ones too)
 	DeliveryFailures   uint64
 	TTS, STT           metric.Snapshot // synthesis of one prompt, recognition of one utterance

@@ -87,12 +87,15 @@ func TestRequireRefuses(t *testing.T) {
 	h := a.Require(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true }))
 	good, _, _ := a.appToken("bot-app")
 	other, _, _ := a.appToken("other-app")
-	past := *a
-	past.cfg.Now = func() time.Time { return time.Now().Add(-3 * time.Hour) }
+	pastCfg := a.cfg
+	pastCfg.Now = func() time.Time { return time.Now().Add(-3 * time.Hour) }
+	past, _ := New(pastCfg)
 	expired, _, _ := past.appToken("bot-app")
 	foreignKey, _ := rsa.GenerateKey(rand.Reader, 2048)
-	foreign := *a
-	foreign.cfg.Key = foreignKey // same kid claimed, another key
+	foreignCfg := a.cfg
+	foreignCfg.Key = foreignKey
+	foreign, _ := New(foreignCfg)
+	foreign.kid = a.kid // claims botline's key id, signed by another key
 	forged, _, _ := foreign.appToken("bot-app")
 	claims := jwt.MapClaims{"iss": "https://gw.test", "aud": "https://gw.test", "appid": "bot-app", "exp": time.Now().Add(time.Hour).Unix()}
 	none := jwt.NewWithClaims(jwt.SigningMethodNone, claims)
