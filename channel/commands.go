@@ -24,9 +24,10 @@ var recordingCommands = map[string]recorder.Command{
 }
 
 // doRecording applies a recording command from the bot or the HTTP API
-// (layout: a start's recordingChannelType, "" for the default),
-// remembering the sessions a call made so the API can find them.
-func (g *Gateway) doRecording(conv *conversation, c recorder.Command, layout recorder.Layout) (recorder.Info, error) {
+// (o: a start's recordingChannelType, a start's or pause's pauseBehavior;
+// zero for the defaults), remembering the sessions a call made so the API
+// can find them.
+func (g *Gateway) doRecording(conv *conversation, c recorder.Command, o recorder.Options) (recorder.Info, error) {
 	conv.mu.Lock()
 	defer conv.mu.Unlock()
 	if c == recorder.Stop && conv.policy {
@@ -34,11 +35,7 @@ func (g *Gateway) doRecording(conv *conversation, c recorder.Command, layout rec
 	}
 	var info recorder.Info
 	var err error
-	if c == recorder.Start {
-		info, err = conv.rec.Start(layout)
-	} else {
-		info, err = conv.rec.Do(c)
-	}
+	info, err = conv.rec.DoWith(c, o)
 	if err == nil && c == recorder.Start {
 		conv.recordings = append(conv.recordings, info.RecordingID)
 		if g.cfg.Notice != nil {
@@ -60,14 +57,22 @@ func (g *Gateway) command(conv *conversation, cmd commandRequest, log *slog.Logg
 	if rc, ok := recordingCommands[cmd.name]; ok {
 		var data struct {
 			RecordingChannelType string `json:"recordingChannelType"`
+			PauseBehavior        string `json:"pauseBehavior"`
 		}
 		if len(cmd.value.Data) > 0 {
 			_ = json.Unmarshal(cmd.value.Data, &data) // other data is not ours to judge
 		}
-		layout, err := recorder.ParseLayout(data.RecordingChannelType)
 		var info recorder.Info
+		o := recorder.Options{Layout: recorder.Layout(data.RecordingChannelType), PauseBehavior: recorder.PauseBehavior(data.PauseBehavior)}
+		if rc != recorder.Start {
+			o.Layout = "" // a layout is a start's alone
+		}
+		_, err := recorder.ParseLayout(string(o.Layout))
 		if err == nil {
-			info, err = g.doRecording(conv, rc, layout)
+			_, err = recorder.ParsePauseBehavior(string(o.PauseBehavior))
+		}
+		if err == nil {
+			info, err = g.doRecording(conv, rc, o)
 		}
 		if err != nil {
 			var re *recorder.Error

@@ -62,6 +62,9 @@ type Config struct {
 	// "mixed" (default) or "unmixed"; 8000 (default) or 16000 Hz.
 	RecordingLayout     recorder.Layout
 	RecordingSampleRate int
+	// RecordingPauseBehavior is what a pause leaves in the file unless the
+	// command says: recorder.PauseSkip (default) or recorder.PauseSilence.
+	RecordingPauseBehavior recorder.PauseBehavior
 	// Store keeps finished recordings (nil: they stay in RecordingsDir).
 	Store recorder.Store
 	// ChunkMax and ChunkMaxBytes bound one file of a recording (0 = none).
@@ -248,7 +251,7 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		Dir: g.cfg.RecordingsDir, ResourceID: g.cfg.ResourceID, CallID: c.ID,
 		ConversationID: id, Participants: []string{c.Caller, g.cfg.BotID}, Logger: log,
 		CallerNumber: c.Caller, DialedNumber: c.Dialed, Direction: "inbound",
-		Layout: g.cfg.RecordingLayout, SampleRate: g.cfg.RecordingSampleRate,
+		Layout: g.cfg.RecordingLayout, SampleRate: g.cfg.RecordingSampleRate, PauseBehavior: g.cfg.RecordingPauseBehavior,
 		ChunkMax: g.cfg.ChunkMax, ChunkMaxBytes: g.cfg.ChunkMaxBytes, Store: g.cfg.Store,
 		OnFinish: func(chunks []recorder.Metadata, end recorder.SessionEnd) { g.fileReady(conv, chunks, end, log) },
 		OnFailed: func(info recorder.Info, err error) { recordingFailed(conv, err) },
@@ -276,7 +279,7 @@ func (g *Gateway) policyRecording(conv *conversation, c *sip.Call, log *slog.Log
 		return
 	}
 	conv.policy = true
-	info, err := g.doRecording(conv, recorder.Start, "")
+	info, err := g.doRecording(conv, recorder.Start, recorder.Options{})
 	if err == nil {
 		log.Info("recording start", "by", "policy", "recordingId", info.RecordingID, "file", info.AudioPath)
 		return

@@ -94,6 +94,7 @@ func (g *Gateway) apiStart(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		ServerCallID         string `json:"serverCallId"`
 		RecordingChannelType string `json:"recordingChannelType"`
+		PauseBehavior        string `json:"pauseBehavior"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil || req.ServerCallID == "" {
 		httpjson.Error(w, http.StatusBadRequest, "BadArgument", `body must be {"serverCallId": "<SIP Call-ID>"}`)
@@ -104,12 +105,17 @@ func (g *Gateway) apiStart(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusBadRequest, "BadArgument", "recordingChannelType must be mixed or unmixed")
 		return
 	}
+	pb, err := recorder.ParsePauseBehavior(req.PauseBehavior)
+	if err != nil {
+		httpjson.Error(w, http.StatusBadRequest, "BadArgument", "pauseBehavior must be skip or silence")
+		return
+	}
 	conv := g.byCallID(req.ServerCallID)
 	if conv == nil {
 		httpjson.Error(w, http.StatusNotFound, "CallNotFound", "no active call with that serverCallId")
 		return
 	}
-	g.apiDo(w, conv, recorder.Start, layout)
+	g.apiDo(w, conv, recorder.Start, recorder.Options{Layout: layout, PauseBehavior: pb})
 }
 
 func (g *Gateway) apiGet(w http.ResponseWriter, r *http.Request) {
@@ -155,12 +161,12 @@ func (g *Gateway) apiOnRecording(w http.ResponseWriter, id string, cmd recorder.
 		httpjson.Error(w, http.StatusConflict, recorder.CodeNotStarted, recorder.ErrNotStarted.Message)
 		return
 	}
-	g.apiDo(w, conv, cmd, "")
+	g.apiDo(w, conv, cmd, recorder.Options{})
 }
 
 // apiDo applies cmd, answers the request and tells the bot.
-func (g *Gateway) apiDo(w http.ResponseWriter, conv *conversation, cmd recorder.Command, layout recorder.Layout) {
-	info, err := g.doRecording(conv, cmd, layout)
+func (g *Gateway) apiDo(w http.ResponseWriter, conv *conversation, cmd recorder.Command, o recorder.Options) {
+	info, err := g.doRecording(conv, cmd, o)
 	if err != nil {
 		var re *recorder.Error
 		status := http.StatusConflict

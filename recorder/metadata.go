@@ -42,6 +42,9 @@ type Metadata struct {
 type PauseInterval struct {
 	StartTime string  `json:"startTime"`
 	Duration  float64 `json:"duration"`
+	// PauseBehavior is "silence" when the span is kept in the file as
+	// silence; absent when it was skipped.
+	PauseBehavior string `json:"pauseBehavior,omitempty"`
 }
 
 // RecordingInfo describes the audio format of a chunk.

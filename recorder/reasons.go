@@ -57,3 +57,25 @@ const (
 	// SessionEndServiceRestarted: repaired after a crash.
 	SessionEndServiceRestarted SessionEnd = EndServiceRestarted
 )
+
+// PauseBehavior is what a paused span leaves in the file.
+type PauseBehavior string
+
+// Pause behaviours.
+const (
+	// PauseSkip leaves nothing: the file holds only recorded audio (the
+	// Telephony channel's behaviour, and the default).
+	PauseSkip PauseBehavior = "skip"
+	// PauseSilence keeps the span as silence, so the file's clock is the
+	// call's.
+	PauseSilence PauseBehavior = "silence"
+)
+
+// ParsePauseBehavior reads a pauseBehavior value; "" is the default.
+func ParsePauseBehavior(s string) (PauseBehavior, error) {
+	switch b := PauseBehavior(s); b {
+	case "", PauseSkip, PauseSilence:
+		return b, nil
+	}
+	return "", fmt.Errorf("unknown pauseBehavior %q (want skip or silence)", s)
+}

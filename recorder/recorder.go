@@ -15,6 +15,9 @@ type Config struct {
 	Dir            string // where files go; created if missing
 	SampleRate     int    // sample rate of the files: 8000 (default; frames are 8 kHz) or 16000 (upsampled)
 	Layout         Layout // default channel layout: LayoutMixed (default) or LayoutUnmixed
+	// PauseBehavior is what a pause leaves in the file when neither the
+	// start nor the pause command says: PauseSkip (default) or PauseSilence.
+	PauseBehavior PauseBehavior
 	ResourceID     string // the gateway's name, "resourceId" in metadata
 	CallID         string // SIP Call-ID
 	ConversationID string
@@ -67,6 +70,7 @@ type Recorder struct {
 	mix        []int16
 	up         [2][]int16 // upsampled channels
 	out        []int16    // interleaved stereo
+	zeros      []int16    // a silent frame (never written to)
 	quality    *CallQuality
 }
 
@@ -85,6 +89,9 @@ func New(cfg Config) *Recorder {
 	}
 	if cfg.Layout == "" {
 		cfg.Layout = LayoutMixed
+	}
+	if cfg.PauseBehavior == "" {
+		cfg.PauseBehavior = PauseSkip
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -112,29 +119,41 @@ func (r *Recorder) Current() string {
 	return r.cur.info.RecordingID
 }
 
-// Do applies one command. On success it returns the session the command
-// acted on; a refusal or failure is an *Error. Start uses the configured
-// layout.
+// Options are a start or pause command's own choices; zero values take
+// the Config's.
+type Options struct {
+	Layout        Layout        // a start's channel layout
+	PauseBehavior PauseBehavior // a start's default for its pauses, or one pause's
+}
+
+// Do applies one command with the configured choices. On success it
+// returns the session the command acted on; a refusal or failure is an
+// *Error.
 func (r *Recorder) Do(c Command) (Info, error) {
-	return r.run(c, r.cfg.Layout)
+	return r.DoWith(c, Options{})
 }
 
 // Start starts a recording with the given channel layout ("" = the
 // configured one).
 func (r *Recorder) Start(layout Layout) (Info, error) {
-	if layout == "" {
-		layout = r.cfg.Layout
-	}
-	if _, err := ParseLayout(string(layout)); err != nil {
+	return r.DoWith(Start, Options{Layout: layout})
+}
+
+// DoWith applies one command with its own options.
+func (r *Recorder) DoWith(c Command, o Options) (Info, error) {
+	if _, err := ParseLayout(string(o.Layout)); err != nil {
 		return Info{}, failed(err)
 	}
-	return r.run(Start, layout)
+	if _, err := ParsePauseBehavior(string(o.PauseBehavior)); err != nil {
+		return Info{}, failed(err)
+	}
+	return r.run(c, o)
 }
 
 // run applies a command; a stop's files are finalized after the lock is
 // released, so hashing a long file never holds up the media path.
-func (r *Recorder) run(c Command, layout Layout) (Info, error) {
-	info, fin, err := r.do(c, layout)
+func (r *Recorder) run(c Command, o Options) (Info, error) {
+	info, fin, err := r.do(c, o)
 	if fin == nil {
 		return info, err
 	}
@@ -144,7 +163,7 @@ func (r *Recorder) run(c Command, layout Layout) (Info, error) {
 	return info, nil
 }
 
-func (r *Recorder) do(c Command, layout Layout) (Info, *closing, error) {
+func (r *Recorder) do(c Command, o Options) (Info, *closing, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	next, err := Transition(r.state, c)
@@ -154,13 +173,25 @@ func (r *Recorder) do(c Command, layout Layout) (Info, *closing, error) {
 	now := r.cfg.Now()
 	switch c {
 	case Start:
+		layout := o.Layout
+		if layout == "" {
+			layout = r.cfg.Layout
+		}
 		s, err := r.open(now, layout)
 		if err != nil {
 			return Info{}, nil, failed(err)
 		}
+		s.pauseDefault = r.cfg.PauseBehavior
+		if o.PauseBehavior != "" {
+			s.pauseDefault = o.PauseBehavior
+		}
 		r.cur = s
 	case Pause:
 		r.cur.pausedAt = now
+		r.cur.pausing = r.cur.pauseDefault
+		if o.PauseBehavior != "" {
+			r.cur.pausing = o.PauseBehavior
+		}
 	case Resume:
 		r.cur.closePause(now)
 	case Stop:
@@ -214,11 +245,19 @@ func (r *Recorder) Close(end SessionEnd) (Info, bool, error) {
 
 // WriteAudio records one frame: the caller's audio and what the gateway
 // played to the caller, mixed into one mono signal. Frames arriving while
-// idle or paused are dropped, so a paused stretch is absent from the file.
+// idle are dropped; while paused they are dropped too, or written as
+// silence when the pause's behaviour is PauseSilence.
 func (r *Recorder) WriteAudio(caller, played []int16) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.state != Recording {
+	switch {
+	case r.state == Recording:
+	case r.state == Paused && r.cur.pausing == PauseSilence:
+		if len(r.zeros) < len(caller) {
+			r.zeros = make([]int16, len(caller))
+		}
+		caller, played = r.zeros[:len(caller)], r.zeros[:len(caller)]
+	default:
 		return
 	}
 	s := r.cur

@@ -24,6 +24,9 @@ type session struct {
 	wav      *WAVWriter
 	md       Metadata // the current chunk's
 	pausedAt time.Time
+	// pauseDefault is the session's pause behaviour; pausing, the current
+	// pause's.
+	pauseDefault, pausing PauseBehavior
 	frames   int
 	unmixed  bool
 	ups      [2]audio.Upsampler // per channel, when the file is 16 kHz
@@ -144,10 +147,11 @@ func (s *session) closePause(now time.Time) {
 	if s.pausedAt.IsZero() {
 		return
 	}
-	s.md.PauseResumeIntervals = append(s.md.PauseResumeIntervals, PauseInterval{
-		StartTime: isoTime(s.pausedAt),
-		Duration:  ms(now.Sub(s.pausedAt)),
-	})
+	iv := PauseInterval{StartTime: isoTime(s.pausedAt), Duration: ms(now.Sub(s.pausedAt))}
+	if s.pausing == PauseSilence {
+		iv.PauseBehavior = string(PauseSilence)
+	}
+	s.md.PauseResumeIntervals = append(s.md.PauseResumeIntervals, iv)
 	s.pausedAt = time.Time{}
 }
 

@@ -122,6 +122,11 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	gwCfg := channel.Config{PublicURL: o.publicURL, RecordingsDir: dir, ResourceID: "botline@" + host, Logger: log,
 		RecordingLayout: layout, RecordingSampleRate: o.sampleRate, Store: recorder.LocalStore{Dir: dir}}
 	gwCfg.PolicyRequired = o.policyRequired
+	pb, err := recorder.ParsePauseBehavior(o.pauseBehavior)
+	if err != nil {
+		return fmt.Errorf("--recording-pause-behavior: %w", err)
+	}
+	gwCfg.RecordingPauseBehavior = pb
 	if o.policyFile != "" {
 		if gwCfg.Policy, err = channel.LoadPolicy(o.policyFile); err != nil {
 			return err
