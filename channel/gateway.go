@@ -3,6 +3,7 @@ package channel
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,6 +66,8 @@ type Config struct {
 	// RecordingPauseBehavior is what a pause leaves in the file unless the
 	// command says: recorder.PauseSkip (default) or recorder.PauseSilence.
 	RecordingPauseBehavior recorder.PauseBehavior
+	// EvidenceKey signs each finished recording's manifest (nil: none).
+	EvidenceKey ed25519.PrivateKey
 	// Store keeps finished recordings (nil: they stay in RecordingsDir).
 	Store recorder.Store
 	// ChunkMax and ChunkMaxBytes bound one file of a recording (0 = none).
@@ -252,7 +255,7 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		ConversationID: id, Participants: []string{c.Caller, g.cfg.BotID}, Logger: log,
 		CallerNumber: c.Caller, DialedNumber: c.Dialed, Direction: "inbound",
 		Layout: g.cfg.RecordingLayout, SampleRate: g.cfg.RecordingSampleRate, PauseBehavior: g.cfg.RecordingPauseBehavior,
-		ChunkMax: g.cfg.ChunkMax, ChunkMaxBytes: g.cfg.ChunkMaxBytes, Store: g.cfg.Store,
+		ChunkMax: g.cfg.ChunkMax, ChunkMaxBytes: g.cfg.ChunkMaxBytes, Store: g.cfg.Store, EvidenceKey: g.cfg.EvidenceKey,
 		OnFinish: func(chunks []recorder.Metadata, end recorder.SessionEnd) { g.fileReady(conv, chunks, end, log) },
 		OnFailed: func(info recorder.Info, err error) { recordingFailed(conv, err) },
 	})

@@ -33,6 +33,10 @@ type Metadata struct {
 	// Sha256 is the hex SHA-256 of the finished audio file: tamper evidence,
 	// checked by `botline verify`.
 	Sha256 string `json:"sha256,omitempty"`
+	// PreviousChunkSha256 is the previous chunk's Sha256 (none on chunk
+	// 0): the chunks form a chain, so `botline verify` catches a chunk
+	// removed or put out of order, not only a changed byte.
+	PreviousChunkSha256 string `json:"previousChunkSha256,omitempty"`
 	// CallQuality is the call's RTP figures and MOS estimate, in the last
 	// chunk of the recording that was running when the call ended.
 	CallQuality *CallQuality `json:"callQuality,omitempty"`

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"crypto/ed25519"
 	"log/slog"
 	"sync"
 	"time"
@@ -27,6 +28,9 @@ type Config struct {
 	Direction      string // "inbound"
 	Logger         *slog.Logger
 	Now            func() time.Time // clock, for tests; default time.Now
+	// EvidenceKey, if set, signs each finished session's manifest
+	// (<recordingId>.manifest: every chunk with its hashes).
+	EvidenceKey ed25519.PrivateKey
 	// Store, if set, is handed every finalized chunk (Keep).
 	Store Store
 	// ChunkMax and ChunkMaxBytes bound one file (chunk) of a recording;

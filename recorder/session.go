@@ -36,6 +36,10 @@ type session struct {
 	failed bool
 	down   int
 
+	// prevSum delivers the previous chunk's audio hash to the current
+	// chunk's metadata (nil on chunk 0): the chain.
+	prevSum <-chan string
+
 	// Chunks finished by rollover; their finalizers hash off the media path.
 	finMu    sync.Mutex
 	finished []Metadata
@@ -123,14 +127,20 @@ func (r *Recorder) rollover(s *session) error {
 	md.ChunkDuration = ms(old.Duration())
 	md.EndReason = EndChunkMax
 	md.ChunkEndTime = isoTime(now)
+	prev, sum := s.prevSum, make(chan string, 1)
+	s.prevSum = sum
 	s.pending.Add(1)
 	go func() {
 		defer s.pending.Done()
-		if sum, herr := hashFile(path.AudioPath); herr == nil {
-			md.Sha256 = sum
+		if prev != nil {
+			md.PreviousChunkSha256 = <-prev
+		}
+		if h, herr := hashFile(path.AudioPath); herr == nil {
+			md.Sha256 = h
 		} else {
 			r.log.Error("chunk hash failed", "documentId", md.ChunkDocumentID, "err", herr)
 		}
+		sum <- md.Sha256
 		if werr := WriteJSON(path.MetadataPath, md); werr != nil {
 			r.log.Error("chunk metadata failed", "documentId", md.ChunkDocumentID, "err", werr)
 		}
@@ -203,6 +213,9 @@ func (r *Recorder) closeLocked(now time.Time, end SessionEnd) *closing {
 func (c *closing) finalize() (Info, error) {
 	r, s, err := c.r, c.s, c.err
 	defer r.finalizing.Done()
+	if s.prevSum != nil {
+		s.md.PreviousChunkSha256 = <-s.prevSum
+	}
 	if sum, herr := hashFile(s.info.AudioPath); herr != nil {
 		err = errors.Join(err, herr)
 	} else {
@@ -216,6 +229,12 @@ func (c *closing) finalize() (Info, error) {
 	s.pending.Wait() // rolled-over chunks' finalizers
 	chunks := append(s.finished, s.md)
 	sort.Slice(chunks, func(i, j int) bool { return chunks[i].ChunkIndex < chunks[j].ChunkIndex })
+	if r.cfg.EvidenceKey != nil {
+		if merr := writeManifest(r.cfg.Dir, r.cfg.EvidenceKey, chunks); merr != nil {
+			r.log.Error("recording manifest not written", "recordingId", s.info.RecordingID, "err", merr)
+			err = errors.Join(err, merr)
+		}
+	}
 	if r.cfg.OnFinish != nil {
 		r.cfg.OnFinish(chunks, c.end)
 	}

@@ -88,11 +88,15 @@ func (s LocalStore) Metadata(_ context.Context, id string) (Metadata, []byte, er
 	return md, b, nil
 }
 
-// Delete removes id's audio and metadata.
-func (s LocalStore) Delete(_ context.Context, id string) error {
+// Delete removes id's audio and metadata; with a recording's last chunk,
+// which retention deletes after the others, goes its signed manifest.
+func (s LocalStore) Delete(ctx context.Context, id string) error {
 	p, err := s.path(id, "")
 	if err != nil {
 		return err
+	}
+	if md, _, err := s.Metadata(ctx, id); err == nil && md.EndReason != "" && md.EndReason != EndChunkMax && ValidDocumentID(md.RecordingID) {
+		os.Remove(filepath.Join(s.Dir, md.RecordingID+ManifestExt))
 	}
 	if err := os.Remove(p + ".wav"); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete audio: %w", err)

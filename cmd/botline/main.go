@@ -5,7 +5,9 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -61,14 +63,30 @@ func main() {
 	}
 }
 
-// verify is `botline verify DIR`: it checks every recording's audio against
-// the sha256 in its metadata and exits 1 on any mismatch.
+// verify is `botline verify [-key PUBLIC-KEY] DIR`: it checks every
+// recording's audio against the sha256 in its metadata, the chain of its
+// chunks, and its signed manifest (by the given key, a PEM file or the
+// base64 the gateway logs at start, when there is one), and exits 1 on
+// any problem.
 func verify(args []string) int {
-	if len(args) != 1 {
-		fmt.Fprintln(os.Stderr, "usage: botline verify DIR")
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	key := fs.String("key", "", "the gateway's evidence public key: a PEM file, or the base64 its log shows at start")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, "usage: botline verify [-key PUBLIC-KEY] DIR")
 		return 2
 	}
-	checked, problems, err := recorder.Verify(args[0])
+	var trusted ed25519.PublicKey
+	if *key != "" {
+		b, err := os.ReadFile(*key)
+		if err != nil {
+			b = []byte(*key)
+		}
+		if trusted, err = recorder.ParsePublicKey(b); err != nil {
+			fmt.Fprintln(os.Stderr, "botline verify -key:", err)
+			return 2
+		}
+	}
+	checked, problems, err := recorder.VerifyWith(fs.Arg(0), trusted)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "botline verify:", err)
 		return 2
@@ -127,6 +145,17 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		return fmt.Errorf("--recording-pause-behavior: %w", err)
 	}
 	gwCfg.RecordingPauseBehavior = pb
+	if o.evidenceKey != "none" {
+		path := o.evidenceKey
+		if path == "" {
+			path = filepath.Join(dir, ".auth", "evidence-key.pem")
+		}
+		if gwCfg.EvidenceKey, err = recorder.LoadOrCreateEvidenceKey(path); err != nil {
+			return err
+		}
+		log.Info("recording manifests are signed", "evidencePublicKey",
+			base64.StdEncoding.EncodeToString(gwCfg.EvidenceKey.Public().(ed25519.PublicKey)))
+	}
 	if o.policyFile != "" {
 		if gwCfg.Policy, err = channel.LoadPolicy(o.policyFile); err != nil {
 			return err

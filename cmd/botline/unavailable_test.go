@@ -92,8 +92,15 @@ func TestBotUnavailable(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("the gateway did not hang up its leg after the transfer")
 		}
-		if log := gw.log.String(); !strings.Contains(log, "mode=transfer") || !strings.Contains(log, "call transferred by REFER") {
-			t.Error("no bot-unavailable transfer in the gateway log")
+		// The gateway logs the transfer as its BYE goes out: wait for the line.
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if log := gw.log.String(); strings.Contains(log, "mode=transfer") && strings.Contains(log, "call transferred by REFER") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Error("no bot-unavailable transfer in the gateway log")
+				break
+			}
 		}
 		r.Call.Hangup(ctx)
 		<-uasDone
