@@ -36,6 +36,7 @@ type conversation struct {
 	channelData json.RawMessage
 	out         *outbox
 	voice       *voice
+	listen      listeners // live listeners of the call's audio
 
 	mu         sync.Mutex
 	recordings []string // ids of the recording sessions of this call

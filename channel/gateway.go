@@ -199,7 +199,7 @@ func (g *Gateway) CallAnswered(c *sip.Call) sip.AudioSink {
 	if conv.out.unreachable() { // lost between its first delivery and the answer
 		go g.botUnavailable(conv, errors.New("bot lost before the answer"), g.log.With("conversationId", conv.id, "callId", conv.callID))
 	}
-	return sink{rec: conv.rec, v: conv.voice}
+	return sink{rec: conv.rec, v: conv.voice, listen: &conv.listen}
 }
 
 // CallOffered answers a ringing call only once the bot took its
@@ -336,6 +336,7 @@ func (g *Gateway) end(conv *conversation, reason string, end recorder.SessionEnd
 	}
 	log := g.log.With("conversationId", conv.id, "callId", conv.callID)
 	conv.voice.close()
+	conv.listen.closeAll()
 	g.mu.Lock()
 	delete(g.byCall, conv.sip)
 	g.mu.Unlock()

@@ -50,6 +50,7 @@ func (g *Gateway) RegisterRecordingsAPI(mux *http.ServeMux, token string) {
 	mux.HandleFunc("GET /calling/recordings/{recordingId}", auth.RequireBearer(token, g.apiGet))
 	mux.HandleFunc("POST /calling/recordings/{action}", auth.RequireBearer(token, g.apiAction))
 	mux.HandleFunc("DELETE /calling/recordings/{recordingId}", auth.RequireBearer(token, g.apiStop))
+	mux.HandleFunc("GET /calls/{callId}/listen", auth.RequireBearer(token, g.serveListen))
 }
 
 // byRecording finds the live conversation that made a recording.

@@ -103,10 +103,12 @@ const maxHeard = 4
 // close ends the voice's goroutines; queued prompts are dropped.
 func (v *voice) close() { v.stop() }
 
-// sink is a call's AudioSink: the recorder, and the voice's detector.
+// sink is a call's AudioSink: the recorder, the voice's detector, and
+// the live listeners.
 type sink struct {
-	rec *recorder.Recorder
-	v   *voice
+	rec    *recorder.Recorder
+	v      *voice
+	listen *listeners
 }
 
 // WriteAudio records the frame and looks for speech in the caller's part.
@@ -114,6 +116,9 @@ type sink struct {
 // events.
 func (s sink) WriteAudio(caller, played []int16) {
 	s.rec.WriteAudio(caller, played)
+	if s.listen.active() {
+		s.listen.write(caller, played, s.rec.State() == recorder.Paused)
+	}
 	switch s.v.det.Frame(caller) {
 	case speech.VADStart:
 		s.v.push(voiceEvent{kind: evSpeechStart})

@@ -13,12 +13,12 @@ const syncEvery = 50
 
 // Config describes the call a Recorder records.
 type Config struct {
-	Dir            string // where files go; created if missing
-	SampleRate     int    // sample rate of the files: 8000 (default; frames are 8 kHz) or 16000 (upsampled)
-	Layout         Layout // default channel layout: LayoutMixed (default) or LayoutUnmixed
+	Dir        string // where files go; created if missing
+	SampleRate int    // sample rate of the files: 8000 (default; frames are 8 kHz) or 16000 (upsampled)
+	Layout     Layout // default channel layout: LayoutMixed (default) or LayoutUnmixed
 	// PauseBehavior is what a pause leaves in the file when neither the
 	// start nor the pause command says: PauseSkip (default) or PauseSilence.
-	PauseBehavior PauseBehavior
+	PauseBehavior  PauseBehavior
 	ResourceID     string // the gateway's name, "resourceId" in metadata
 	CallID         string // SIP Call-ID
 	ConversationID string

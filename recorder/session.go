@@ -27,9 +27,9 @@ type session struct {
 	// pauseDefault is the session's pause behaviour; pausing, the current
 	// pause's.
 	pauseDefault, pausing PauseBehavior
-	frames   int
-	unmixed  bool
-	ups      [2]audio.Upsampler // per channel, when the file is 16 kHz
+	frames                int
+	unmixed               bool
+	ups                   [2]audio.Upsampler // per channel, when the file is 16 kHz
 	// failed: writing failed at least once (a full disk); the session
 	// ends as SessionEndRecordingFailed. down counts the frames lost while
 	// the writer is failed.
