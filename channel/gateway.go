@@ -256,8 +256,9 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		CallerNumber: c.Caller, DialedNumber: c.Dialed, Direction: "inbound",
 		Layout: g.cfg.RecordingLayout, SampleRate: g.cfg.RecordingSampleRate, PauseBehavior: g.cfg.RecordingPauseBehavior,
 		ChunkMax: g.cfg.ChunkMax, ChunkMaxBytes: g.cfg.ChunkMaxBytes, Store: g.cfg.Store, EvidenceKey: g.cfg.EvidenceKey,
-		OnFinish: func(chunks []recorder.Metadata, end recorder.SessionEnd) { g.fileReady(conv, chunks, end, log) },
-		OnFailed: func(info recorder.Info, err error) { recordingFailed(conv, err) },
+		Transcript: g.cfg.STT != nil,
+		OnFinish:   func(chunks []recorder.Metadata, end recorder.SessionEnd) { g.fileReady(conv, chunks, end, log) },
+		OnFailed:   func(info recorder.Info, err error) { recordingFailed(conv, err) },
 	})
 	conv.voice = newVoice(g, conv, log)
 	g.mu.Lock()

@@ -32,7 +32,15 @@ type voiceEvent struct {
 	kind  voiceEventKind
 	digit byte
 	pcm   []int16
-	arm   uint64 // evSilence: the arming it belongs to
+	arm   uint64        // evSilence: the arming it belongs to
+	mark  recorder.Mark // evSpeechStart: where the utterance starts in the recording
+}
+
+// heardUtterance is an utterance waiting for the recognizer, and where it
+// starts in the recording (for the transcript).
+type heardUtterance struct {
+	pcm  []int16
+	mark recorder.Mark
 }
 
 // prompt is a bot message waiting to be spoken.
@@ -59,7 +67,8 @@ type voice struct {
 	// call recognizes them in order, so a call has at most one utterance in
 	// the recognizer at a time: a talkative caller waits for its own turn
 	// and cannot take every slot from the other calls.
-	heard chan []int16
+	heard chan heardUtterance
+	mark  recorder.Mark // where the current utterance started; run's own
 
 	mu       sync.Mutex
 	prompts  []prompt
@@ -81,7 +90,7 @@ func newVoice(g *Gateway, conv *conversation, log *slog.Logger) *voice {
 		g: g, conv: conv, log: log, ctx: ctx, stop: stop,
 		det:    speech.NewDetector(g.cfg.VAD),
 		events: make(chan voiceEvent, 64),
-		heard:  make(chan []int16, maxHeard),
+		heard:  make(chan heardUtterance, maxHeard),
 		wake:   make(chan struct{}, 1),
 		hints:  map[uint64]string{noticeTag: ""},
 		// tags of prompts start at 1; noticeTag is never a prompt
@@ -121,7 +130,7 @@ func (s sink) WriteAudio(caller, played []int16) {
 	}
 	switch s.v.det.Frame(caller) {
 	case speech.VADStart:
-		s.v.push(voiceEvent{kind: evSpeechStart})
+		s.v.push(voiceEvent{kind: evSpeechStart, mark: s.rec.Position()})
 	case speech.VADUtterance:
 		s.v.push(voiceEvent{kind: evUtterance, pcm: s.v.det.Utterance()})
 	case speech.VADDiscarded:
@@ -196,8 +205,17 @@ func (v *voice) speaker() {
 			v.hints[tag] = p.hint
 			v.conv.call.Play(pcm, tag)
 			dur := time.Duration(len(pcm)) * time.Second / speech.CallRate
-			if now := v.g.cfg.Clock.Now(); v.playEnd.Before(now) {
+			now := v.g.cfg.Clock.Now()
+			if v.playEnd.Before(now) {
 				v.playEnd = now
+			}
+			if m := v.conv.rec.Position(); m.Valid() { // it plays once what is queued before it has
+				m.Offset += v.playEnd.Sub(now)
+				said := p.text
+				if p.fallback != "" {
+					said = p.fallback
+				}
+				m.Add(recorder.SideBot, said, dur, false)
 			}
 			v.playEnd = v.playEnd.Add(dur)
 			v.lastHint = p.hint
@@ -288,6 +306,7 @@ func (v *voice) run() {
 			v.conv.send(&activity.Activity{Type: activity.TypeMessage, Text: string(ev.digit),
 				Entities: []json.RawMessage{activity.DTMFEntity}})
 		case evSpeechStart:
+			v.mark = ev.mark
 			ignored := v.input(true)
 			v.mu.Lock()
 			v.speaking, v.ignoring, v.armed = true, ignored, 0
@@ -301,10 +320,13 @@ func (v *voice) run() {
 				continue
 			}
 			if v.g.cfg.STT != nil {
+				m := v.mark
+				m.Expect() // the transcript waits for it
 				select {
-				case v.heard <- ev.pcm:
+				case v.heard <- heardUtterance{ev.pcm, m}:
 				default:
 					speech.Release(ev.pcm)
+					m.Abandon()
 					v.log.Warn("utterance dropped: recognition is behind", "waiting", maxHeard)
 				}
 			}
@@ -336,17 +358,32 @@ func (v *voice) recognizer() {
 	for {
 		select {
 		case <-v.ctx.Done():
-			return
-		case pcm := <-v.heard:
-			v.recognize(pcm)
+			for { // the call ended: what waits is not recognized
+				select {
+				case u := <-v.heard:
+					speech.Release(u.pcm)
+					u.mark.Abandon()
+				default:
+					return
+				}
+			}
+		case u := <-v.heard:
+			v.recognize(u)
 		}
 	}
 }
 
-// recognize turns an utterance into a message for the bot, and gives its
-// buffer back.
-func (v *voice) recognize(pcm []int16) {
+// recognize turns an utterance into a message for the bot and a line of
+// the recording's transcript, and gives its buffer back.
+func (v *voice) recognize(u heardUtterance) {
+	pcm := u.pcm
 	defer speech.Release(pcm)
+	added := false
+	defer func() {
+		if !added {
+			u.mark.Abandon()
+		}
+	}()
 	ctx, cancel := context.WithTimeout(v.ctx, time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -366,5 +403,7 @@ func (v *voice) recognize(pcm []int16) {
 	if text == "" {
 		return
 	}
+	u.mark.Add(recorder.SideCaller, text, time.Duration(len(pcm))*time.Second/speech.CallRate, true)
+	added = true
 	v.conv.send(&activity.Activity{Type: activity.TypeMessage, Text: text})
 }

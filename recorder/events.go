@@ -28,6 +28,9 @@ type FileReadyData struct {
 	RecordingStartTime  string     `json:"recordingStartTime"`
 	RecordingDurationMs float64    `json:"recordingDurationMs"`
 	SessionEndReason    SessionEnd `json:"sessionEndReason"`
+	// TranscriptLocation is where the recording's transcript downloads,
+	// when one was written.
+	TranscriptLocation string `json:"transcriptLocation,omitempty"`
 }
 
 // RecordingChunk names one downloadable file of a recording.
@@ -56,6 +59,11 @@ func NewFileReadyEvent(chunks []Metadata, sessionEndReason SessionEnd, resourceI
 			ContentLocation: base, MetadataLocation: base + "/metadata",
 		})
 		ev.Data.RecordingDurationMs += c.ChunkDuration
+	}
+	for _, c := range chunks {
+		if c.Transcript {
+			ev.Data.TranscriptLocation = strings.TrimRight(baseURL, "/") + "/recording/download/" + md.RecordingID + "/transcript"
+		}
 	}
 	ev.Data.RecordingStartTime = md.ChunkStartTime
 	ev.Data.SessionEndReason = sessionEndReason

@@ -37,6 +37,9 @@ type Metadata struct {
 	// 0): the chunks form a chain, so `botline verify` catches a chunk
 	// removed or put out of order, not only a changed byte.
 	PreviousChunkSha256 string `json:"previousChunkSha256,omitempty"`
+	// Transcript is set on a recording's last chunk when
+	// <recordingId>.transcript was written beside it.
+	Transcript bool `json:"transcript,omitempty"`
 	// CallQuality is the call's RTP figures and MOS estimate, in the last
 	// chunk of the recording that was running when the call ended.
 	CallQuality *CallQuality `json:"callQuality,omitempty"`

@@ -28,6 +28,9 @@ type Config struct {
 	Direction      string // "inbound"
 	Logger         *slog.Logger
 	Now            func() time.Time // clock, for tests; default time.Now
+	// Transcript, if set, writes <recordingId>.transcript when a session
+	// ends, with the utterances given through Position's Marks.
+	Transcript bool
 	// EvidenceKey, if set, signs each finished session's manifest
 	// (<recordingId>.manifest: every chunk with its hashes).
 	EvidenceKey ed25519.PrivateKey

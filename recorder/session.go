@@ -36,6 +36,9 @@ type session struct {
 	failed bool
 	down   int
 
+	audioBefore time.Duration // audio in the chunks before the current one
+	tr          transcript
+
 	// prevSum delivers the previous chunk's audio hash to the current
 	// chunk's metadata (nil on chunk 0): the chain.
 	prevSum <-chan string
@@ -124,6 +127,7 @@ func (r *Recorder) rollover(s *session) error {
 	now := r.cfg.Now()
 	old, md, path := s.wav, s.md, s.info
 	err := old.Close()
+	s.audioBefore += old.Duration()
 	md.ChunkDuration = ms(old.Duration())
 	md.EndReason = EndChunkMax
 	md.ChunkEndTime = isoTime(now)
@@ -215,6 +219,13 @@ func (c *closing) finalize() (Info, error) {
 	defer r.finalizing.Done()
 	if s.prevSum != nil {
 		s.md.PreviousChunkSha256 = <-s.prevSum
+	}
+	if r.cfg.Transcript {
+		if terr := r.writeTranscript(s); terr != nil {
+			err = errors.Join(err, terr)
+		} else {
+			s.md.Transcript = true
+		}
 	}
 	if sum, herr := hashFile(s.info.AudioPath); herr != nil {
 		err = errors.Join(err, herr)

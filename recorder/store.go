@@ -29,6 +29,9 @@ type Store interface {
 	Delete(ctx context.Context, documentID string) error
 	// List returns the document ids of every chunk with metadata.
 	List(ctx context.Context) ([]string, error)
+	// Transcript returns the transcript of the recording whose id is
+	// given (JSON), ErrNotFound when it has none.
+	Transcript(ctx context.Context, recordingID string) ([]byte, error)
 }
 
 // LocalStore is a Store on the recordings directory. Missing ids are
@@ -97,6 +100,7 @@ func (s LocalStore) Delete(ctx context.Context, id string) error {
 	}
 	if md, _, err := s.Metadata(ctx, id); err == nil && md.EndReason != "" && md.EndReason != EndChunkMax && ValidDocumentID(md.RecordingID) {
 		os.Remove(filepath.Join(s.Dir, md.RecordingID+ManifestExt))
+		os.Remove(filepath.Join(s.Dir, md.RecordingID+TranscriptExt))
 	}
 	if err := os.Remove(p + ".wav"); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete audio: %w", err)
@@ -108,6 +112,19 @@ func (s LocalStore) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("delete metadata: %w", err)
 	}
 	return nil
+}
+
+// Transcript reads the transcript of the recording whose first chunk is id.
+func (s LocalStore) Transcript(_ context.Context, id string) ([]byte, error) {
+	p, err := s.path(id, TranscriptExt)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	return b, err
 }
 
 // List returns the ids of the JSON files in the directory.

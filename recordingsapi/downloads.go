@@ -27,8 +27,24 @@ type Downloads struct {
 func (d *Downloads) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /recording/download/{documentId}", d.auth(d.serveAudio))
 	mux.HandleFunc("GET /recording/download/{documentId}/metadata", d.auth(d.serveMetadata))
+	mux.HandleFunc("GET /recording/download/{documentId}/transcript", d.auth(d.serveTranscript))
 	mux.HandleFunc("DELETE /recording/{documentId}", d.auth(d.serveDelete))
 	mux.HandleFunc("GET /recordings", d.auth(d.serveSearch))
+}
+
+// serveTranscript serves a recording's transcript (the recording id is its
+// first chunk's document id).
+func (d *Downloads) serveTranscript(w http.ResponseWriter, r *http.Request) {
+	b, err := d.Store.Transcript(r.Context(), r.PathValue("documentId"))
+	switch {
+	case errors.Is(err, recorder.ErrNotFound):
+		httpjson.Error(w, http.StatusNotFound, "NotFound", "no transcript for that recording")
+	case err != nil:
+		httpjson.Error(w, http.StatusInternalServerError, "InternalError", "transcript unreadable")
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(b)
+	}
 }
 
 // serveDelete erases a recording on request (GDPR erasure): 204, 404 for an

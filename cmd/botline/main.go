@@ -153,8 +153,6 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		if gwCfg.EvidenceKey, err = recorder.LoadOrCreateEvidenceKey(path); err != nil {
 			return err
 		}
-		log.Info("recording manifests are signed", "evidencePublicKey",
-			base64.StdEncoding.EncodeToString(gwCfg.EvidenceKey.Public().(ed25519.PublicKey)))
 	}
 	if o.policyFile != "" {
 		if gwCfg.Policy, err = channel.LoadPolicy(o.policyFile); err != nil {
@@ -262,7 +260,8 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	}()
 	log.Info("botline ready", "sip", o.sipListen, "sipTls", o.sip.tlsListen, "srtp", o.sip.srtp, "sipAllow", o.sip.allow,
 		"sipAuth", o.sip.auth != "", "http", ln.Addr().String(), "https", useTLS, "serviceUrl", o.publicURL, "botAppId", o.auth.appID,
-		"bot", botDesc, "recordings", dir, "mediaIp", mediaIP.String(), "rtpPorts", o.rtpPorts)
+		"bot", botDesc, "recordings", dir, "mediaIp", mediaIP.String(), "rtpPorts", o.rtpPorts,
+		"evidencePublicKey", evidencePublicKey(gwCfg.EvidenceKey))
 
 	sipErr := srv.ListenAndServe(ctx) // returns after hanging up live calls
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -307,4 +306,13 @@ func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Sto
 		mux.HandleFunc("/debug/pprof/profile", auth.RequireBearer(o.apiToken, pprof.Profile))
 	}
 	return mux
+}
+
+// evidencePublicKey is the base64 public key recording manifests are
+// signed with (what `botline verify -key` takes); "" without one.
+func evidencePublicKey(k ed25519.PrivateKey) string {
+	if k == nil {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString(k.Public().(ed25519.PublicKey))
 }

@@ -20,7 +20,13 @@ func TestRetentionDeletesExpiredRecordings(t *testing.T) {
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		files, _ := filepath.Glob(filepath.Join(gw.dir, "*.*"))
+		var files []string // recordings, manifests, transcripts; not the gateway's own .auth
+		all, _ := filepath.Glob(filepath.Join(gw.dir, "*.*"))
+		for _, f := range all {
+			if !strings.HasPrefix(filepath.Base(f), ".") {
+				files = append(files, f)
+			}
+		}
 		if len(files) == 0 && strings.Contains(gw.log.String(), "retention: recording deleted") {
 			return
 		}

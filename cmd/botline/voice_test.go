@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/botline/botline/activity"
 	"github.com/botline/botline/internal/pcap"
+	"github.com/botline/botline/recorder"
 	"github.com/botline/botline/sip"
 	"github.com/go-audio/wav"
 	"github.com/pion/rtp"
@@ -205,7 +208,20 @@ func TestSIPpSpeechRecognizedAndAnswered(t *testing.T) {
 	if r := <-done; r.err != nil {
 		t.Fatalf("sipp: %v\n%s", r.err, r.out)
 	}
-	bot.next(t, activity.TypeEndOfConversation, 10*time.Second)
+	var fileReady *received // it may come before endOfConversation
+	for ended := false; !ended; {
+		select {
+		case r := <-bot.in:
+			switch {
+			case r.a.Type == activity.TypeEndOfConversation:
+				ended = true
+			case r.a.Type == activity.TypeEvent && r.a.Name == "recording.fileReady":
+				fileReady = &r
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no endOfConversation")
+		}
+	}
 	frames := rtpFrames(t, gw, stop())
 	var heard int
 	for _, f := range frames {
@@ -230,6 +246,49 @@ func TestSIPpSpeechRecognizedAndAnswered(t *testing.T) {
 	}
 	if botLoud < time.Second {
 		t.Errorf("the bot's answer is not in the recording (loud %v)", botLoud)
+	}
+
+	// The transcript: both sides, at the offsets where the recording
+	// holds them, announced in the file-ready event and downloadable.
+	if fileReady == nil {
+		r := bot.next(t, activity.TypeEvent, 10*time.Second)
+		fileReady = &r
+	}
+	ev := *fileReady
+	var data recorder.FileReadyData
+	json.Unmarshal(ev.a.Value, &data)
+	if data.TranscriptLocation == "" {
+		t.Fatalf("file-ready event without transcriptLocation: %s", ev.a.Value)
+	}
+	res, err := http.Get(data.TranscriptLocation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr recorder.Transcript
+	err = json.NewDecoder(res.Body).Decode(&tr)
+	res.Body.Close()
+	if err != nil || res.StatusCode != 200 || len(tr.Utterances) != 2 {
+		t.Fatalf("transcript: %d %v %+v", res.StatusCode, err, tr)
+	}
+	// onset is where a channel first stays loud for 100 ms after from.
+	onset := func(s []int, from time.Duration) time.Duration {
+		for i := int(from.Seconds() * 8000); i+800 <= len(s); i += 160 {
+			if rmsOf(s[i:i+800]) > 200 {
+				return time.Duration(i) * time.Second / 8000
+			}
+		}
+		return -1
+	}
+	caller, said := tr.Utterances[0], tr.Utterances[1]
+	callerAt, botAt := onset(left, 0), onset(right, 0)
+	t.Logf("transcript %+v; the recording's caller starts at %v, bot at %v", tr.Utterances, callerAt, botAt)
+	if caller.Side != recorder.SideCaller || caller.Text != "i would like to check my account balance" ||
+		abs(time.Duration(caller.OffsetMs)*time.Millisecond-callerAt) > 400*time.Millisecond || caller.DurationMs < 1000 {
+		t.Errorf("caller's line %+v; the recording's caller starts at %v", caller, callerAt)
+	}
+	if said.Side != recorder.SideBot || said.Text != "Your balance is 42 dollars." ||
+		abs(time.Duration(said.OffsetMs)*time.Millisecond-botAt) > 300*time.Millisecond || said.DurationMs < 1000 {
+		t.Errorf("bot's line %+v; the recording's bot starts at %v", said, botAt)
 	}
 }
 
