@@ -1,6 +1,7 @@
 package channel
 
 import (
+	"filippo.io/age"
 	"cmp"
 	"context"
 	"crypto/ed25519"
@@ -66,6 +67,10 @@ type Config struct {
 	// RecordingPauseBehavior is what a pause leaves in the file unless the
 	// command says: recorder.PauseSkip (default) or recorder.PauseSilence.
 	RecordingPauseBehavior recorder.PauseBehavior
+	// Recipients encrypt every recording file to these age public keys
+	// (RecipientKeys: their age1... strings); none: plaintext.
+	Recipients    []age.Recipient
+	RecipientKeys []string
 	// EvidenceKey signs each finished recording's manifest (nil: none).
 	EvidenceKey ed25519.PrivateKey
 	// Store keeps finished recordings (nil: they stay in RecordingsDir).
@@ -256,7 +261,7 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		CallerNumber: c.Caller, DialedNumber: c.Dialed, Direction: "inbound",
 		Layout: g.cfg.RecordingLayout, SampleRate: g.cfg.RecordingSampleRate, PauseBehavior: g.cfg.RecordingPauseBehavior,
 		ChunkMax: g.cfg.ChunkMax, ChunkMaxBytes: g.cfg.ChunkMaxBytes, Store: g.cfg.Store, EvidenceKey: g.cfg.EvidenceKey,
-		Transcript: g.cfg.STT != nil,
+		Transcript: g.cfg.STT != nil, Recipients: g.cfg.Recipients, RecipientKeys: g.cfg.RecipientKeys,
 		OnFinish:   func(chunks []recorder.Metadata, end recorder.SessionEnd) { g.fileReady(conv, chunks, end, log) },
 		OnFailed:   func(info recorder.Info, err error) { recordingFailed(conv, err) },
 	})

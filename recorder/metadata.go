@@ -37,6 +37,10 @@ type Metadata struct {
 	// 0): the chunks form a chain, so `botline verify` catches a chunk
 	// removed or put out of order, not only a changed byte.
 	PreviousChunkSha256 string `json:"previousChunkSha256,omitempty"`
+	// Encryption is set when the chunk's files are encrypted: the audio is
+	// <documentId>.wav.age, the full metadata <documentId>.json.age, and
+	// this plaintext metadata keeps no numbers or participants.
+	Encryption *Encryption `json:"encryption,omitempty"`
 	// Transcript is set on a recording's last chunk when
 	// <recordingId>.transcript was written beside it.
 	Transcript bool `json:"transcript,omitempty"`
@@ -83,12 +87,17 @@ func WriteJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
 	}
+	return writeFileAtomic(path, append(b, '\n'))
+}
+
+// writeFileAtomic writes b to path as WriteJSON does.
+func writeFileAtomic(path string, b []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
-	_, err = f.Write(append(b, '\n'))
+	_, err = f.Write(b)
 	err = errors.Join(err, f.Sync(), f.Close())
 	if err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)

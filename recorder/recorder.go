@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"crypto/ed25519"
+	"filippo.io/age"
 	"log/slog"
 	"sync"
 	"time"
@@ -28,6 +29,11 @@ type Config struct {
 	Direction      string // "inbound"
 	Logger         *slog.Logger
 	Now            func() time.Time // clock, for tests; default time.Now
+	// Recipients, if set, encrypt every file of every recording to these
+	// age public keys as it is written; RecipientKeys are their age1...
+	// strings, for the metadata.
+	Recipients    []age.Recipient
+	RecipientKeys []string
 	// Transcript, if set, writes <recordingId>.transcript when a session
 	// ends, with the utterances given through Position's Marks.
 	Transcript bool

@@ -67,7 +67,15 @@ func (r *Recorder) open(now time.Time, layout Layout) (*session, error) {
 func (r *Recorder) openChunk(s *session, now time.Time, layout Layout, index int, docID string) error {
 	base := filepath.Join(r.cfg.Dir, docID)
 	channels := layout.Channels()
-	w, err := CreateWAV(base+".wav", r.cfg.SampleRate, channels)
+	audioPath := base + ".wav"
+	var w *WAVWriter
+	var err error
+	if len(r.cfg.Recipients) > 0 {
+		audioPath += EncryptedExt
+		w, err = CreateEncryptedWAV(audioPath, r.cfg.SampleRate, channels, r.cfg.Recipients)
+	} else {
+		w, err = CreateWAV(audioPath, r.cfg.SampleRate, channels)
+	}
 	if err != nil {
 		return err
 	}
@@ -75,7 +83,7 @@ func (r *Recorder) openChunk(s *session, now time.Time, layout Layout, index int
 	for i, p := range r.cfg.Participants {
 		parts[i] = Participant{ParticipantID: p}
 	}
-	s.info.AudioPath, s.info.MetadataPath = base+".wav", base+".json"
+	s.info.AudioPath, s.info.MetadataPath = audioPath, base+".json"
 	s.wav, s.frames = w, 0
 	s.md = Metadata{
 		ResourceID:           r.cfg.ResourceID,
@@ -101,7 +109,10 @@ func (r *Recorder) openChunk(s *session, now time.Time, layout Layout, index int
 		DialedNumber:   r.cfg.DialedNumber,
 		Direction:      r.cfg.Direction,
 	}
-	return WriteJSON(s.info.MetadataPath, s.md)
+	if len(r.cfg.Recipients) > 0 {
+		s.md.Encryption = &Encryption{Scheme: "age", Recipients: r.cfg.RecipientKeys}
+	}
+	return r.writeMetadata(s.info.MetadataPath, s.md)
 }
 
 // keep hands a finalized chunk to the store.
@@ -145,7 +156,7 @@ func (r *Recorder) rollover(s *session) error {
 			r.log.Error("chunk hash failed", "documentId", md.ChunkDocumentID, "err", herr)
 		}
 		sum <- md.Sha256
-		if werr := WriteJSON(path.MetadataPath, md); werr != nil {
+		if werr := r.writeMetadata(path.MetadataPath, md); werr != nil {
 			r.log.Error("chunk metadata failed", "documentId", md.ChunkDocumentID, "err", werr)
 		}
 		r.keep(md, path)
@@ -174,7 +185,7 @@ func (r *Recorder) syncLocked() error {
 	s := r.cur
 	err := s.wav.Sync()
 	s.md.ChunkDuration = ms(s.wav.Duration())
-	return errors.Join(err, WriteJSON(s.info.MetadataPath, s.md))
+	return errors.Join(err, r.writeMetadata(s.info.MetadataPath, s.md))
 }
 
 // closing is a recording session taken off the media path: its file is
@@ -232,7 +243,7 @@ func (c *closing) finalize() (Info, error) {
 	} else {
 		s.md.Sha256 = sum
 	}
-	err = errors.Join(err, WriteJSON(s.info.MetadataPath, s.md))
+	err = errors.Join(err, r.writeMetadata(s.info.MetadataPath, s.md))
 	if err != nil {
 		r.log.Error("recording finalize failed", "recordingId", s.info.RecordingID, "err", err)
 	}

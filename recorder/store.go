@@ -57,6 +57,9 @@ func (s LocalStore) Audio(_ context.Context, id string) (io.ReadSeekCloser, time
 		return nil, time.Time{}, err
 	}
 	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) { // an encrypted chunk's
+		f, err = os.Open(p + EncryptedExt)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, time.Time{}, ErrNotFound
 	}
@@ -99,11 +102,14 @@ func (s LocalStore) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	if md, _, err := s.Metadata(ctx, id); err == nil && md.EndReason != "" && md.EndReason != EndChunkMax && ValidDocumentID(md.RecordingID) {
-		os.Remove(filepath.Join(s.Dir, md.RecordingID+ManifestExt))
-		os.Remove(filepath.Join(s.Dir, md.RecordingID+TranscriptExt))
+		for _, ext := range []string{ManifestExt, TranscriptExt, TranscriptExt + EncryptedExt} {
+			os.Remove(filepath.Join(s.Dir, md.RecordingID+ext))
+		}
 	}
-	if err := os.Remove(p + ".wav"); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("delete audio: %w", err)
+	for _, ext := range []string{".wav", ".wav" + EncryptedExt, ".json" + EncryptedExt} {
+		if err := os.Remove(p + ext); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("delete %s: %w", ext, err)
+		}
 	}
 	if err := os.Remove(p + ".json"); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -121,6 +127,9 @@ func (s LocalStore) Transcript(_ context.Context, id string) ([]byte, error) {
 		return nil, err
 	}
 	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) { // encrypted: served as it is
+		b, err = os.ReadFile(p + EncryptedExt)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNotFound
 	}

@@ -5,6 +5,7 @@ package recorder
 // recording, written beside its chunks when the session ends.
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -118,5 +119,13 @@ func (r *Recorder) writeTranscript(s *session) error {
 	t := Transcript{RecordingID: s.info.RecordingID, CallID: r.cfg.CallID, Utterances: append([]Utterance{}, s.tr.utts...)}
 	s.tr.mu.Unlock()
 	sort.SliceStable(t.Utterances, func(i, j int) bool { return t.Utterances[i].OffsetMs < t.Utterances[j].OffsetMs })
-	return WriteJSON(filepath.Join(r.cfg.Dir, s.info.RecordingID+TranscriptExt), t)
+	path := filepath.Join(r.cfg.Dir, s.info.RecordingID+TranscriptExt)
+	if len(r.cfg.Recipients) > 0 {
+		b, err := json.MarshalIndent(t, "", "  ")
+		if err != nil {
+			return err
+		}
+		return encryptFile(path+EncryptedExt, append(b, '\n'), r.cfg.Recipients)
+	}
+	return WriteJSON(path, t)
 }

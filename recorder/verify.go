@@ -66,6 +66,9 @@ func VerifyWith(dir string, trusted ed25519.PublicKey) (checked int, problems []
 			continue
 		}
 		audio := strings.TrimSuffix(mp, ".json") + ".wav"
+		if md.Encryption != nil { // the ciphertext is what was hashed
+			audio += EncryptedExt
+		}
 		described[audio] = true
 		switch {
 		case md.EndReason == "":
@@ -87,7 +90,8 @@ func VerifyWith(dir string, trusted ed25519.PublicKey) (checked int, problems []
 		}
 	}
 	wavs, _ := filepath.Glob(filepath.Join(dir, "*.wav"))
-	for _, w := range wavs {
+	encrypted, _ := filepath.Glob(filepath.Join(dir, "*.wav"+EncryptedExt))
+	for _, w := range append(wavs, encrypted...) {
 		if !described[w] {
 			problems = append(problems, Problem{w, "no metadata"})
 		}

@@ -3,6 +3,7 @@ package recorder
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +20,7 @@ import (
 // A WAVWriter is not safe for concurrent use: one writer per file.
 type WAVWriter struct {
 	f          wavFile
+	enc        io.WriteCloser // the age stream of an encrypted file; nil: plain
 	bw         *bufio.Writer
 	buf        []byte
 	sampleRate int
@@ -95,6 +97,10 @@ func (w *WAVWriter) Sync() error {
 	if err := w.bw.Flush(); err != nil {
 		return fmt.Errorf("flush wav: %w", err)
 	}
+	if w.enc != nil { // nothing to patch inside a ciphertext
+		w.synced = w.dataBytes
+		return nil
+	}
 	if _, err := w.f.WriteAt(w.header(), 0); err != nil {
 		return fmt.Errorf("patch wav header: %w", err)
 	}
@@ -107,6 +113,9 @@ func (w *WAVWriter) Sync() error {
 // says so, and writing resumes there. What was written since is lost; it
 // reports an error while the disk still refuses.
 func (w *WAVWriter) Recover() error {
+	if w.enc != nil {
+		return errors.New("recover wav: an encrypted stream cannot be cut back")
+	}
 	end := audio.HeaderSize + w.synced
 	if err := w.f.Truncate(end); err != nil {
 		return fmt.Errorf("recover wav: %w", err)
@@ -127,6 +136,11 @@ func (w *WAVWriter) Recover() error {
 // process crash from losing more than a second, at no disk cost per call.
 func (w *WAVWriter) Close() error {
 	err := w.Sync()
+	if err == nil && w.enc != nil {
+		if cerr := w.enc.Close(); cerr != nil { // the last, short age chunk
+			err = fmt.Errorf("close wav encryption: %w", cerr)
+		}
+	}
 	if err == nil {
 		if serr := w.f.Sync(); serr != nil {
 			err = fmt.Errorf("sync wav: %w", serr)

@@ -73,28 +73,28 @@ func (d *Downloads) auth(h http.HandlerFunc) http.HandlerFunc { return auth.Requ
 
 // finished loads the metadata of a finished recording, answering the
 // request itself when there is none.
-func (d *Downloads) finished(w http.ResponseWriter, r *http.Request) (string, []byte, bool) {
+func (d *Downloads) finished(w http.ResponseWriter, r *http.Request) (string, recorder.Metadata, []byte, bool) {
 	id := r.PathValue("documentId")
 	md, raw, err := d.Store.Metadata(r.Context(), id)
 	switch {
 	case errors.Is(err, recorder.ErrNotFound):
 		httpjson.Error(w, http.StatusNotFound, "NotFound", "unknown document id")
-		return "", nil, false
+		return "", md, nil, false
 	case err != nil:
 		httpjson.Error(w, http.StatusInternalServerError, "InternalError", "metadata unreadable")
 		if d.Logger != nil {
 			d.Logger.Error("download: metadata unreadable", "documentId", id, "err", err)
 		}
-		return "", nil, false
+		return "", md, nil, false
 	case md.EndReason == "":
 		httpjson.Error(w, http.StatusConflict, "RecordingInProgress", "the recording is not finished yet")
-		return "", nil, false
+		return "", md, nil, false
 	}
-	return id, raw, true
+	return id, md, raw, true
 }
 
 func (d *Downloads) serveAudio(w http.ResponseWriter, r *http.Request) {
-	id, _, ok := d.finished(w, r)
+	id, md, _, ok := d.finished(w, r)
 	if !ok {
 		return
 	}
@@ -105,11 +105,15 @@ func (d *Downloads) serveAudio(w http.ResponseWriter, r *http.Request) {
 	}
 	defer f.Close()
 	w.Header().Set("Content-Type", "audio/wav")
+	if md.Encryption != nil { // the ciphertext, as stored: the gateway cannot decrypt it
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+id+`.wav.age"`)
+	}
 	http.ServeContent(w, r, "", mod, f) // Range, If-Range, 416 for bad ranges
 }
 
 func (d *Downloads) serveMetadata(w http.ResponseWriter, r *http.Request) {
-	_, b, ok := d.finished(w, r)
+	_, _, b, ok := d.finished(w, r)
 	if !ok {
 		return
 	}

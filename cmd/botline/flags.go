@@ -36,6 +36,7 @@ type options struct {
 	policyFile, notice, chunkMax                  string
 	sampleRate                                    int
 	eventsURLs                                    urlList
+	recipients                                    urlList
 	eventsSecret                                  string
 	eventsHandshake                               bool
 	tts, stt, botTransport, outboundProxy         string
@@ -82,6 +83,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.eventsSecret, "events-secret", "", "signs every webhook post (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature = HMAC-SHA256); whsec_<base64> or any string")
 	fs.BoolVar(&o.eventsHandshake, "events-handshake", true, "a webhook gets events only after answering Event Grid's subscription validation (SubscriptionValidationEvent -> validationResponse) once")
 	fs.StringVar(&o.layout, "recording-channel-type", "mixed", "default layout of recordings: mixed (mono) or unmixed (stereo: caller left, bot right); a start command's value.data.recordingChannelType overrides it")
+	fs.Var(&o.recipients, "recording-recipient", "encrypt every recording (audio, metadata, transcript) as it is written to this age public key (age1...); repeatable. The gateway keeps no key that decrypts them: `botline decrypt -identity KEYFILE` does")
 	fs.StringVar(&o.evidenceKey, "evidence-key", "", "Ed25519 key (PEM) signing each recording's manifest of chunk hashes (default <recordings-dir>/.auth/evidence-key.pem, generated at first start; \"none\" = no manifests)")
 	fs.StringVar(&o.pauseBehavior, "recording-pause-behavior", "skip", "what a pause leaves in the file: skip (nothing, the Telephony channel's behaviour) or silence (the span as silence, so the file's clock is the call's); a start's or pause's value.data.pauseBehavior overrides it")
 	fs.IntVar(&o.sampleRate, "recording-sample-rate", 8000, "sample rate of recordings: 8000 or 16000 (upsampled with an interpolation filter)")
@@ -101,7 +103,7 @@ func parseFlags(args []string) (*options, error) {
 	o.auth.register(fs)
 	fs.StringVar(&o.apiToken, "api-token", "", "bearer token the recordings API requires; required when --http-listen is not a loopback address")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: botline [flags]\n       botline verify [-key PUBLIC-KEY] DIR   (check recordings: hashes, chunk chain, signed manifests)\n       botline say-pcap [-o speech.pcap] TEXT   (spoken text as G.711 RTP for SIPp)\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: botline [flags]\n       botline verify [-key PUBLIC-KEY] DIR   (check recordings: hashes, chunk chain, signed manifests)\n       botline decrypt -identity KEYFILE [-o OUT] FILE.age   (an encrypted recording's WAV, metadata or transcript)\n       botline say-pcap [-o speech.pcap] TEXT   (spoken text as G.711 RTP for SIPp)\n\n"+
 			"botline answers SIP calls and turns each into a Bot Framework conversation.\n"+
 			"Every flag can also be set by an environment variable BOTLINE_<NAME>, e.g. BOTLINE_SIP_LISTEN.\nFlags win over the environment.\n\n")
 		fs.PrintDefaults()

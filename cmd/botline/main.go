@@ -39,6 +39,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "verify" {
 		os.Exit(verify(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "decrypt" {
+		os.Exit(decrypt(os.Args[2:]))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "say-pcap" {
 		os.Exit(sayPCAP(os.Args[2:]))
 	}
@@ -145,6 +148,10 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		return fmt.Errorf("--recording-pause-behavior: %w", err)
 	}
 	gwCfg.RecordingPauseBehavior = pb
+	if gwCfg.Recipients, err = recorder.ParseRecipients(o.recipients); err != nil {
+		return fmt.Errorf("--recording-recipient: %w", err)
+	}
+	gwCfg.RecipientKeys = o.recipients
 	if o.evidenceKey != "none" {
 		path := o.evidenceKey
 		if path == "" {
