@@ -1,12 +1,12 @@
 package channel
 
 import (
-	"filippo.io/age"
 	"cmp"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"filippo.io/age"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -262,8 +262,8 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		Layout: g.cfg.RecordingLayout, SampleRate: g.cfg.RecordingSampleRate, PauseBehavior: g.cfg.RecordingPauseBehavior,
 		ChunkMax: g.cfg.ChunkMax, ChunkMaxBytes: g.cfg.ChunkMaxBytes, Store: g.cfg.Store, EvidenceKey: g.cfg.EvidenceKey,
 		Transcript: g.cfg.STT != nil, Recipients: g.cfg.Recipients, RecipientKeys: g.cfg.RecipientKeys,
-		OnFinish:   func(chunks []recorder.Metadata, end recorder.SessionEnd) { g.fileReady(conv, chunks, end, log) },
-		OnFailed:   func(info recorder.Info, err error) { recordingFailed(conv, err) },
+		OnFinish: func(chunks []recorder.Metadata, end recorder.SessionEnd) { g.fileReady(conv, chunks, end, log) },
+		OnFailed: func(info recorder.Info, err error) { recordingFailed(conv, err) },
 	})
 	conv.voice = newVoice(g, conv, log)
 	g.mu.Lock()
