@@ -38,7 +38,7 @@ func (g *Gateway) doRecording(conv *conversation, c recorder.Command, o recorder
 	info, err = conv.rec.DoWith(c, o)
 	if err == nil && c == recorder.Start {
 		conv.recordings = append(conv.recordings, info.RecordingID)
-		if g.cfg.Notice != nil {
+		if g.cfg.Notice != nil && (conv.sip == nil || conv.sip.SIPREC == nil) {
 			conv.call.Play(g.cfg.Notice, noticeTag) // the caller is told, as Teams tells PSTN callers
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
-	"filippo.io/age"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"filippo.io/age"
 
 	"github.com/botline/botline/activity"
 	"github.com/botline/botline/internal/randid"
@@ -253,13 +254,17 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		serviceURL:  g.cfg.PublicURL,
 		channelData: cd,
 	}
-	conv.out = newOutbox(g.cfg.Bot, log, &g.outboxes, func(a *activity.Activity, err error) { g.botUnavailable(conv, err, log) })
+	bot, participants, direction, layout := g.cfg.Bot, []string{c.Caller, g.cfg.BotID}, "inbound", g.cfg.RecordingLayout
+	if c.SIPREC != nil { // a recording session: no bot, both sides of the recorded call
+		bot, participants, direction, layout = discardBot, []string{c.Caller, c.Dialed}, "", recorder.LayoutUnmixed
+	}
+	conv.out = newOutbox(bot, log, &g.outboxes, func(a *activity.Activity, err error) { g.botUnavailable(conv, err, log) })
 	conv.out.observe = g.observeDelivery
 	conv.rec = recorder.New(recorder.Config{
 		Dir: g.cfg.RecordingsDir, ResourceID: g.cfg.ResourceID, CallID: c.ID,
-		ConversationID: id, Participants: []string{c.Caller, g.cfg.BotID}, Logger: log,
-		CallerNumber: c.Caller, DialedNumber: c.Dialed, Direction: "inbound",
-		Layout: g.cfg.RecordingLayout, SampleRate: g.cfg.RecordingSampleRate, PauseBehavior: g.cfg.RecordingPauseBehavior,
+		ConversationID: id, Participants: participants, Logger: log,
+		CallerNumber: c.Caller, DialedNumber: c.Dialed, Direction: direction,
+		Layout: layout, SampleRate: g.cfg.RecordingSampleRate, PauseBehavior: g.cfg.RecordingPauseBehavior,
 		ChunkMax: g.cfg.ChunkMax, ChunkMaxBytes: g.cfg.ChunkMaxBytes, Store: g.cfg.Store, EvidenceKey: g.cfg.EvidenceKey,
 		Transcript: g.cfg.STT != nil, Recipients: g.cfg.Recipients, RecipientKeys: g.cfg.RecipientKeys,
 		OnFinish: func(chunks []recorder.Metadata, end recorder.SessionEnd) { g.fileReady(conv, chunks, end, log) },
@@ -274,8 +279,29 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 	log.Info("conversation started", "caller", c.Caller, "dialed", c.Dialed)
 	up := &activity.Activity{Type: activity.TypeConversationUpdate, MembersAdded: []activity.ChannelAccount{conv.caller}}
 	conv.send(up)
+	if c.SIPREC != nil {
+		g.recordSIPREC(conv, log)
+		return conv
+	}
 	g.policyRecording(conv, c, log)
 	return conv
+}
+
+// discardBot takes a SIPREC session's activities: no bot is involved.
+var discardBot = BotFunc(func(context.Context, *activity.Activity) error { return nil })
+
+// recordSIPREC records a SIPREC session from answer to BYE, unmixed: the
+// first stream left, the second right. It cannot be stopped (as a policy
+// recording), and nothing is played: a recorder sends no media.
+func (g *Gateway) recordSIPREC(conv *conversation, log *slog.Logger) {
+	conv.policy = true
+	info, err := g.doRecording(conv, recorder.Start, recorder.Options{Layout: recorder.LayoutUnmixed})
+	if err != nil {
+		log.Error("SIPREC recording failed to start", "err", err)
+		conv.hangUp(log.With("why", "recording failed"))
+		return
+	}
+	log.Info("recording start", "by", "siprec", "recordingId", info.RecordingID, "file", info.AudioPath)
 }
 
 // policyRecording starts the recording a call needs by policy. The policy

@@ -95,7 +95,7 @@ func missingHeader(req *sip.Request) string {
 
 // supportedExtensions are the option tags botline implements (a Require
 // naming another gets 420): session timers (RFC 4028).
-var supportedExtensions = []string{"timer"}
+var supportedExtensions = []string{"timer", "siprec"}
 
 // malformed is the answer to a request no handler should see (RFC 3261
 // 8.2.2 and 8.1.1.5, RFC 4475 badvers, mismatch01, multi01, bext01), nil

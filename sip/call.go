@@ -47,6 +47,10 @@ type Call struct {
 	// for plain RTP.
 	SRTP     string
 	Answered time.Time
+	// SIPREC is set when the call is a recording session an SBC forked to
+	// botline (RFC 7866): its two streams reach the handler's sink as the
+	// two sides of the recorded call, and botline sends no media.
+	SIPREC *Recording
 
 	srv    *Server
 	dialog *sipgo.DialogServerSession
@@ -54,6 +58,7 @@ type Call struct {
 	// over TLS): in-dialog responses carry it.
 	contact *sip.ContactHeader
 	media   *media
+	media2  *media // a SIPREC call's second stream
 
 	// the SDP we answered with: its o= id and version, and our RTP port
 	sdpID, sdpVersion uint64
@@ -199,6 +204,9 @@ func (c *Call) end(reason EndReason) {
 		}
 		defer c.srv.ends.Done()
 		stats := MediaStats{}
+		if c.media2 != nil { // first, so its last frame is queued before the first's
+			c.media2.stop()
+		}
 		if c.media != nil {
 			stats = c.media.stop()
 		}

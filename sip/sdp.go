@@ -265,7 +265,7 @@ func sessionSDP(ip netip.Addr, sessionID, version uint64, mds ...*sdp.MediaDescr
 // refused: 488 when it has no G.711 or no acceptable security, else 400.
 func offerStatus(err error) (int, string) {
 	if errors.Is(err, ErrNoUsableCodec) || errors.Is(err, ErrSRTPRequired) || errors.Is(err, ErrSRTPOff) ||
-		errors.Is(err, ErrNoCrypto) || errors.Is(err, ErrSRTPChange) {
+		errors.Is(err, ErrNoCrypto) || errors.Is(err, ErrSRTPChange) || errors.Is(err, ErrSIPRECSRTP) {
 		return 488, "Not Acceptable Here"
 	}
 	return 400, "Bad Request"

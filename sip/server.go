@@ -407,10 +407,33 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, 400, "Bad Request-URI", log)
 		return
 	}
-	if ct := req.ContentType(); len(req.Body()) > 0 && (ct == nil || !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp")) {
+	body := req.Body()
+	var rec *Recording
+	var recOffers [2]*Offer
+	if ct := req.ContentType(); len(body) > 0 && ct != nil && strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "multipart/mixed") {
+		sdpBody, metadata, err := siprecParts(ct.Value(), body)
+		switch {
+		case err == nil: // SIPREC (RFC 7866)
+			rec, recOffers, err = parseRecording(sdpBody, metadata)
+			if err != nil {
+				code, reason := offerStatus(err)
+				log.Warn("recording session refused", "status", code, "err", err)
+				respond(tx, req, code, reason, log)
+				return
+			}
+			s.answerRecording(req, tx, rec, recOffers, received, log, &registered)
+			return
+		case errors.Is(err, errNoMetadata): // an SDP in a multipart body
+			body = sdpBody
+		default:
+			log.Warn("call refused", "status", 400, "err", err)
+			respond(tx, req, 400, "Bad Request", log)
+			return
+		}
+	} else if len(body) > 0 && (ct == nil || !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp")) {
 		log.Warn("call refused", "status", 415, "reason", "INVITE body is not SDP")
 		res := sip.NewResponseFromRequest(req, 415, "Unsupported Media Type", nil)
-		res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+		res.AppendHeader(sip.NewHeader("Accept", "application/sdp, multipart/mixed"))
 		if err := tx.Respond(res); err != nil {
 			log.Debug("sip respond failed", "err", err)
 		}
@@ -418,12 +441,12 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	// No body: a delayed offer. We offer in the 200 OK; the answer comes
 	// in the ACK.
-	delayed := len(req.Body()) == 0
+	delayed := len(body) == 0
 	var offer *Offer
 	var keys *srtpSession
 	var err error
 	if !delayed {
-		offer, err = ParseOffer(req.Body())
+		offer, err = ParseOffer(body)
 		if err == nil {
 			err = negotiateSRTP(offer, s.cfg.SRTP)
 		}
@@ -452,12 +475,12 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	sessID := rand.Uint64() >> 1
-	var body []byte // our answer, or under a delayed offer our offer
+	var ours []byte // our answer, or under a delayed offer our offer
 	var local *Crypto
 	if delayed {
-		body, local, err = ourOffer(s.cfg.MediaIP, conn.LocalAddr().(*net.UDPAddr).Port, sessID, s.cfg.SRTP)
+		ours, local, err = ourOffer(s.cfg.MediaIP, conn.LocalAddr().(*net.UDPAddr).Port, sessID, s.cfg.SRTP)
 	} else {
-		body, err = Answer(offer, s.cfg.MediaIP, conn.LocalAddr().(*net.UDPAddr).Port, sessID)
+		ours, err = Answer(offer, s.cfg.MediaIP, conn.LocalAddr().(*net.UDPAddr).Port, sessID)
 	}
 	if err != nil {
 		conn.Close()
@@ -511,7 +534,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// sipgo retransmits the 200 OK until the ACK or the transaction's end
 	// (~35 s); ending the transaction at AckTimeout stops it sooner.
 	noAck := time.AfterFunc(s.cfg.AckTimeout, tx.Terminate)
-	err = dlg.Respond(200, "OK", body, append(sessionTimer(req), sip.NewHeader("Content-Type", "application/sdp"))...)
+	err = dlg.Respond(200, "OK", ours, append(sessionTimer(req), sip.NewHeader("Content-Type", "application/sdp"))...)
 	noAck.Stop()
 	if err == nil && delayed {
 		if offer, keys, err = parseAnswer(c.takeAckSDP(), local); err == nil {

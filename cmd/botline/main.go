@@ -39,6 +39,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "verify" {
 		os.Exit(verify(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "tone-pcap" {
+		os.Exit(tonePCAP(os.Args[2:]))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "decrypt" {
 		os.Exit(decrypt(os.Args[2:]))
 	}

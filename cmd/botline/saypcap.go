@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/botline/botline/internal/audio"
 	"github.com/botline/botline/internal/pcap"
 	"github.com/botline/botline/sip"
 	"github.com/botline/botline/speech"
@@ -77,6 +79,13 @@ func sayPCAP(args []string) int {
 }
 
 func writeRTPCapture(path string, pcm []int16, codec sip.Codec) error {
+	return writeRTPStreams(path, [][]int16{pcm}, codec)
+}
+
+// writeRTPStreams writes one RTP stream per pcm, interleaved in time:
+// stream k to port 6002+2k, so SIPp, which keeps a capture's port offsets,
+// sends stream k to the answer's port plus 2k.
+func writeRTPStreams(path string, streams [][]int16, codec sip.Codec) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -87,29 +96,66 @@ func writeRTPCapture(path string, pcm []int16, codec sip.Codec) error {
 		f.Close()
 		return err
 	}
-	src, dst := netip.MustParseAddrPort("127.0.0.1:6000"), netip.MustParseAddrPort("127.0.0.1:6002")
 	start := time.Unix(1700000000, 0)
-	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: codec.PayloadType, SSRC: 0x0b0711ce, Marker: true}}
+	longest := 0
+	for _, pcm := range streams {
+		longest = max(longest, len(pcm))
+	}
 	buf := make([]byte, sip.FrameSize)
-	for i := 0; i*sip.FrameSize < len(pcm); i++ {
-		frame := make([]int16, sip.FrameSize)
-		copy(frame, pcm[i*sip.FrameSize:])
-		codec.Encode(buf, frame)
-		pkt.SequenceNumber, pkt.Timestamp, pkt.Payload = uint16(i+1), uint32(i*sip.FrameSize), buf
-		b, err := pkt.Marshal()
-		if err != nil {
-			f.Close()
-			return err
+	frame := make([]int16, sip.FrameSize)
+	for i := 0; i*sip.FrameSize < longest; i++ {
+		for k, pcm := range streams {
+			if i*sip.FrameSize >= len(pcm) {
+				continue
+			}
+			clear(frame)
+			copy(frame, pcm[i*sip.FrameSize:])
+			codec.Encode(buf, frame)
+			pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: codec.PayloadType, SSRC: 0x0b0711ce + uint32(k),
+				Marker: i == 0, SequenceNumber: uint16(i + 1), Timestamp: uint32(i * sip.FrameSize)}, Payload: buf}
+			b, err := pkt.Marshal()
+			if err != nil {
+				f.Close()
+				return err
+			}
+			src := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(6000+2*k))
+			dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(6002+2*k))
+			if err := w.Write(pcap.Packet{Time: start.Add(time.Duration(i) * 20 * time.Millisecond), Src: src, Dst: dst, Payload: b}); err != nil {
+				f.Close()
+				return err
+			}
 		}
-		if err := w.Write(pcap.Packet{Time: start.Add(time.Duration(i) * 20 * time.Millisecond), Src: src, Dst: dst, Payload: b}); err != nil {
-			f.Close()
-			return err
-		}
-		pkt.Marker = false
 	}
 	if err := bw.Flush(); err != nil {
 		f.Close()
 		return err
 	}
 	return f.Close()
+}
+
+// tonePCAP is `botline tone-pcap`: a steady tone per stream, for SIPp; with
+// two frequencies, the two directions of a SIPREC fork.
+func tonePCAP(args []string) int {
+	fs := flag.NewFlagSet("botline tone-pcap", flag.ContinueOnError)
+	out := fs.String("o", "tone.pcap", "capture file to write")
+	hz := fs.String("hz", "440", "frequency of each stream, comma-separated (440,1000: two streams two ports apart)")
+	d := fs.Duration("d", 8*time.Second, "length")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var streams [][]int16
+	for _, f := range strings.Split(*hz, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || v <= 0 || v >= 4000 {
+			fmt.Fprintf(os.Stderr, "botline tone-pcap: -hz %q: want frequencies below 4000 Hz\n", *hz)
+			return 2
+		}
+		streams = append(streams, audio.Tone(v, *d, 8000, 8000))
+	}
+	if err := writeRTPStreams(*out, streams, sip.PCMA); err != nil {
+		fmt.Fprintln(os.Stderr, "botline tone-pcap:", err)
+		return 1
+	}
+	fmt.Printf("%s: %d PCMA RTP streams of %v\n", *out, len(streams), *d)
+	return 0
 }
