@@ -72,6 +72,10 @@ type Config struct {
 	// (RecipientKeys: their age1... strings); none: plaintext.
 	Recipients    []age.Recipient
 	RecipientKeys []string
+	// SIPRECBot delivers SIPREC recording sessions to Bot as conversations
+	// too (it hears the first stream; nothing it plays is sent); without
+	// it they involve no bot.
+	SIPRECBot bool
 	// EvidenceKey signs each finished recording's manifest (nil: none).
 	EvidenceKey ed25519.PrivateKey
 	// Store keeps finished recordings (nil: they stay in RecordingsDir).
@@ -255,8 +259,11 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		channelData: cd,
 	}
 	bot, participants, direction, layout := g.cfg.Bot, []string{c.Caller, g.cfg.BotID}, "inbound", g.cfg.RecordingLayout
-	if c.SIPREC != nil { // a recording session: no bot, both sides of the recorded call
-		bot, participants, direction, layout = discardBot, []string{c.Caller, c.Dialed}, "", recorder.LayoutUnmixed
+	if c.SIPREC != nil { // a recording session: both sides of the recorded call, a bot only if asked
+		participants, direction, layout = []string{c.Caller, c.Dialed}, "", recorder.LayoutUnmixed
+		if !g.cfg.SIPRECBot {
+			bot = discardBot
+		}
 	}
 	conv.out = newOutbox(bot, log, &g.outboxes, func(a *activity.Activity, err error) { g.botUnavailable(conv, err, log) })
 	conv.out.observe = g.observeDelivery

@@ -29,7 +29,7 @@ type options struct {
 	sipListen, httpListen, publicURL, botEndpoint string
 	recordingsDir, mediaIP, rtpPorts, logFormat   string
 	ringTime, botCallTime, rtpTimeout             time.Duration
-	pprof, policyRequired                         bool
+	pprof, policyRequired, siprecBot              bool
 	apiToken                                      string
 	retention                                     time.Duration
 	layout, pauseBehavior, evidenceKey            string
@@ -84,6 +84,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.eventsHandshake, "events-handshake", true, "a webhook gets events only after answering Event Grid's subscription validation (SubscriptionValidationEvent -> validationResponse) once")
 	fs.StringVar(&o.layout, "recording-channel-type", "mixed", "default layout of recordings: mixed (mono) or unmixed (stereo: caller left, bot right); a start command's value.data.recordingChannelType overrides it")
 	fs.Var(&o.recipients, "recording-recipient", "encrypt every recording (audio, metadata, transcript) as it is written to this age public key (age1...); repeatable. The gateway keeps no key that decrypts them: `botline decrypt -identity KEYFILE` does")
+	fs.BoolVar(&o.siprecBot, "siprec-bot", false, "deliver SIPREC recording sessions to the bot as conversations too (it cannot stop their recording); without it they involve no bot")
 	fs.StringVar(&o.evidenceKey, "evidence-key", "", "Ed25519 key (PEM) signing each recording's manifest of chunk hashes (default <recordings-dir>/.auth/evidence-key.pem, generated at first start; \"none\" = no manifests)")
 	fs.StringVar(&o.pauseBehavior, "recording-pause-behavior", "skip", "what a pause leaves in the file: skip (nothing, the Telephony channel's behaviour) or silence (the span as silence, so the file's clock is the call's); a start's or pause's value.data.pauseBehavior overrides it")
 	fs.IntVar(&o.sampleRate, "recording-sample-rate", 8000, "sample rate of recordings: 8000 or 16000 (upsampled with an interpolation filter)")

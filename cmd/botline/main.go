@@ -155,6 +155,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		return fmt.Errorf("--recording-recipient: %w", err)
 	}
 	gwCfg.RecipientKeys = o.recipients
+	gwCfg.SIPRECBot = o.siprecBot
 	if o.evidenceKey != "none" {
 		path := o.evidenceKey
 		if path == "" {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/botline/botline/activity"
 	"github.com/botline/botline/recorder"
 	"github.com/botline/botline/sip"
 )
@@ -67,5 +68,29 @@ func TestSIPpSIPREC(t *testing.T) {
 	json.Unmarshal(body, &st)
 	if st.RTPSent != 0 || st.RTPReceived < 350 {
 		t.Fatalf("/stats: sent %d (a recorder sends nothing), received %d", st.RTPSent, st.RTPReceived)
+	}
+}
+
+// With --siprec-bot the session is the bot's conversation too, from the
+// recorded caller, and the bot cannot stop its recording.
+func TestSIPpSIPRECWithBot(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command(binary, "tone-pcap", "-hz", "440,1000", "-d", "8s", "-o", filepath.Join(dir, "siprec.pcap")).CombinedOutput(); err != nil {
+		t.Fatalf("tone-pcap: %v\n%s", err, out)
+	}
+	bot := startHTTPBot(t)
+	gw := startGateway(t, "--stt", "none", "--tts", "none", "--bot-endpoint", bot.url, "--siprec-bot")
+	done := sippRun(t, gw, dir, filepath.Join("..", "..", "examples", "sipp", "siprec.xml"))
+	up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
+	if up.a.From.ID != "+14255550123" {
+		t.Fatalf("conversationUpdate from %q, want the recorded caller", up.a.From.ID)
+	}
+	botSay(t, gw, up.a.Conversation.ID, `{"type":"command","name":"channel/vnd.microsoft.telephony.recording.stop","value":{"commandId":"s"}}`)
+	res := bot.next(t, activity.TypeCommandResult, 5*time.Second)
+	if !strings.Contains(string(res.a.Value), "RecordingPolicyEnforced") {
+		t.Fatalf("stop of a SIPREC recording: %s", res.a.Value)
+	}
+	if r := <-done; r.err != nil {
+		t.Fatalf("SIPp: %v\n%s", r.err, r.out)
 	}
 }
