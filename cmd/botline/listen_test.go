@@ -5,14 +5,16 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"net/url"
+	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/botline/botline/activity"
 	"github.com/botline/botline/bots/recordbot"
 	"github.com/botline/botline/internal/audio"
+	"github.com/botline/botline/sip"
 	"github.com/gorilla/websocket"
 )
 
@@ -22,24 +24,31 @@ type heardFrame struct {
 	rms float64
 }
 
-// TestLiveListen: a supervisor's WebSocket on a live call (API token
+// TestLiveListen: a supervisor's WebSocket on a live SIPp call (API token
 // required) hears the caller's tone within 200 ms of its first packet
-// leaving the caller, hears silence while the bot has the recording
-// paused and the tone again once resumed, and is closed with "call ended"
-// when the call hangs up.
+// going on the wire (tcpdump's timestamp), hears silence while the bot has
+// the recording paused and the tone again once resumed, and is closed with
+// "call ended" when SIPp hangs up.
 func TestLiveListen(t *testing.T) {
+	dir := t.TempDir()
+	// SIPp's audio: 1.5 s of silence, then a steady tone until it hangs up.
+	pcm := append(make([]int16, 12000), audio.Tone(440, 7*time.Second, 8000, 8000)...)
+	if err := writeRTPCapture(filepath.Join(dir, "speech.pcap"), pcm, sip.PCMA); err != nil {
+		t.Fatal(err)
+	}
 	bot := startHTTPBot(t)
 	gw := startGateway(t, "--bot-endpoint", bot.url, "--api-token", "tok", "--recording-notice", "none", "--tts", "none", "--stt", "none")
-	ctx, _, call := dial(t, gw, 60*time.Second)
+	stopCapture := capture(t, gw)
+	done := sippRun(t, gw, dir, filepath.Join("..", "..", "examples", "sipp", "speak.xml"))
 	up := bot.next(t, activity.TypeConversationUpdate, 10*time.Second)
 	var cd struct{ CallID string }
 	json.Unmarshal(up.a.ChannelData, &cd)
-	wsURL := "ws" + strings.TrimPrefix(gw.httpURL, "http") + "/calls/" + cd.CallID + "/listen"
+	wsURL := "ws" + strings.TrimPrefix(gw.httpURL, "http") + "/calls/" + url.PathEscape(cd.CallID) + "/listen"
 
 	if _, res, err := websocket.DefaultDialer.Dial(wsURL, nil); err == nil || res == nil || res.StatusCode != 401 {
 		t.Fatalf("listen without the token: %v %v, want 401", err, res)
 	}
-	if _, res, err := websocket.DefaultDialer.Dial(strings.Replace(wsURL, cd.CallID, "nope", 1), http.Header{"Authorization": {"Bearer tok"}}); err == nil || res == nil || res.StatusCode != 404 {
+	if _, res, err := websocket.DefaultDialer.Dial(strings.Replace(wsURL, url.PathEscape(cd.CallID), "nope", 1), http.Header{"Authorization": {"Bearer tok"}}); err == nil || res == nil || res.StatusCode != 404 {
 		t.Fatalf("listen to an unknown call: %v %v, want 404", err, res)
 	}
 	ws, _, err := websocket.DefaultDialer.Dial(wsURL, http.Header{"Authorization": {"Bearer tok"}})
@@ -78,31 +87,6 @@ func TestLiveListen(t *testing.T) {
 			frames <- heardFrame{time.Now(), math.Sqrt(sum / float64(max(len(b)/2, 1)))}
 		}
 	}()
-
-	// The caller: silence, then from toneAt a steady tone until hang-up.
-	var toneAt atomic.Int64
-	silence, tone := make([]int16, 160), audio.Tone(440, 20*time.Millisecond, 8000, 8000)
-	go func() {
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			f := silence
-			if i == 50 {
-				toneAt.Store(time.Now().UnixNano())
-			}
-			if i >= 50 {
-				f = tone
-			}
-			if call.SendPacket(f) != nil {
-				return
-			}
-			select {
-			case <-tick.C:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
 	// next returns the first frame for which loud says yes.
 	next := func(what string, loud bool) heardFrame {
 		t.Helper()
@@ -122,10 +106,6 @@ func TestLiveListen(t *testing.T) {
 		}
 	}
 	first := next("the tone", true)
-	if lag := first.at.Sub(time.Unix(0, toneAt.Load())); lag > 200*time.Millisecond || lag < 0 {
-		t.Fatalf("the listener heard the tone %v after it was sent, want within 200 ms", lag)
-	}
-	t.Logf("the listener heard the tone %v after its first packet was sent", first.at.Sub(time.Unix(0, toneAt.Load())))
 
 	conn := recordbot.HTTPConnector{}
 	command := func(name string) {
@@ -146,13 +126,27 @@ func TestLiveListen(t *testing.T) {
 	command(activity.CommandRecordingResume)
 	next("the tone after resume", true)
 
-	call.Hangup(ctx)
 	select {
 	case reason := <-closed:
 		if reason != "call ended" {
 			t.Fatalf("listener closed with %q", reason)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(15 * time.Second):
 		t.Fatal("the listener was not closed when the call ended")
+	}
+	if r := <-done; r.err != nil {
+		t.Fatalf("SIPp: %v\n%s", r.err, r.out)
+	}
+	var sent time.Time // the tone's first packet on the wire
+	for _, f := range rtpFrames(t, gw, stopCapture()) {
+		if !f.fromGW && f.rms > 2000 {
+			sent = f.at
+			break
+		}
+	}
+	lag := first.at.Sub(sent)
+	t.Logf("the listener heard the tone %v after its first packet went on the wire", lag)
+	if sent.IsZero() || lag > 200*time.Millisecond || lag < 0 {
+		t.Fatalf("the listener heard the tone %v after it was sent (at %v), want within 200 ms", lag, sent)
 	}
 }
