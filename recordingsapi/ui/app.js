@@ -45,10 +45,11 @@ async function search(ev) {
 
 // marks places a mark element at time t (seconds) of a file of length
 // total seconds; the test and the eye find them by class.
-function mark(cls, t, total, title) {
+function mark(cls, t, total, title, width) {
   const el = document.createElement("div");
   el.className = cls;
   el.style.left = Math.min(958, Math.max(0, Math.round(960 * t / total))) + "px";
+  if (width) el.style.width = Math.max(2, Math.round(960 * width / total)) + "px";
   el.title = title;
   $("wave").append(el);
 }
@@ -68,14 +69,20 @@ async function show(md, tr) {
   for (const m of $("wave").querySelectorAll(".pause-mark, .chunk-mark")) m.remove();
 
   const total = md.chunkDuration / 1000;
-  // A paused stretch is absent from the file: its mark sits where the
-  // file resumes, i.e. at its start minus the pauses before it.
+  // A skipped pause is absent from the file: its mark sits where the
+  // file resumes, i.e. at its start minus the skipped pauses before it. A
+  // pause kept as silence is a shaded span in place.
   const start = Date.parse(md.chunkStartTime);
-  let paused = 0;
+  let skipped = 0;
   for (const p of md.pauseResumeIntervals || []) {
-    const at = (Date.parse(p.startTime) - start) / 1000 - paused;
-    mark("pause-mark", at, total, "paused " + (p.duration / 1000).toFixed(1) + " s");
-    paused += p.duration / 1000;
+    const at = (Date.parse(p.startTime) - start) / 1000 - skipped;
+    const secs = p.duration / 1000;
+    if (p.pauseBehavior === "silence") {
+      mark("pause-mark silent", at, total, "paused " + secs.toFixed(1) + " s (kept as silence)", secs);
+    } else {
+      mark("pause-mark", at, total, "paused " + secs.toFixed(1) + " s");
+      skipped += secs;
+    }
   }
   const siblings = all.filter((c) => c.recordingId === md.recordingId);
   if (md.chunkIndex > 0) mark("chunk-mark", 0, total, "continues chunk " + (md.chunkIndex - 1));
