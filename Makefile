@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SIP ?= 127.0.0.1:5060
 GO_TEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: run build call test deps deps-sipp deps-node deps-speech deps-trunk deps-browser bench bench-capacity vet hygiene
+.PHONY: run build call test deps deps-sipp deps-node deps-speech deps-trunk deps-browser deps-kamailio bench bench-capacity vet hygiene
 
 ## run: the gateway with its embedded default bot, recordings in ./recordings
 run: deps-speech
@@ -43,7 +43,11 @@ hygiene:
 	@missing=$$(grep -oE '[a-z]+(/[a-zA-Z0-9_.-]+)+(\.go|/)' docs/ARCHITECTURE.md | sort -u | while read -r p; do [ -e "$$p" ] || echo "$$p"; done); \
 	[ -z "$$missing" ] || { echo "docs/ARCHITECTURE.md names files that do not exist:"; echo "$$missing"; exit 1; }
 
-deps: deps-sipp deps-node deps-speech deps-trunk deps-browser
+deps: deps-sipp deps-node deps-speech deps-trunk deps-browser deps-kamailio
+
+## deps-kamailio: Debian's kamailio (with its dispatcher module), the proxy of the cluster test
+deps-kamailio:
+	@command -v kamailio >/dev/null || [ -x /usr/sbin/kamailio ] || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq kamailio; }
 
 ## deps-browser: Debian's chromium, which the recordings page's test drives headless (chromedp)
 deps-browser:

@@ -223,6 +223,12 @@ func TransferAllowed(patterns []string, target string) bool {
 // rate under AllowSilent, dropped) the INVITE.
 func (s *Server) admitCall(req *sip.Request, tx sip.ServerTransaction, log *slog.Logger) bool {
 	now := time.Now()
+	if s.draining.Load() {
+		s.refusals.draining.Add(1)
+		log.Info("call refused", "status", 503, "reason", "draining")
+		s.respondRetry(req, tx)
+		return false
+	}
 	ip := sourceIP(req)
 	if !inPrefixes(s.cfg.Allow, ip) && !s.limiter.take(ip, now) {
 		s.refusals.rateLimited.Add(1)

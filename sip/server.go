@@ -124,6 +124,8 @@ type Server struct {
 	refusals refusals
 	limiter  *inviteLimiter
 	active   atomic.Int64 // calls being set up or up (MaxCalls)
+	draining atomic.Bool
+	idle     chan struct{} // a call went and none is left (WaitIdle)
 
 	responses [700]atomic.Uint64 // sent, by status code
 	setup     *metric.Histogram
@@ -131,7 +133,7 @@ type Server struct {
 
 // refusals counts the requests turned away, by why.
 type refusals struct {
-	source, unauthorized, rateLimited, overCapacity atomic.Uint64
+	source, unauthorized, rateLimited, overCapacity, draining atomic.Uint64
 }
 
 // Totals sums the media of every ended call.
@@ -157,6 +159,7 @@ type Totals struct {
 	RefusedUnauthorized uint64 `json:"sipRefusedUnauthorized"`
 	RefusedRateLimited  uint64 `json:"sipRefusedRateLimited"`
 	RefusedOverCapacity uint64 `json:"sipRefusedOverCapacity"`
+	RefusedDraining     uint64 `json:"sipRefusedDraining"` // new INVITEs while draining
 }
 
 // totals is updated once per ended call, never per packet.
@@ -197,6 +200,7 @@ func (s *Server) Stats() Totals {
 	t.RefusedUnauthorized = s.refusals.unauthorized.Load()
 	t.RefusedRateLimited = s.refusals.rateLimited.Load()
 	t.RefusedOverCapacity = s.refusals.overCapacity.Load()
+	t.RefusedDraining = s.refusals.draining.Load()
 	return t
 }
 
@@ -235,6 +239,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, ua: ua, srv: srv, calls: map[string]*Call{}, legs: map[string]*Call{}, clock: newClock(),
+		idle: make(chan struct{}, 1),
 		dialog: &sipgo.DialogUA{
 			Client:     client,
 			ContactHDR: sip.ContactHeader{Address: sip.Uri{User: "botline", Host: host, Port: port}},
@@ -358,6 +363,7 @@ func (s *Server) forget(c *Call) {
 		s.active.Add(-1)
 	}
 	s.mu.Unlock()
+	s.callGone()
 }
 
 func (s *Server) lookup(req *sip.Request) *Call {
@@ -400,6 +406,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	defer func() {
 		if !registered {
 			s.active.Add(-1)
+			s.callGone()
 		}
 	}()
 	if req.Recipient.Headers.Length() > 0 { // RFC 3261 19.1.5; RFC 4475 3.1.2.11 (escruri)
@@ -616,6 +623,14 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if s.draining.Load() { // a proxy's dispatcher probe: send calls elsewhere
+		res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+		res.AppendHeader(sip.NewHeader("Retry-After", retryAfter))
+		if err := tx.Respond(res); err != nil {
+			s.log.Debug("sip respond failed", "err", err)
+		}
+		return
+	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	res.AppendHeader(sip.NewHeader("Allow", allow))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))

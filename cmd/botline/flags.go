@@ -31,7 +31,7 @@ type options struct {
 	ringTime, botCallTime, rtpTimeout             time.Duration
 	pprof, policyRequired, siprecBot              bool
 	apiToken                                      string
-	retention                                     time.Duration
+	retention, drainTimeout                       time.Duration
 	layout, pauseBehavior, evidenceKey            string
 	policyFile, notice, chunkMax                  string
 	sampleRate                                    int
@@ -98,6 +98,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.stt, "stt", "pocketsphinx", "recognizer of the caller's speech: pocketsphinx or none (speech still barges in)")
 	fs.DurationVar(&o.silenceTimeout, "silence-timeout", 10*time.Second, "send the bot an event \"silence\" when the caller is quiet this long after a prompt (0 = never)")
 	fs.DurationVar(&o.utteranceEnd, "utterance-end", 700*time.Millisecond, "silence that ends a caller's utterance")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 0, "on SIGTERM or POST /admin/drain, how long calls in progress may go on before they are hung up (0 = until they end; a second SIGTERM cuts it short)")
 	fs.DurationVar(&o.retention, "retention", 48*time.Hour, "finished recordings older than this are deleted (audio and metadata)")
 	o.sip.register(fs)
 	o.unavailable.register(fs)

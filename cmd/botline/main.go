@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/botline/botline/channel"
@@ -61,7 +60,9 @@ func main() {
 		h = slog.NewJSONHandler(os.Stderr, nil)
 	}
 	log := slog.New(h)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGINT stops at once (calls are hung up, recordings finalized);
+	// SIGTERM drains first (run).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, o, log); err != nil {
 		log.Error("botline stopped", "err", err)
@@ -108,6 +109,8 @@ func verify(args []string) int {
 }
 
 func run(ctx context.Context, o *options, log *slog.Logger) error {
+	ctx, stopAll := context.WithCancel(ctx)
+	defer stopAll()
 	mediaIP, err := netip.ParseAddr(o.mediaIP)
 	if err != nil || mediaIP.IsUnspecified() {
 		return fmt.Errorf("--media-ip %q: need a concrete IP address (set --media-ip when --sip-listen is a wildcard)", o.mediaIP)
@@ -261,7 +264,15 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		}
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
-	httpSrv := &http.Server{Handler: routes(o, gw, srv, gwCfg.Store, events, ba, log),
+	drainReq := make(chan struct{}, 1)
+	go drainOnRequest(ctx, srv, drainReq, o.drainTimeout, stopAll, log)
+	requestDrain := func() {
+		select {
+		case drainReq <- struct{}{}:
+		default:
+		}
+	}
+	httpSrv := &http.Server{Handler: routes(o, gw, srv, gwCfg.Store, events, ba, requestDrain, log),
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10}
 	go func() {
@@ -290,19 +301,26 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 // recordings or the gateway's state needs --api-token when one is set;
 // /healthz answers anyone that the gateway is up, and only a token holder
 // how many calls it carries.
-func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Store, events *recordingsapi.Notifier, ba *botauth.Authority, log *slog.Logger) http.Handler {
+func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Store, events *recordingsapi.Notifier, ba *botauth.Authority, drain func(), log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v3/", connectorAPI(gw.Handler(), ba, o.httpListen))
 	if ba != nil {
 		ba.Register(mux)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		body := map[string]any{"status": "ok"}
+		body, code := map[string]any{"status": "ok"}, http.StatusOK
+		if srv.Draining() { // a load balancer's readiness probe: send no more here
+			body["status"], code = "draining", http.StatusServiceUnavailable
+		}
 		if auth.Allowed(o.apiToken, r) {
 			body["calls"] = gw.Live()
 		}
-		httpjson.Write(w, http.StatusOK, body)
+		httpjson.Write(w, code, body)
 	})
+	mux.HandleFunc("POST /admin/drain", auth.RequireBearer(o.apiToken, func(w http.ResponseWriter, _ *http.Request) {
+		drain()
+		httpjson.Write(w, http.StatusAccepted, map[string]any{"status": "draining", "calls": gw.Live()})
+	}))
 	mux.HandleFunc("GET /stats", auth.RequireBearer(o.apiToken, func(w http.ResponseWriter, _ *http.Request) {
 		httpjson.Write(w, http.StatusOK, srv.Stats())
 	}))

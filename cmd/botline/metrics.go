@@ -79,6 +79,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRefused, float64(st.RefusedUnauthorized), "unauthorized")
 	counter(descRefused, float64(st.RefusedRateLimited), "rate_limited")
 	counter(descRefused, float64(st.RefusedOverCapacity), "over_capacity")
+	counter(descRefused, float64(st.RefusedDraining), "draining")
 	histogram(descSetup, c.srv.Setup())
 	for kind, n := range map[string]uint64{"received": st.RTPReceived, "sent": st.RTPSent, "lost": st.RTPLost, "late": st.RTPLate,
 		"foreign": st.RTPForeign, "strangers": st.RTPStrangers, "skipped": st.RTPSkipped, "srtp_failed": st.SRTPFailed} {
