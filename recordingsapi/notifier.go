@@ -64,6 +64,26 @@ type NotifierStats struct {
 	Failures  uint64 // posts that failed and will be retried
 }
 
+// WaitEmpty returns once every spooled event was taken by every URL, or
+// when ctx ends (its error then): a draining gateway lets its last events
+// go out before it stops.
+func (n *Notifier) WaitEmpty(ctx context.Context) error {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for n.queued.Load() > 0 {
+		select {
+		case n.wake <- struct{}{}: // try now rather than at the next backoff
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
 // Stats reads the counters.
 func (n *Notifier) Stats() NotifierStats {
 	return NotifierStats{Queued: n.queued.Load(), Delivered: n.delivered.Load(), Failures: n.failures.Load()}

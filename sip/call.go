@@ -203,6 +203,7 @@ func (c *Call) end(reason EndReason) {
 			return
 		}
 		defer c.srv.ends.Done()
+		defer c.srv.ended() // after the handler finished with the call
 		stats := MediaStats{}
 		if c.media2 != nil { // first, so its last frame is queued before the first's
 			c.media2.stop()

@@ -18,27 +18,31 @@ func (s *Server) Drain() {
 // Draining reports whether Drain was called.
 func (s *Server) Draining() bool { return s.draining.Load() }
 
-// WaitIdle returns once no call is being set up or up, or when ctx ends
-// (its error then).
+// WaitIdle returns once no call is being set up or up and every ended
+// call's handler is done with it (its recording finalized), or when ctx
+// ends (its error then).
 func (s *Server) WaitIdle(ctx context.Context) error {
-	if s.active.Load() == 0 {
-		return nil
-	}
-	for {
+	for !s.idleNow() {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.idle:
 		}
-		if s.active.Load() == 0 {
-			return nil
-		}
 	}
+	return nil
+}
+
+func (s *Server) idleNow() bool { return s.active.Load() == 0 && s.ending.Load() == 0 }
+
+// ended is told when an answered call's end has run to completion.
+func (s *Server) ended() {
+	s.ending.Add(-1)
+	s.callGone()
 }
 
 // callGone is told when a call is no longer being set up or up.
 func (s *Server) callGone() {
-	if s.active.Load() == 0 {
+	if s.idleNow() {
 		select {
 		case s.idle <- struct{}{}:
 		default:

@@ -125,6 +125,7 @@ type Server struct {
 	limiter  *inviteLimiter
 	active   atomic.Int64 // calls being set up or up (MaxCalls)
 	draining atomic.Bool
+	ending   atomic.Int64  // answered calls whose end (the handler's CallEnded) has not finished
 	idle     chan struct{} // a call went and none is left (WaitIdle)
 
 	responses [700]atomic.Uint64 // sent, by status code
@@ -584,6 +585,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.setMedia(m)
 	m.start(s.clock, s.cfg.Handler.CallAnswered(c))
 	s.ends.Add(1)
+	s.ending.Add(1)
 	c.answered = true
 	close(c.ready)
 }

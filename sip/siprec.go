@@ -346,6 +346,7 @@ func (s *Server) answerRecording(req *sip.Request, tx sip.ServerTransaction, rec
 	m2.start(s.clock, secondStream{pair})
 	m1.start(s.clock, pair)
 	s.ends.Add(1)
+	s.ending.Add(1)
 	c.answered = true
 	close(c.ready)
 }

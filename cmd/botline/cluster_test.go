@@ -110,7 +110,9 @@ func wavCount(g *gateway) int {
 // and none fails, and node A stops by itself once idle.
 func TestKamailioCluster(t *testing.T) {
 	args := []string{"--default-bot-call-time", "0", "--recording-notice", "none", "--tts", "none", "--stt", "none"}
-	a, b := startGateway(t, args...), startGateway(t, args...)
+	hookA := startWebhook(t, "127.0.0.1:0", 0)
+	a := startGateway(t, append(args, "--node-id", "node-a", "--events-url", hookA.url)...)
+	b := startGateway(t, append(args, "--node-id", "node-b")...)
 	kam := &gateway{sipAddr: startKamailio(t, a, b)}
 	scenario := filepath.Join("..", "..", "examples", "sipp", "caller.xml")
 
@@ -168,8 +170,12 @@ func TestKamailioCluster(t *testing.T) {
 	wavs, _ := filepath.Glob(filepath.Join(a.dir, "*.wav"))
 	for _, w := range wavs {
 		md := readMetadata(t, strings.TrimSuffix(w, ".wav")+".json")
-		if d := readWAV(t, w).duration; d < 7*time.Second || md.EndReason == "" || md.Sha256 == "" {
+		if d := readWAV(t, w).duration; d < 7*time.Second || md.EndReason == "" || md.Sha256 == "" || md.ResourceID != "botline@node-a" {
 			t.Fatalf("node A's recording %s: %v, metadata %+v", w, d, md)
 		}
+	}
+	// Node A stopped only once its webhook had every file-ready event.
+	if n := len(hookA.events); n != a2 {
+		t.Fatalf("node A's webhook had %d file-ready events when A stopped, A recorded %d", n, a2)
 	}
 }

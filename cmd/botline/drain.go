@@ -8,8 +8,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/botline/botline/recordingsapi"
 	"github.com/botline/botline/sip"
 )
+
+// eventsDrainWait bounds how long a drained gateway waits for its last
+// file-ready events to be taken.
+const eventsDrainWait = 30 * time.Second
 
 // drainOnRequest drains the gateway on SIGTERM or a request (POST
 // /admin/drain): SIP takes no new call and OPTIONS answers 503, so a
@@ -17,7 +22,7 @@ import (
 // their own (their recordings finalized as at any hang-up); then stop
 // ends the process. A second SIGTERM, or timeout (0 = none), hangs up
 // what is left at once.
-func drainOnRequest(ctx context.Context, srv *sip.Server, req <-chan struct{}, timeout time.Duration, stop func(), log *slog.Logger) {
+func drainOnRequest(ctx context.Context, srv *sip.Server, events *recordingsapi.Notifier, req <-chan struct{}, timeout time.Duration, stop func(), log *slog.Logger) {
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
 	defer signal.Stop(term)
@@ -46,8 +51,17 @@ func drainOnRequest(ctx context.Context, srv *sip.Server, req <-chan struct{}, t
 	}()
 	if err := srv.WaitIdle(wctx); err != nil {
 		log.Warn("drain cut short: hanging up the calls left", "calls", srv.Active(), "err", err)
-	} else {
-		log.Info("drained: no call left, stopping")
+		stop()
+		return
 	}
+	if events != nil { // the last recordings' file-ready events, a bounded while
+		ectx, cancel := context.WithTimeout(wctx, eventsDrainWait)
+		err := events.WaitEmpty(ectx)
+		cancel()
+		if err != nil {
+			log.Warn("stopping with file-ready events still spooled; they go out at the next start", "queued", events.Stats().Queued)
+		}
+	}
+	log.Info("drained: no call left, stopping")
 	stop()
 }

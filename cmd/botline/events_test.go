@@ -32,7 +32,7 @@ func startWebhook(t *testing.T, addr string, refuse int) *webhook {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &webhook{url: "http://" + ln.Addr().String() + "/events", events: make(chan recorder.FileReadyEvent, 10), posts: make(chan int, 100)}
+	w := &webhook{url: "http://" + ln.Addr().String() + "/events", events: make(chan recorder.FileReadyEvent, 100), posts: make(chan int, 200)}
 	n := 0
 	srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if answerValidation(rw, r) {

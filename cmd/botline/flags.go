@@ -40,7 +40,7 @@ type options struct {
 	eventsSecret                                  string
 	eventsHandshake                               bool
 	tts, stt, botTransport, outboundProxy         string
-	defaultBot, ivrAgent                          string
+	defaultBot, ivrAgent, nodeID                  string
 	silenceTimeout, utteranceEnd                  time.Duration
 	sip                                           sipOptions
 	unavailable                                   unavailableOptions
@@ -98,6 +98,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.stt, "stt", "pocketsphinx", "recognizer of the caller's speech: pocketsphinx or none (speech still barges in)")
 	fs.DurationVar(&o.silenceTimeout, "silence-timeout", 10*time.Second, "send the bot an event \"silence\" when the caller is quiet this long after a prompt (0 = never)")
 	fs.DurationVar(&o.utteranceEnd, "utterance-end", 700*time.Millisecond, "silence that ends a caller's utterance")
+	host, _ := os.Hostname()
+	fs.StringVar(&o.nodeID, "node-id", host, "this gateway's name among several: in /healthz, and in every recording's resourceId (botline@<node-id>) and file-ready topic")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 0, "on SIGTERM or POST /admin/drain, how long calls in progress may go on before they are hung up (0 = until they end; a second SIGTERM cuts it short)")
 	fs.DurationVar(&o.retention, "retention", 48*time.Hour, "finished recordings older than this are deleted (audio and metadata)")
 	o.sip.register(fs)

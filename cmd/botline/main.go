@@ -145,8 +145,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("--recordings-dir: %w", err)
 	}
-	host, _ := os.Hostname()
-	gwCfg := channel.Config{PublicURL: o.publicURL, RecordingsDir: dir, ResourceID: "botline@" + host, Logger: log,
+	gwCfg := channel.Config{PublicURL: o.publicURL, RecordingsDir: dir, ResourceID: "botline@" + o.nodeID, Logger: log,
 		RecordingLayout: layout, RecordingSampleRate: o.sampleRate, Store: recorder.LocalStore{Dir: dir}}
 	gwCfg.PolicyRequired = o.policyRequired
 	pb, err := recorder.ParsePauseBehavior(o.pauseBehavior)
@@ -265,7 +264,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
 	drainReq := make(chan struct{}, 1)
-	go drainOnRequest(ctx, srv, drainReq, o.drainTimeout, stopAll, log)
+	go drainOnRequest(ctx, srv, events, drainReq, o.drainTimeout, stopAll, log)
 	requestDrain := func() {
 		select {
 		case drainReq <- struct{}{}:
@@ -308,7 +307,7 @@ func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Sto
 		ba.Register(mux)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		body, code := map[string]any{"status": "ok"}, http.StatusOK
+		body, code := map[string]any{"status": "ok", "node": o.nodeID}, http.StatusOK
 		if srv.Draining() { // a load balancer's readiness probe: send no more here
 			body["status"], code = "draining", http.StatusServiceUnavailable
 		}
