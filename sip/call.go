@@ -59,6 +59,11 @@ type Call struct {
 	contact *sip.ContactHeader
 	media   *media
 	media2  *media // a SIPREC call's second stream
+	// recOffers and recMetadata are a SIPREC session's current streams and
+	// metadata (a re-INVITE may change the streams, and need not repeat
+	// the metadata).
+	recOffers   [2]*Offer
+	recMetadata []byte
 
 	// the SDP we answered with: its o= id and version, and our RTP port
 	sdpID, sdpVersion uint64

@@ -55,6 +55,10 @@ func (s *Server) onReinvite(c *Call, req *sip.Request, tx sip.ServerTransaction)
 		respond(tx, req, 500, "Server Internal Error", log) // RFC 3261 §14.2: out of order
 		return
 	}
+	if c.SIPREC != nil {
+		s.reinviteRecording(c, req, tx, log)
+		return
+	}
 	offer := c.lastOffer
 	if len(req.Body()) > 0 {
 		o, err := ParseOffer(req.Body())

@@ -429,7 +429,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 				respond(tx, req, code, reason, log)
 				return
 			}
-			s.answerRecording(req, tx, rec, recOffers, received, log, &registered)
+			s.answerRecording(req, tx, rec, recOffers, metadata, received, log, &registered)
 			return
 		case errors.Is(err, errNoMetadata): // an SDP in a multipart body
 			body = sdpBody

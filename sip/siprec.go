@@ -185,8 +185,8 @@ func parseRecording(sdpBody, metadata []byte) (*Recording, [2]*Offer, error) {
 }
 
 // recordingAnswer is the SDP answer to a SIPREC offer: both streams
-// recvonly at ports, with their labels.
-func recordingAnswer(rec *Recording, offers [2]*Offer, ip netip.Addr, ports [2]int, sessionID uint64) ([]byte, error) {
+// recvonly at ports, with their labels; version is the o= version.
+func recordingAnswer(rec *Recording, offers [2]*Offer, ip netip.Addr, ports [2]int, sessionID, version uint64) ([]byte, error) {
 	var mds []*sdp.MediaDescription
 	for i, o := range offers {
 		attrs := []sdp.Attribute{
@@ -198,7 +198,7 @@ func recordingAnswer(rec *Recording, offers [2]*Offer, ip netip.Addr, ports [2]i
 		}
 		mds = append(mds, audioMedia(ports[i], []string{fmt.Sprint(o.Codec.PayloadType)}, attrs))
 	}
-	return sessionSDP(ip, sessionID, sessionID, mds...)
+	return sessionSDP(ip, sessionID, version, mds...)
 }
 
 // ListenPair binds two RTP sockets two ports apart (p and p+2), as a
@@ -271,7 +271,7 @@ func (p *streamPair) WriteAudio(caller, _ []int16) {
 // ringing, and the handler told of the call as of any other, with
 // c.SIPREC set. registered is onInvite's: set once the call is the
 // server's.
-func (s *Server) answerRecording(req *sip.Request, tx sip.ServerTransaction, rec *Recording, offers [2]*Offer,
+func (s *Server) answerRecording(req *sip.Request, tx sip.ServerTransaction, rec *Recording, offers [2]*Offer, metadata []byte,
 	received time.Time, log *slog.Logger, registered *bool) {
 	a, b, err := s.cfg.Ports.ListenPair(s.cfg.MediaIP)
 	if err != nil {
@@ -290,7 +290,7 @@ func (s *Server) answerRecording(req *sip.Request, tx sip.ServerTransaction, rec
 	}
 	sessID := rand.Uint64() >> 1
 	ports := [2]int{a.LocalAddr().(*net.UDPAddr).Port, b.LocalAddr().(*net.UDPAddr).Port}
-	answer, err := recordingAnswer(rec, offers, s.cfg.MediaIP, ports, sessID)
+	answer, err := recordingAnswer(rec, offers, s.cfg.MediaIP, ports, sessID, sessID)
 	if err != nil {
 		closeBoth()
 		log.Error("recording session refused", "status", 500, "err", err)
@@ -304,6 +304,7 @@ func (s *Server) answerRecording(req *sip.Request, tx sip.ServerTransaction, rec
 		Called: req.Recipient.User, Transport: strings.ToUpper(req.Transport()), Codec: offers[0].Codec.Name, SIPREC: rec,
 		srv: s, dialog: dlg, done: make(chan struct{}), ready: make(chan struct{}),
 		sdpID: sessID, sdpVersion: sessID, lastOffer: offers[0], rtpPort: ports[0], contact: &ua.ContactHDR,
+		recOffers: offers, recMetadata: metadata,
 	}
 	s.mu.Lock()
 	s.calls[dlg.ID] = c
@@ -349,4 +350,52 @@ func (s *Server) answerRecording(req *sip.Request, tx sip.ServerTransaction, rec
 	s.ending.Add(1)
 	c.answered = true
 	close(c.ready)
+}
+
+// reinviteRecording answers a re-INVITE of a SIPREC session (an SBC
+// updating the metadata, or a stream's address on hold or transfer): the
+// streams follow the new offer, the recording goes on, and the answer is
+// the session's two recvonly streams again. The recording's participants
+// stay those of the session's start. c.reinvite is held.
+func (s *Server) reinviteRecording(c *Call, req *sip.Request, tx sip.ServerTransaction, log *slog.Logger) {
+	offers := c.recOffers
+	if body := req.Body(); len(body) > 0 {
+		sdpBody, metadata := body, c.recMetadata
+		if ct := req.ContentType(); ct != nil && strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "multipart/mixed") {
+			var md []byte
+			var err error
+			if sdpBody, md, err = siprecParts(ct.Value(), body); err != nil && !errors.Is(err, errNoMetadata) {
+				log.Warn("recording session re-INVITE refused", "status", 400, "err", err)
+				respond(tx, req, 400, "Bad Request", log)
+				return
+			}
+			if md != nil {
+				metadata = md
+			}
+		}
+		_, o, err := parseRecording(sdpBody, metadata)
+		if err != nil {
+			code, reason := offerStatus(err)
+			log.Warn("recording session re-INVITE refused", "status", code, "err", err)
+			respond(tx, req, code, reason, log)
+			return
+		}
+		offers = o
+		c.recOffers, c.recMetadata, c.lastOffer = o, metadata, o[0]
+		c.media.update(o[0], true) // recvonly stays: a recorder sends nothing
+		c.media2.update(o[1], true)
+		log.Info("recording session re-INVITE", "left", o[0].Remote.String(), "right", o[1].Remote.String())
+	}
+	c.sdpVersion++
+	answer, err := recordingAnswer(c.SIPREC, offers, s.cfg.MediaIP, [2]int{c.rtpPort, c.rtpPort + 2}, c.sdpID, c.sdpVersion)
+	if err != nil {
+		respond(tx, req, 500, "Server Internal Error", log)
+		return
+	}
+	res := sip.NewResponseFromRequest(req, 200, "OK", answer)
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	res.AppendHeader(sip.HeaderClone(c.contact))
+	if err := tx.Respond(res); err != nil {
+		log.Debug("sip respond failed", "err", err)
+	}
 }

@@ -27,8 +27,9 @@ func zeroCrossings(s []int) float64 {
 // TestSIPpSIPREC: SIPp as an SBC forks a call to botline with an RFC 7866
 // INVITE (multipart SDP + RFC 7865 metadata, Require: siprec) and sends
 // both streams, a 440 Hz tone as the caller and a 1000 Hz tone as the
-// agent. botline answers both recvonly, sends no media and plays no
-// notice, and records a stereo WAV with the caller's stream left and the
+// agent, and updates the session with a re-INVITE after 3 s. botline
+// answers both recvonly, sends no media and plays no notice, and records
+// one stereo WAV with the caller's stream left and the
 // agent's right, the participants' numbers in its metadata; no bot is
 // involved.
 func TestSIPpSIPREC(t *testing.T) {
@@ -41,9 +42,12 @@ func TestSIPpSIPREC(t *testing.T) {
 		t.Fatalf("SIPp: %v\n%s", r.err, r.out)
 	}
 	gw.waitIdle(t)
+	if !strings.Contains(gw.log.String(), "recording session re-INVITE") {
+		t.Fatal("the SBC's re-INVITE was not taken as a recording session's")
+	}
 	wavs, _ := filepath.Glob(filepath.Join(gw.dir, "*.wav"))
 	if len(wavs) != 1 {
-		t.Fatalf("recordings %v, want 1", wavs)
+		t.Fatalf("recordings %v, want 1 (a re-INVITE goes on with the same recording)", wavs)
 	}
 	left, right := readStereo(t, wavs[0])
 	d := time.Duration(len(left)) * time.Second / 8000
