@@ -88,6 +88,15 @@ async function show(md, tr) {
   if (md.chunkIndex > 0) mark("chunk-mark", 0, total, "continues chunk " + (md.chunkIndex - 1));
   if (siblings.some((c) => c.chunkIndex === md.chunkIndex + 1)) mark("chunk-mark", total, total, "continues in chunk " + (md.chunkIndex + 1));
 
+  if (md.encryption) { // the gateway cannot read it: nothing to draw or play
+    $("player").removeAttribute("src");
+    const g = $("canvas").getContext("2d");
+    g.clearRect(0, 0, $("canvas").width, $("canvas").height);
+    g.fillStyle = "#57606a";
+    g.font = "14px sans-serif";
+    g.fillText("Encrypted to " + md.encryption.recipients.join(", ") + ": download it and run botline decrypt -identity KEYFILE", 10, 60);
+    return;
+  }
   await drawWave(url);
 }
 
