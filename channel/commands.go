@@ -38,7 +38,7 @@ func (g *Gateway) doRecording(conv *conversation, c recorder.Command, o recorder
 	info, err = conv.rec.DoWith(c, o)
 	if err == nil && c == recorder.Start {
 		conv.recordings = append(conv.recordings, info.RecordingID)
-		if g.cfg.Notice != nil && (conv.sip == nil || conv.sip.SIPREC == nil) {
+		if g.cfg.Notice != nil {
 			conv.call.Play(g.cfg.Notice, noticeTag) // the caller is told, as Teams tells PSTN callers
 		}
 	}
@@ -62,18 +62,11 @@ func (g *Gateway) command(conv *conversation, cmd commandRequest, log *slog.Logg
 		if len(cmd.value.Data) > 0 {
 			_ = json.Unmarshal(cmd.value.Data, &data) // other data is not ours to judge
 		}
-		var info recorder.Info
 		o := recorder.Options{Layout: recorder.Layout(data.RecordingChannelType), PauseBehavior: recorder.PauseBehavior(data.PauseBehavior)}
 		if rc != recorder.Start {
 			o.Layout = "" // a layout is a start's alone
 		}
-		_, err := recorder.ParseLayout(string(o.Layout))
-		if err == nil {
-			_, err = recorder.ParsePauseBehavior(string(o.PauseBehavior))
-		}
-		if err == nil {
-			info, err = g.doRecording(conv, rc, o)
-		}
+		info, err := g.doRecording(conv, rc, o) // an unknown layout or behaviour is RecordingFailed
 		if err != nil {
 			var re *recorder.Error
 			if !errors.As(err, &re) {

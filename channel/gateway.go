@@ -299,7 +299,7 @@ var discardBot = BotFunc(func(context.Context, *activity.Activity) error { retur
 
 // recordSIPREC records a SIPREC session from answer to BYE, unmixed: the
 // first stream left, the second right. It cannot be stopped (as a policy
-// recording), and nothing is played: a recorder sends no media.
+// recording); its recvonly media sends nothing, the notice included.
 func (g *Gateway) recordSIPREC(conv *conversation, log *slog.Logger) {
 	conv.policy = true
 	info, err := g.doRecording(conv, recorder.Start, recorder.Options{Layout: recorder.LayoutUnmixed})

@@ -387,10 +387,9 @@ func (v *voice) recognize(u heardUtterance) {
 	ctx, cancel := context.WithTimeout(v.ctx, time.Minute)
 	defer cancel()
 	start := time.Now()
-	t0 := time.Now()
 	text, err := v.g.cfg.STT.Recognize(ctx, pcm)
 	if err == nil {
-		v.g.sttTime.Observe(time.Since(t0))
+		v.g.sttTime.Observe(time.Since(start))
 	}
 	if err != nil {
 		if v.ctx.Err() == nil {

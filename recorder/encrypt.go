@@ -140,9 +140,18 @@ func (r *Recorder) writeMetadata(path string, md Metadata) error {
 	if len(r.cfg.Recipients) == 0 {
 		return WriteJSON(path, md)
 	}
-	full, err := json.MarshalIndent(md, "", "  ")
-	if err != nil {
-		return err
+	return errors.Join(r.writeSealedJSON(path, md), WriteJSON(path, redacted(md)))
+}
+
+// writeSealedJSON writes v as JSON to path: as it is, or, with recipients,
+// encrypted to path.age.
+func (r *Recorder) writeSealedJSON(path string, v any) error {
+	if len(r.cfg.Recipients) == 0 {
+		return WriteJSON(path, v)
 	}
-	return errors.Join(encryptFile(path+EncryptedExt, append(full, '\n'), r.cfg.Recipients), WriteJSON(path, redacted(md)))
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	return encryptFile(path+EncryptedExt, append(b, '\n'), r.cfg.Recipients)
 }

@@ -5,6 +5,7 @@ package recorder
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -15,9 +16,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/botline/botline/internal/keyfile"
 )
 
 // ManifestExt ends the name of a recording's manifest,
@@ -92,39 +94,12 @@ func (m Manifest) checkSignature(trusted ed25519.PublicKey) error {
 // LoadOrCreateEvidenceKey reads the Ed25519 private key (PEM, PKCS#8) at
 // path, or generates one there (owner-only) when there is no file.
 func LoadOrCreateEvidenceKey(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	k, err := keyfile.LoadOrCreate(path, func() (crypto.PrivateKey, error) {
 		_, key, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		der, _ := x509.MarshalPKCS8PrivateKey(key)
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return nil, fmt.Errorf("evidence key: %w", err)
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, fs.ErrExist) {
-			return LoadOrCreateEvidenceKey(path)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("evidence key: %w", err)
-		}
-		err = errors.Join(pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}), f.Close())
-		if err != nil {
-			return nil, fmt.Errorf("evidence key: %w", err)
-		}
-		return key, nil
-	}
+		return key, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("evidence key: %w", err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, fmt.Errorf("evidence key %s: no PEM block", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("evidence key %s: %w", path, err)
 	}
 	key, ok := k.(ed25519.PrivateKey)
 	if !ok {

@@ -2,10 +2,11 @@ package recorder
 
 import (
 	"crypto/ed25519"
-	"filippo.io/age"
 	"log/slog"
 	"sync"
 	"time"
+
+	"filippo.io/age"
 )
 
 // syncEvery is how many frames pass between flushes of a file (1 s of 20 ms

@@ -5,7 +5,6 @@ package recorder
 // recording, written beside its chunks when the session ends.
 
 import (
-	"encoding/json"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -120,12 +119,5 @@ func (r *Recorder) writeTranscript(s *session) error {
 	s.tr.mu.Unlock()
 	sort.SliceStable(t.Utterances, func(i, j int) bool { return t.Utterances[i].OffsetMs < t.Utterances[j].OffsetMs })
 	path := filepath.Join(r.cfg.Dir, s.info.RecordingID+TranscriptExt)
-	if len(r.cfg.Recipients) > 0 {
-		b, err := json.MarshalIndent(t, "", "  ")
-		if err != nil {
-			return err
-		}
-		return encryptFile(path+EncryptedExt, append(b, '\n'), r.cfg.Recipients)
-	}
-	return WriteJSON(path, t)
+	return r.writeSealedJSON(path, t)
 }

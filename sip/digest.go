@@ -1,7 +1,6 @@
 package sip
 
 import (
-	"bufio"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -10,12 +9,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/botline/botline/internal/credfile"
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 )
@@ -72,29 +71,13 @@ func (a *DigestAuth) SetAlgorithms(algs []string) error {
 // LoadDigestAuth reads "user:password" lines (# starts a comment) from
 // path.
 func LoadDigestAuth(path, realm string) (*DigestAuth, error) {
-	f, err := os.Open(path)
+	entries, err := credfile.Read(path)
 	if err != nil {
 		return nil, fmt.Errorf("sip credentials: %w", err)
 	}
-	defer f.Close()
 	users := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		user, pass, ok := strings.Cut(line, ":")
-		if !ok || user == "" || pass == "" {
-			return nil, fmt.Errorf("sip credentials %s:%d: want user:password", path, n)
-		}
-		users[user] = pass
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("sip credentials: %w", err)
-	}
-	if len(users) == 0 {
-		return nil, fmt.Errorf("sip credentials %s: no user:password line", path)
+	for _, e := range entries {
+		users[e.Name] = e.Password
 	}
 	return NewDigestAuth(realm, users), nil
 }

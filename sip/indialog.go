@@ -2,6 +2,7 @@ package sip
 
 import (
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 
@@ -92,20 +93,35 @@ func (s *Server) onReinvite(c *Call, req *sip.Request, tx sip.ServerTransaction)
 		respond(tx, req, 500, "Server Internal Error", log)
 		return
 	}
-	res := sip.NewResponseFromRequest(req, 200, "OK", answer)
-	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	res.AppendHeader(sip.HeaderClone(c.contact))
-	for _, h := range sessionTimer(req) {
-		res.AppendHeader(h)
-	}
 	if len(req.Body()) == 0 { // our SDP was an offer: the answer comes in the ACK
 		c.mu.Lock()
 		c.reoffered = true
 		c.mu.Unlock()
 	}
+	c.respondSDP(tx, req, answer, log)
+}
+
+// respondSDP answers an in-dialog INVITE with 200 and our SDP: the call's
+// Contact, and the session timer the request asked for.
+func (c *Call) respondSDP(tx sip.ServerTransaction, req *sip.Request, body []byte, log *slog.Logger) {
+	res := sip.NewResponseFromRequest(req, 200, "OK", body)
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	res.AppendHeader(sip.HeaderClone(c.contact))
+	for _, h := range sessionTimer(req) {
+		res.AppendHeader(h)
+	}
 	if err := tx.Respond(res); err != nil {
 		log.Debug("sip respond failed", "err", err)
 	}
+}
+
+// mediaType is a Content-Type's type/subtype, lower case ("" if none).
+func mediaType(ct *sip.ContentTypeHeader) string {
+	if ct == nil {
+		return ""
+	}
+	t, _, _ := strings.Cut(ct.Value(), ";")
+	return strings.ToLower(strings.TrimSpace(t))
 }
 
 // takeReofferAnswer applies the answer an ACK carries to our offer in the

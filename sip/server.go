@@ -418,7 +418,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	body := req.Body()
 	var rec *Recording
 	var recOffers [2]*Offer
-	if ct := req.ContentType(); len(body) > 0 && ct != nil && strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "multipart/mixed") {
+	if ct := req.ContentType(); len(body) > 0 && mediaType(ct) == "multipart/mixed" {
 		sdpBody, metadata, err := siprecParts(ct.Value(), body)
 		switch {
 		case err == nil: // SIPREC (RFC 7866)
@@ -438,7 +438,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			respond(tx, req, 400, "Bad Request", log)
 			return
 		}
-	} else if len(body) > 0 && (ct == nil || !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp")) {
+	} else if len(body) > 0 && mediaType(ct) != "application/sdp" {
 		log.Warn("call refused", "status", 415, "reason", "INVITE body is not SDP")
 		res := sip.NewResponseFromRequest(req, 415, "Unsupported Media Type", nil)
 		res.AppendHeader(sip.NewHeader("Accept", "application/sdp, multipart/mixed"))

@@ -361,7 +361,7 @@ func (s *Server) reinviteRecording(c *Call, req *sip.Request, tx sip.ServerTrans
 	offers := c.recOffers
 	if body := req.Body(); len(body) > 0 {
 		sdpBody, metadata := body, c.recMetadata
-		if ct := req.ContentType(); ct != nil && strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "multipart/mixed") {
+		if ct := req.ContentType(); mediaType(ct) == "multipart/mixed" {
 			var md []byte
 			var err error
 			if sdpBody, md, err = siprecParts(ct.Value(), body); err != nil && !errors.Is(err, errNoMetadata) {
@@ -392,10 +392,5 @@ func (s *Server) reinviteRecording(c *Call, req *sip.Request, tx sip.ServerTrans
 		respond(tx, req, 500, "Server Internal Error", log)
 		return
 	}
-	res := sip.NewResponseFromRequest(req, 200, "OK", answer)
-	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	res.AppendHeader(sip.HeaderClone(c.contact))
-	if err := tx.Respond(res); err != nil {
-		log.Debug("sip respond failed", "err", err)
-	}
+	c.respondSDP(tx, req, answer, log)
 }
