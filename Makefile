@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SIP ?= 127.0.0.1:5060
 GO_TEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: run build call test deps deps-sipp deps-node deps-speech deps-trunk deps-browser deps-kamailio bench bench-capacity vet hygiene
+.PHONY: run build call test deps deps-sipp deps-node deps-speech deps-trunk deps-browser deps-kamailio deps-minio bench bench-capacity vet hygiene
 
 ## run: the gateway with its embedded default bot, recordings in ./recordings
 run: deps-speech
@@ -43,7 +43,16 @@ hygiene:
 	@missing=$$(grep -oE '[a-z]+(/[a-zA-Z0-9_.-]+)+(\.go|/)' docs/ARCHITECTURE.md | sort -u | while read -r p; do [ -e "$$p" ] || echo "$$p"; done); \
 	[ -z "$$missing" ] || { echo "docs/ARCHITECTURE.md names files that do not exist:"; echo "$$missing"; exit 1; }
 
-deps: deps-sipp deps-node deps-speech deps-trunk deps-browser deps-kamailio
+deps: deps-sipp deps-node deps-speech deps-trunk deps-browser deps-kamailio deps-minio
+
+## deps-minio: the real MinIO server of the object-store tests, built from the Go module proxy
+## (~8 min on 2 cores the first time) into a cache outside the clone, which every clone reuses
+MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+MINIO_DIR := $(HOME)/.cache/botline/minio-$(MINIO_VERSION)
+export BOTLINE_TEST_MINIO := $(MINIO_DIR)/minio
+deps-minio:
+	@[ -x $(MINIO_DIR)/minio ] || { echo "building MinIO $(MINIO_VERSION) into $(MINIO_DIR) (first time only, ~8 min)"; \
+		GOBIN=$(MINIO_DIR) go install github.com/minio/minio@$(MINIO_VERSION); }
 
 ## deps-kamailio: Debian's kamailio (with its dispatcher module), the proxy of the cluster test
 deps-kamailio:

@@ -17,7 +17,6 @@ import (
 	"filippo.io/age"
 
 	"github.com/botline/botline/activity"
-	"github.com/botline/botline/internal/randid"
 	"github.com/botline/botline/recorder"
 	"github.com/botline/botline/sip"
 	"github.com/botline/botline/speech"
@@ -59,6 +58,7 @@ type Config struct {
 	Bot           BotTransport // where activities go
 	RecordingsDir string
 	ResourceID    string // "resourceId" in recording metadata
+	NodeTag       string // starts every id this node issues (recorder.NodeTag of its node id)
 	BotID         string // recipient id of the bot; default "bot"
 	Logger        *slog.Logger
 	// RecordingLayout and RecordingSampleRate are the recordings' defaults:
@@ -248,7 +248,7 @@ func (g *Gateway) CallDTMF(c *sip.Call, digit byte) {
 }
 
 func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
-	id := randid.New()
+	id := recorder.NewID(g.cfg.NodeTag)
 	cd, _ := json.Marshal(channelData{CallID: c.ID, From: c.FromURI, To: c.ToURI, Direction: "inbound"})
 	log := g.log.With("conversationId", id, "callId", c.ID)
 	conv := &conversation{
@@ -272,7 +272,7 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		ConversationID: id, Participants: participants, Logger: log,
 		CallerNumber: c.Caller, DialedNumber: c.Dialed, Direction: direction,
 		Layout: layout, SampleRate: g.cfg.RecordingSampleRate, PauseBehavior: g.cfg.RecordingPauseBehavior,
-		ChunkMax: g.cfg.ChunkMax, ChunkMaxBytes: g.cfg.ChunkMaxBytes, Store: g.cfg.Store, EvidenceKey: g.cfg.EvidenceKey,
+		NodeTag: g.cfg.NodeTag, ChunkMax: g.cfg.ChunkMax, ChunkMaxBytes: g.cfg.ChunkMaxBytes, Store: g.cfg.Store, EvidenceKey: g.cfg.EvidenceKey,
 		Transcript: g.cfg.STT != nil, Recipients: g.cfg.Recipients, RecipientKeys: g.cfg.RecipientKeys,
 		OnFinish: func(chunks []recorder.Metadata, end recorder.SessionEnd) { g.fileReady(conv, chunks, end, log) },
 		OnFailed: func(info recorder.Info, err error) { recordingFailed(conv, err) },

@@ -90,6 +90,18 @@ func WriteJSON(path string, v any) error {
 	return writeFileAtomic(path, append(b, '\n'))
 }
 
+// ReadJSON reads a document WriteJSON wrote.
+func ReadJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
 // writeFileAtomic writes b to path as WriteJSON does.
 func writeFileAtomic(path string, b []byte) error {
 	tmp := path + ".tmp"

@@ -22,6 +22,7 @@ type Config struct {
 	// start nor the pause command says: PauseSkip (default) or PauseSilence.
 	PauseBehavior  PauseBehavior
 	ResourceID     string // the gateway's name, "resourceId" in metadata
+	NodeTag        string // starts every recording and chunk id (NodeTag)
 	CallID         string // SIP Call-ID
 	ConversationID string
 	Participants   []string // participant ids: the caller, then the bot

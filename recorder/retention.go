@@ -2,12 +2,9 @@ package recorder
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -32,14 +29,8 @@ func Delete(ctx context.Context, st Store, documentID string) error {
 
 func readMetadata(path string) (Metadata, error) {
 	var md Metadata
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return md, err
-	}
-	if err := json.Unmarshal(b, &md); err != nil {
-		return md, fmt.Errorf("%s: %w", filepath.Base(path), err)
-	}
-	return md, nil
+	err := ReadJSON(path, &md)
+	return md, err
 }
 
 // Sweep deletes the finished recordings in st that ended more than maxAge

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/botline/botline/internal/audio"
-	"github.com/botline/botline/internal/randid"
 )
 
 // session is one recording: one WAV file and its metadata.
@@ -53,7 +52,7 @@ func (r *Recorder) open(now time.Time, layout Layout) (*session, error) {
 	if err := os.MkdirAll(r.cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("recordings dir: %w", err)
 	}
-	id := randid.New()
+	id := NewID(r.cfg.NodeTag)
 	s := &session{info: Info{RecordingID: id}, unmixed: layout == LayoutUnmixed}
 	r.writeErr = nil
 	// The first chunk's document id is the recording id.
@@ -165,7 +164,7 @@ func (r *Recorder) rollover(s *session) error {
 		s.finMu.Unlock()
 	}()
 	layout := Layout(md.RecordingInfo.ContentType)
-	return errors.Join(err, r.openChunk(s, now, layout, md.ChunkIndex+1, randid.New()))
+	return errors.Join(err, r.openChunk(s, now, layout, md.ChunkIndex+1, NewID(r.cfg.NodeTag)))
 }
 
 func (s *session) closePause(now time.Time) {

@@ -34,6 +34,26 @@ type Store interface {
 	Transcript(ctx context.Context, recordingID string) ([]byte, error)
 }
 
+// LastChunk reports whether md is the finished last chunk of its
+// recording: the one its manifest and transcript go with.
+func (md Metadata) LastChunk() bool {
+	return md.EndReason != "" && md.EndReason != EndChunkMax && ValidDocumentID(md.RecordingID)
+}
+
+// ChunkFiles names the files a chunk may have, document id first: audio
+// (plain or encrypted), then metadata, the plain metadata last, so a store
+// that copies them in this order shows a chunk (its JSON) only once the
+// rest is there.
+func ChunkFiles(documentID string) []string {
+	return []string{documentID + ".wav", documentID + ".wav" + EncryptedExt, documentID + ".json" + EncryptedExt, documentID + ".json"}
+}
+
+// RecordingFiles names the files a recording may have beside its chunks,
+// written with its last chunk: the signed manifest and the transcript.
+func RecordingFiles(recordingID string) []string {
+	return []string{recordingID + ManifestExt, recordingID + TranscriptExt, recordingID + TranscriptExt + EncryptedExt}
+}
+
 // LocalStore is a Store on the recordings directory. Missing ids are
 // ErrNotFound; ids not shaped like botline's never touch the file system.
 type LocalStore struct {
@@ -101,14 +121,15 @@ func (s LocalStore) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if md, _, err := s.Metadata(ctx, id); err == nil && md.EndReason != "" && md.EndReason != EndChunkMax && ValidDocumentID(md.RecordingID) {
-		for _, ext := range []string{ManifestExt, TranscriptExt, TranscriptExt + EncryptedExt} {
-			os.Remove(filepath.Join(s.Dir, md.RecordingID+ext))
+	if md, _, err := s.Metadata(ctx, id); err == nil && md.LastChunk() {
+		for _, name := range RecordingFiles(md.RecordingID) {
+			os.Remove(filepath.Join(s.Dir, name))
 		}
 	}
-	for _, ext := range []string{".wav", ".wav" + EncryptedExt, ".json" + EncryptedExt} {
-		if err := os.Remove(p + ext); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("delete %s: %w", ext, err)
+	files := ChunkFiles(id)
+	for _, name := range files[:len(files)-1] {
+		if err := os.Remove(filepath.Join(s.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("delete %s: %w", name, err)
 		}
 	}
 	if err := os.Remove(p + ".json"); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -97,19 +98,33 @@ func liveCalls(t *testing.T, g *gateway) (int, int) {
 	return h.Calls, res.StatusCode
 }
 
-func wavCount(g *gateway) int {
+// byNode counts a bucket's recordings by the node that made them.
+func byNode(recs map[string]bucketRecording) map[string]int {
+	n := map[string]int{}
+	for _, r := range recs {
+		n[r.md.ResourceID]++
+	}
+	return n
+}
+
+// localAudio counts the audio files still on a node's disk.
+func localAudio(g *gateway) int {
 	w, _ := filepath.Glob(filepath.Join(g.dir, "*.wav"))
 	return len(w)
 }
 
 // TestKamailioCluster: Kamailio (examples/kamailio) in front of two botline
-// nodes. 40 SIPp calls through Kamailio land on both nodes and are all
-// recorded. Then, with 10 calls up, node A is drained (POST /admin/drain):
-// its /healthz and OPTIONS answer 503, its calls in progress finish with
-// complete recordings, 10 calls placed after the drain all land on node B
-// and none fails, and node A stops by itself once idle.
+// nodes sharing a MinIO bucket. 40 SIPp calls through Kamailio land on both
+// nodes; every recording reaches the bucket (and leaves the nodes' disks),
+// verifies against its sha256, and downloads byte-exact from either node.
+// Then, with 10 calls up, node A is drained (POST /admin/drain): its
+// /healthz and OPTIONS answer 503, its calls in progress finish with
+// complete recordings that reach the bucket before it stops, 10 calls
+// placed after the drain all land on node B and none fails, and node A
+// stops by itself once idle, its webhook holding every file-ready event.
 func TestKamailioCluster(t *testing.T) {
-	args := []string{"--default-bot-call-time", "0", "--recording-notice", "none", "--tts", "none", "--stt", "none"}
+	m := startMinIO(t)
+	args := append([]string{"--default-bot-call-time", "0", "--recording-notice", "none", "--tts", "none", "--stt", "none"}, m.storeArgs("cluster")...)
 	hookA := startWebhook(t, "127.0.0.1:0", 0)
 	a := startGateway(t, append(args, "--node-id", "node-a", "--events-url", hookA.url)...)
 	b := startGateway(t, append(args, "--node-id", "node-b")...)
@@ -121,10 +136,19 @@ func TestKamailioCluster(t *testing.T) {
 	}
 	a.waitIdle(t)
 	b.waitIdle(t)
-	a1, b1 := wavCount(a), wavCount(b)
-	t.Logf("40 calls: node A recorded %d, node B %d", a1, b1)
-	if a1+b1 != 40 || a1 == 0 || b1 == 0 {
-		t.Fatalf("node A recorded %d calls, node B %d; want 40 over both", a1, b1)
+	recs := m.waitRecordings(t, "cluster", 40, 30*time.Second)
+	nodes := byNode(recs)
+	a1, b1 := nodes["botline@node-a"], nodes["botline@node-b"]
+	t.Logf("40 calls: node A recorded %d, node B %d; all in the bucket", a1, b1)
+	if len(recs) != 40 || a1 == 0 || b1 == 0 {
+		t.Fatalf("the bucket has %d recordings, by node %v; want 40 over both", len(recs), nodes)
+	}
+	for id, r := range recs {
+		checkBucketRecording(t, id, r, 7*time.Second)
+	}
+	checkDownloads(t, recs, a, b)
+	if la, lb := localAudio(a), localAudio(b); la+lb != 0 {
+		t.Fatalf("audio left on the nodes' disks after upload: A %d, B %d", la, lb)
 	}
 
 	first := sippRun(t, kam, "", scenario, "-m", "10", "-r", "20", "-l", "10")
@@ -155,27 +179,45 @@ func TestKamailioCluster(t *testing.T) {
 			t.Fatalf("SIPp run %d during the drain: %v\n%s", i+1, r.err, r.out)
 		}
 	}
-	// Node A stops by itself once its calls ended.
-	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(a.log.String(), "drained: no call left, stopping"); time.Sleep(50 * time.Millisecond) {
+	// Node A stops by itself once its calls ended and their recordings are
+	// in the bucket.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(a.log.String(), "drained: no call left, stopping"); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("node A did not stop after its calls ended")
 		}
 	}
+	a2 := byNode(m.recordings(t, "cluster"))["botline@node-a"]
+	if a2-a1 != upA || localAudio(a) != 0 {
+		t.Fatalf("node A stopped with %d of its %d drained calls' recordings in the bucket, %d on its disk", a2-a1, upA, localAudio(a))
+	}
 	b.waitIdle(t)
-	a2, b2 := wavCount(a), wavCount(b)
+	recs = m.waitRecordings(t, "cluster", 60, 30*time.Second)
+	nodes = byNode(recs)
+	b2 := nodes["botline@node-b"]
 	t.Logf("during the drain: node A had %d calls up and recorded %d more; node B recorded %d more", upA, a2-a1, b2-b1)
-	if a2-a1 != upA || b2-b1 != 20-upA {
-		t.Fatalf("node A recorded %d more (had %d up), node B %d more; want every call after the drain on B", a2-a1, upA, b2-b1)
+	if len(recs) != 60 || b2-b1 != 20-upA {
+		t.Fatalf("node A recorded %d more (had %d up), node B %d more (%d in all); want every call after the drain on B", a2-a1, upA, b2-b1, len(recs))
 	}
-	wavs, _ := filepath.Glob(filepath.Join(a.dir, "*.wav"))
-	for _, w := range wavs {
-		md := readMetadata(t, strings.TrimSuffix(w, ".wav")+".json")
-		if d := readWAV(t, w).duration; d < 7*time.Second || md.EndReason == "" || md.Sha256 == "" || md.ResourceID != "botline@node-a" {
-			t.Fatalf("node A's recording %s: %v, metadata %+v", w, d, md)
-		}
+	for id, r := range recs {
+		checkBucketRecording(t, id, r, 7*time.Second)
 	}
-	// Node A stopped only once its webhook had every file-ready event.
+	// Node A stopped only once its webhook had every file-ready event, each
+	// naming a recording the bucket holds.
 	if n := len(hookA.events); n != a2 {
 		t.Fatalf("node A's webhook had %d file-ready events when A stopped, A recorded %d", n, a2)
+	}
+	for range a2 {
+		ev := <-hookA.events
+		if _, ok := recs[ev.ID]; !ok {
+			t.Fatalf("event for %s, which is not in the bucket", ev.ID)
+		}
+	}
+	// Node B serves node A's recordings now that A is gone.
+	for id, r := range recs {
+		if r.md.ResourceID == "botline@node-a" {
+			if code, got := download(t, b, id); code != 200 || !bytes.Equal(got, r.audio) {
+				t.Fatalf("node A's %s from node B after A stopped: %d", id, code)
+			}
+		}
 	}
 }

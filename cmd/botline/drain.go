@@ -8,13 +8,34 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/botline/botline/recorder/s3store"
 	"github.com/botline/botline/recordingsapi"
 	"github.com/botline/botline/sip"
 )
 
-// eventsDrainWait bounds how long a drained gateway waits for its last
-// file-ready events to be taken.
-const eventsDrainWait = 30 * time.Second
+// queue is work a drained node finishes before it stops: uploads of its
+// last recordings, then their file-ready events.
+type queue struct {
+	name string        // for the log
+	wait time.Duration // at most
+	q    interface {
+		WaitEmpty(context.Context) error
+	}
+	queued func() int64
+}
+
+// backlog lists the queues a node has: uploads first, since each
+// recording's event waits for its upload.
+func backlog(uploads *s3store.Uploader, events *recordingsapi.Notifier) []queue {
+	var qs []queue
+	if uploads != nil {
+		qs = append(qs, queue{"recording uploads", 2 * time.Minute, uploads, func() int64 { return uploads.Stats().Queued }})
+	}
+	if events != nil {
+		qs = append(qs, queue{"file-ready events", 30 * time.Second, events, func() int64 { return events.Stats().Queued }})
+	}
+	return qs
+}
 
 // drainOnRequest drains the gateway on SIGTERM or a request (POST
 // /admin/drain): SIP takes no new call and OPTIONS answers 503, so a
@@ -22,7 +43,7 @@ const eventsDrainWait = 30 * time.Second
 // their own (their recordings finalized as at any hang-up); then stop
 // ends the process. A second SIGTERM, or timeout (0 = none), hangs up
 // what is left at once.
-func drainOnRequest(ctx context.Context, srv *sip.Server, events *recordingsapi.Notifier, req <-chan struct{}, timeout time.Duration, stop func(), log *slog.Logger) {
+func drainOnRequest(ctx context.Context, srv *sip.Server, backlog []queue, req <-chan struct{}, timeout time.Duration, stop func(), log *slog.Logger) {
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
 	defer signal.Stop(term)
@@ -54,12 +75,12 @@ func drainOnRequest(ctx context.Context, srv *sip.Server, events *recordingsapi.
 		stop()
 		return
 	}
-	if events != nil { // the last recordings' file-ready events, a bounded while
-		ectx, cancel := context.WithTimeout(wctx, eventsDrainWait)
-		err := events.WaitEmpty(ectx)
+	for _, q := range backlog { // the last recordings' uploads and events, a bounded while
+		qctx, cancel := context.WithTimeout(wctx, q.wait)
+		err := q.q.WaitEmpty(qctx)
 		cancel()
 		if err != nil {
-			log.Warn("stopping with file-ready events still spooled; they go out at the next start", "queued", events.Stats().Queued)
+			log.Warn("stopping with work still spooled; it goes on at the next start", "queue", q.name, "queued", q.queued())
 		}
 	}
 	log.Info("drained: no call left, stopping")

@@ -37,6 +37,7 @@ type options struct {
 	sampleRate                                    int
 	eventsURLs                                    urlList
 	recipients                                    urlList
+	peers                                         urlList
 	eventsSecret                                  string
 	eventsHandshake                               bool
 	tts, stt, botTransport, outboundProxy         string
@@ -45,6 +46,7 @@ type options struct {
 	sip                                           sipOptions
 	unavailable                                   unavailableOptions
 	auth                                          authOptions
+	store                                         storeOptions
 }
 
 // urlList is a repeatable flag; a comma-separated value adds several.
@@ -100,11 +102,13 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.utteranceEnd, "utterance-end", 700*time.Millisecond, "silence that ends a caller's utterance")
 	host, _ := os.Hostname()
 	fs.StringVar(&o.nodeID, "node-id", host, "this gateway's name among several: in /healthz, and in every recording's resourceId (botline@<node-id>) and file-ready topic")
+	fs.Var(&o.peers, "peer", "another node of the cluster, NODE_ID=URL (its --node-id and --public-url); repeatable. Every id a node issues names it, so recording control (and, without --store, downloads) for a recording another node owns is passed to that node, and a start by serverCallId is tried on every node; all nodes must share --api-token")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 0, "on SIGTERM or POST /admin/drain, how long calls in progress may go on before they are hung up (0 = until they end; a second SIGTERM cuts it short)")
 	fs.DurationVar(&o.retention, "retention", 48*time.Hour, "finished recordings older than this are deleted (audio and metadata)")
 	o.sip.register(fs)
 	o.unavailable.register(fs)
 	o.auth.register(fs)
+	o.store.register(fs)
 	fs.StringVar(&o.apiToken, "api-token", "", "bearer token the recordings API requires; required when --http-listen is not a loopback address")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: botline [flags]\n       botline verify [-key PUBLIC-KEY] DIR   (check recordings: hashes, chunk chain, signed manifests)\n       botline decrypt -identity KEYFILE [-o OUT] FILE.age   (an encrypted recording's WAV, metadata or transcript)\n       botline say-pcap [-o speech.pcap] TEXT   (spoken text as G.711 RTP for SIPp)\n\n"+

@@ -27,6 +27,7 @@ import (
 	"github.com/botline/botline/internal/botauth"
 	"github.com/botline/botline/internal/httpjson"
 	"github.com/botline/botline/recorder"
+	"github.com/botline/botline/recorder/s3store"
 	"github.com/botline/botline/recordingsapi"
 	"github.com/botline/botline/sip"
 	"github.com/prometheus/client_golang/prometheus"
@@ -145,8 +146,17 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("--recordings-dir: %w", err)
 	}
-	gwCfg := channel.Config{PublicURL: o.publicURL, RecordingsDir: dir, ResourceID: "botline@" + o.nodeID, Logger: log,
-		RecordingLayout: layout, RecordingSampleRate: o.sampleRate, Store: recorder.LocalStore{Dir: dir}}
+	gwCfg := channel.Config{PublicURL: o.publicURL, RecordingsDir: dir, ResourceID: "botline@" + o.nodeID, NodeTag: recorder.NodeTag(o.nodeID), Logger: log,
+		RecordingLayout: layout, RecordingSampleRate: o.sampleRate}
+	store, uploads, err := o.store.open(ctx, dir, log)
+	if err != nil {
+		return err
+	}
+	gwCfg.Store = store
+	cluster, err := parsePeers(o.peers, o.nodeID, uploads == nil, log)
+	if err != nil {
+		return err
+	}
 	gwCfg.PolicyRequired = o.policyRequired
 	pb, err := recorder.ParsePauseBehavior(o.pauseBehavior)
 	if err != nil {
@@ -216,6 +226,12 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		defer n.Wait()
 		gwCfg.Events, events = n, n
 	}
+	if uploads != nil { // the event follows the recording into the bucket
+		if events != nil {
+			uploads.Next = events
+		}
+		gwCfg.Events = uploads
+	}
 	gw := channel.New(gwCfg)
 	if sc, ok := bot.(*streaming.Client); ok {
 		defer sc.Close()
@@ -238,6 +254,12 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 				log.Error("file-ready event not queued", "recordingId", md.RecordingID, "err", err)
 			}
 		}
+	}
+	if uploads != nil {
+		if err := uploads.Start(ctx); err != nil {
+			return err
+		}
+		defer uploads.Wait()
 	}
 	if o.retention > 0 {
 		go recorder.Retain(ctx, gwCfg.Store, o.retention, min(time.Minute, max(o.retention/4, 100*time.Millisecond)), log)
@@ -264,14 +286,14 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
 	drainReq := make(chan struct{}, 1)
-	go drainOnRequest(ctx, srv, events, drainReq, o.drainTimeout, stopAll, log)
+	go drainOnRequest(ctx, srv, backlog(uploads, events), drainReq, o.drainTimeout, stopAll, log)
 	requestDrain := func() {
 		select {
 		case drainReq <- struct{}{}:
 		default:
 		}
 	}
-	httpSrv := &http.Server{Handler: routes(o, gw, srv, gwCfg.Store, events, ba, requestDrain, log),
+	httpSrv := &http.Server{Handler: cluster.wrap(routes(o, gw, srv, gwCfg.Store, events, uploads, ba, requestDrain, log)),
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10}
 	go func() {
@@ -300,7 +322,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 // recordings or the gateway's state needs --api-token when one is set;
 // /healthz answers anyone that the gateway is up, and only a token holder
 // how many calls it carries.
-func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Store, events *recordingsapi.Notifier, ba *botauth.Authority, drain func(), log *slog.Logger) http.Handler {
+func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Store, events *recordingsapi.Notifier, uploads *s3store.Uploader, ba *botauth.Authority, drain func(), log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v3/", connectorAPI(gw.Handler(), ba, o.httpListen))
 	if ba != nil {
@@ -324,7 +346,7 @@ func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Sto
 		httpjson.Write(w, http.StatusOK, srv.Stats())
 	}))
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector{srv: srv, gw: gw, events: events}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collector{srv: srv, gw: gw, events: events, uploads: uploads}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux.Handle("GET /metrics", auth.RequireBearer(o.apiToken, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP))
 	(&recordingsapi.Downloads{Store: store, Token: o.apiToken, Logger: log}).Register(mux)
 	(&recordingsapi.UI{Token: o.apiToken, Logger: log}).Register(mux)

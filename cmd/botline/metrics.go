@@ -9,6 +9,7 @@ import (
 
 	"github.com/botline/botline/channel"
 	"github.com/botline/botline/internal/metric"
+	"github.com/botline/botline/recorder/s3store"
 	"github.com/botline/botline/recordingsapi"
 	"github.com/botline/botline/sip"
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,9 +18,10 @@ import (
 // collector turns the SIP server's and the gateway's counters into
 // Prometheus metrics at scrape time.
 type collector struct {
-	srv    *sip.Server
-	gw     *channel.Gateway
-	events *recordingsapi.Notifier // nil without --events-url
+	srv     *sip.Server
+	gw      *channel.Gateway
+	events  *recordingsapi.Notifier // nil without --events-url
+	uploads *s3store.Uploader       // nil without --store
 }
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -41,6 +43,9 @@ var (
 	descRecordedBytes   = desc("recorded_bytes_total", "Bytes of the audio files of finalized recordings.")
 	descWebhookQueue    = desc("webhook_queue", "File-ready events spooled and not yet taken by every webhook.")
 	descWebhookPosts    = desc("webhook_posts_total", "File-ready event posts to webhooks, by result: delivered, or failed (retried with backoff).", "result")
+	descUploadQueue     = desc("upload_queue", "Finished recordings waiting to be uploaded to --store.")
+	descUploads         = desc("uploads_total", "Upload attempts to --store, by result: uploaded (files), or failed (retried with backoff).", "result")
+	descUploadedBytes   = desc("uploaded_bytes_total", "Bytes uploaded to --store.")
 	descDelivery        = desc("bot_delivery_seconds", "Time to deliver one activity to the bot (failed deliveries included).")
 	descDeliveryFailed  = desc("bot_delivery_failures_total", "Deliveries to the bot that failed after the transport's retries.")
 	descTTS             = desc("tts_seconds", "Synthesis of one prompt.")
@@ -50,7 +55,8 @@ var (
 // Describe sends every metric's description.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descCallsActive, descCallsTotal, descResponses, descRefused, descSetup, descRTP,
-		descJitterMax, descConversations, descRecordings, descRecordingsDone, descRecordedSeconds, descRecordedBytes, descWebhookQueue, descWebhookPosts, descDelivery,
+		descJitterMax, descConversations, descRecordings, descRecordingsDone, descRecordedSeconds, descRecordedBytes, descWebhookQueue, descWebhookPosts,
+		descUploadQueue, descUploads, descUploadedBytes, descDelivery,
 		descDeliveryFailed, descTTS, descSTT} {
 		ch <- d
 	}
@@ -98,6 +104,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descWebhookQueue, float64(ev.Queued))
 		counter(descWebhookPosts, float64(ev.Delivered), "delivered")
 		counter(descWebhookPosts, float64(ev.Failures), "failed")
+	}
+	if c.uploads != nil {
+		up := c.uploads.Stats()
+		gauge(descUploadQueue, float64(up.Queued))
+		counter(descUploads, float64(up.Uploaded), "uploaded")
+		counter(descUploads, float64(up.Failures), "failed")
+		counter(descUploadedBytes, float64(up.Bytes))
 	}
 	histogram(descDelivery, m.Delivery)
 	counter(descDeliveryFailed, float64(m.DeliveryFailures))

@@ -14,5 +14,10 @@ var enc = base32.StdEncoding.WithPadding(base32.NoPadding)
 func New() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return strings.ToLower(enc.EncodeToString(b[:]))
+	return Encode(b[:])
+}
+
+// Encode writes b in the ids' alphabet: lower-case base32, no padding.
+func Encode(b []byte) string {
+	return strings.ToLower(enc.EncodeToString(b))
 }
