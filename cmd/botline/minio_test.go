@@ -168,6 +168,21 @@ func (m *minioServer) recordings(t *testing.T, prefix string) map[string]bucketR
 	return found
 }
 
+// count is how many chunks (metadata objects) are under prefix.
+func (m *minioServer) count(t *testing.T, prefix string) int {
+	t.Helper()
+	n := 0
+	for obj := range m.client.ListObjects(context.Background(), "recordings", minio.ListObjectsOptions{Prefix: prefix + "/"}) {
+		if obj.Err != nil {
+			t.Fatal(obj.Err)
+		}
+		if strings.HasSuffix(obj.Key, ".json") {
+			n++
+		}
+	}
+	return n
+}
+
 // waitRecordings waits until the bucket holds n chunks under prefix.
 func (m *minioServer) waitRecordings(t *testing.T, prefix string, n int, within time.Duration) map[string]bucketRecording {
 	t.Helper()

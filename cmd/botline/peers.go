@@ -88,8 +88,9 @@ func (p *peers) wrap(h http.Handler) http.Handler {
 // node or a path that names none.
 func (p *peers) owner(path string) *url.URL {
 	rest, ok := strings.CutPrefix(path, "/calling/recordings/")
-	if !ok && p.downloads {
-		rest, ok = strings.CutPrefix(path, "/recording/download/")
+	if !ok && p.downloads { // downloads and erasure: /recording/download/{id}..., /recording/{id}
+		rest, ok = strings.CutPrefix(path, "/recording/")
+		rest = strings.TrimPrefix(rest, "download/")
 	}
 	if !ok {
 		return nil

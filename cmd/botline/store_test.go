@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/botline/botline/recorder"
+	"github.com/minio/minio-go/v7"
 )
 
 // storeNode's flags: the embedded bot records every call; no voice.
@@ -140,4 +142,50 @@ func TestStoreOutage(t *testing.T) {
 		t.Fatalf("%d audio files left on disk after the store came back", n)
 	}
 	checkDownloads(t, recs, gw)
+}
+
+// TestStoreAnyNode: two nodes share a bucket; node A records two SIPp
+// calls. Node B finds them by search, serves their metadata, and erases
+// one (its objects leave the bucket; node A no longer serves it); a node
+// started with --retention 1s sweeps the other from the bucket.
+func TestStoreAnyNode(t *testing.T) {
+	m := startMinIO(t)
+	a := startGateway(t, storeNodeArgs(m, "any", "--node-id", "node-a", "--api-token", "tok")...)
+	b := startGateway(t, storeNodeArgs(m, "any", "--node-id", "node-b", "--api-token", "tok")...)
+	scenario := filepath.Join("..", "..", "examples", "sipp", "caller.xml")
+	if r := <-sippRun(t, a, "", scenario, "-m", "2", "-r", "2", "-l", "2"); r.err != nil {
+		t.Fatalf("SIPp: %v\n%s", r.err, r.out)
+	}
+	recs := m.waitRecordings(t, "any", 2, 30*time.Second)
+	var ids []string
+	for id := range recs {
+		ids = append(ids, id)
+	}
+	code, body := b.request(t, "GET", "/recordings?dialed=%2B18005550199", "", "tok")
+	if code != 200 || !strings.Contains(string(body), ids[0]) || !strings.Contains(string(body), ids[1]) {
+		t.Fatalf("search on node B: %d %s; want %v", code, body, ids)
+	}
+	if code, body := b.request(t, "GET", "/recording/download/"+ids[0]+"/metadata", "", "tok"); code != 200 || !strings.Contains(string(body), `"botline@node-a"`) {
+		t.Fatalf("node A's metadata from node B: %d %s", code, body)
+	}
+	if code, body := b.request(t, "DELETE", "/recording/"+ids[0], "", "tok"); code/100 != 2 {
+		t.Fatalf("erasure on node B: %d %s", code, body)
+	}
+	if _, left := m.recordings(t, "any")[ids[0]]; left {
+		t.Fatalf("%s still in the bucket after erasure", ids[0])
+	}
+	for _, obj := range []string{ids[0] + ".wav", ids[0] + ".json"} {
+		if _, err := m.client.StatObject(t.Context(), "recordings", "any/"+obj, minio.StatObjectOptions{}); err == nil {
+			t.Fatalf("any/%s still in the bucket after erasure", obj)
+		}
+	}
+	if code, _ := download(t, a, ids[0]); code != 404 {
+		t.Fatalf("node A serves an erased recording: %d", code)
+	}
+	startGateway(t, storeNodeArgs(m, "any", "--node-id", "node-c", "--retention", "1s")...)
+	for deadline := time.Now().Add(15 * time.Second); m.count(t, "any") > 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("retention did not sweep the bucket")
+		}
+	}
 }
