@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SIP ?= 127.0.0.1:5060
 GO_TEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: run build call test deps deps-sipp deps-node deps-speech deps-trunk deps-browser deps-kamailio deps-minio bench bench-capacity vet hygiene
+.PHONY: run build cluster cluster-call call test deps deps-sipp deps-node deps-speech deps-trunk deps-browser deps-kamailio deps-minio bench bench-capacity vet hygiene
 
 ## run: the gateway with its embedded default bot, recordings in ./recordings
 run: deps-speech
@@ -12,6 +12,18 @@ run: deps-speech
 
 build:
 	go build -o bin/botline ./cmd/botline
+
+## cluster: Kamailio in front of two botline nodes sharing a MinIO bucket (examples/cluster/run.sh)
+cluster: build deps-speech deps-kamailio deps-minio
+	MINIO=$(MINIO_DIR)/minio examples/cluster/run.sh
+
+## cluster-call: one SIPp call through the cluster's Kamailio, then the recordings the bucket holds
+cluster-call: deps-sipp
+	sipp -sf examples/sipp/caller.xml -s +18005550199 -m 1 -i 127.0.0.1 -p 5070 \
+		-timeout 30 -timeout_error -nostdin 127.0.0.1:5060 >/tmp/botline-call.log 2>&1 \
+		&& echo "call completed" || { echo "call failed (is 'make cluster' running?); SIPp said:"; tail -20 /tmp/botline-call.log; exit 1; }
+	@sleep 1; curl -s -H 'Authorization: Bearer cluster-token' http://127.0.0.1:8081/recordings \
+		| python3 -c 'import json,sys; [print(r["resourceId"], r["chunkDocumentId"], str(r["chunkDuration"])+" ms") for r in json.load(sys.stdin)["recordings"]]'
 
 ## call: place the example SIPp call (~8 s of speech) against `make run`
 call: deps-sipp

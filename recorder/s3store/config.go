@@ -112,7 +112,8 @@ func (b *Bucket) Prepare(ctx context.Context, timeout time.Duration) (reachable 
 	case ok:
 		return true, nil
 	}
-	if err := b.Client.MakeBucket(ctx, b.Name, minio.MakeBucketOptions{}); err != nil {
+	err = b.Client.MakeBucket(ctx, b.Name, minio.MakeBucketOptions{})
+	if err != nil && minio.ToErrorResponse(err).Code != "BucketAlreadyOwnedByYou" { // another node made it first
 		return false, fmt.Errorf("store bucket %s does not exist and could not be created: %w", b.Name, err)
 	}
 	return true, nil
