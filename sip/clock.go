@@ -21,6 +21,9 @@ type clock struct {
 type clockShard struct {
 	mu     sync.Mutex
 	medias []*media
+	// out, with --rtp-mux, is the shared socket of the shard's calls:
+	// their ticks queue packets there, sent in batches after the tick.
+	out *muxShard
 }
 
 func newClock() *clock {
@@ -36,8 +39,15 @@ func newClock() *clock {
 // close stops the tick goroutines.
 func (c *clock) close() { c.once.Do(func() { close(c.stop) }) }
 
-func (c *clock) add(m *media) {
-	s := c.shards[int(c.next.Add(1))%len(c.shards)]
+// pick chooses the shard of the next call, round robin.
+func (c *clock) pick() int { return int(c.next.Add(1)) % len(c.shards) }
+
+// add puts m on shard i (-1: the next, round robin).
+func (c *clock) add(m *media, i int) {
+	if i < 0 {
+		i = c.pick()
+	}
+	s := c.shards[i]
 	s.mu.Lock()
 	m.shard, m.shardIdx = s, len(s.medias)
 	s.medias = append(s.medias, m)
@@ -81,6 +91,9 @@ func (s *clockShard) run(stop <-chan struct{}) {
 			s.mu.Lock()
 			for _, m := range s.medias {
 				m.tick(now, send)
+			}
+			if s.out != nil {
+				s.out.flush()
 			}
 			s.mu.Unlock()
 			next = next.Add(frameTime)

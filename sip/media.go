@@ -51,8 +51,12 @@ type media struct {
 	shard    *clockShard
 	shardIdx int
 
-	conn   *net.UDPConn
-	remote netip.AddrPort // where the caller's RTP comes from and ours goes
+	conn *net.UDPConn
+	// mux, with --rtp-mux, is the shared socket conn is: its reader hands
+	// this call its packets, and ticks queue ours there.
+	mux      *muxShard
+	muxShard int
+	remote   netip.AddrPort // where the caller's RTP comes from and ours goes
 	// latched: remote is the source the caller's RTP was seen from; every
 	// other source is dropped. Until then the first packet from the SDP's
 	// address, or from the SDP's or the signalling's IP (a caller behind
@@ -102,10 +106,14 @@ type media struct {
 
 // mediaConfig is what a call's media is built with.
 type mediaConfig struct {
-	conn  *net.UDPConn // the call's RTP socket
-	offer *Offer       // the caller's address, codec and telephone-event type
-	ssrc  uint32       // of what the gateway sends
-	log   *slog.Logger
+	conn *net.UDPConn // the call's RTP socket
+	// mux and muxShard, when set, make conn a shared socket (--rtp-mux)
+	// and name the clock shard that sends on it.
+	mux      *muxShard
+	muxShard int
+	offer    *Offer // the caller's address, codec and telephone-event type
+	ssrc     uint32 // of what the gateway sends
+	log      *slog.Logger
 	// signalIP is where the call's INVITE came from: a caller behind NAT
 	// sends its RTP from this IP rather than its SDP's.
 	signalIP netip.Addr
@@ -122,7 +130,7 @@ type mediaConfig struct {
 func newMedia(cfg mediaConfig) *media {
 	offer, ssrc := cfg.offer, cfg.ssrc
 	m := &media{
-		conn: cfg.conn, remote: offer.Remote, codec: offer.Codec, log: cfg.log, signalIP: cfg.signalIP.Unmap(),
+		conn: cfg.conn, mux: cfg.mux, muxShard: cfg.muxShard, remote: offer.Remote, codec: offer.Codec, log: cfg.log, signalIP: cfg.signalIP.Unmap(),
 		timeout: cfg.timeout, onTimeout: cfg.onTimeout, onDTMF: cfg.onDTMF, srtp: cfg.srtp,
 		jb:     newJitterBuffer(uint32(playoutDelay.Milliseconds() * 8)),
 		rbuf:   make([]byte, 1500),
@@ -148,7 +156,12 @@ func newMedia(cfg mediaConfig) *media {
 func (m *media) start(c *clock, sink AudioSink) {
 	m.sink = sink
 	m.lastRecv = time.Now()
-	c.add(m)
+	if m.mux != nil { // the shared socket's reader delivers; no goroutine of its own
+		c.add(m, m.muxShard)
+		m.mux.add(m)
+		return
+	}
+	c.add(m, -1)
 	go m.run()
 }
 
@@ -274,7 +287,10 @@ func (m *media) tick(now time.Time, send bool) {
 			return
 		}
 	}
-	if _, err := m.conn.WriteToUDPAddrPort(pkt, m.remote); err == nil {
+	if m.mux != nil {
+		m.mux.queue(pkt, m.remote) // sent with the shard's batch after this tick
+		m.stats.Sent++
+	} else if _, err := m.conn.WriteToUDPAddrPort(pkt, m.remote); err == nil {
 		m.stats.Sent++
 	}
 }
@@ -348,10 +364,19 @@ func (m *media) sendDTMF(events []uint8) bool {
 
 // update applies a re-INVITE's offer: a new address, codec, or hold.
 func (m *media) update(o *Offer, hold bool) {
+	// The shared socket's table takes m.mu under its own lock: it learns
+	// of a new address once m.mu is released.
+	if moved := m.updateLocked(o, hold); moved && m.mux != nil {
+		m.mux.relatch(m)
+	}
+}
+
+// updateLocked applies the offer under m.mu; it reports a new address.
+func (m *media) updateLocked(o *Offer, hold bool) (moved bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if o.Remote.IsValid() && !o.Remote.Addr().IsUnspecified() && o.Remote != m.remote {
-		m.remote, m.latched = o.Remote, false // a new address: latch again
+		m.remote, m.latched, moved = o.Remote, false, true // a new address: latch again
 	}
 	if o.Codec.PayloadType != m.codec.PayloadType || o.Codec.Name != m.codec.Name {
 		m.codec = o.Codec
@@ -362,6 +387,7 @@ func (m *media) update(o *Offer, hold bool) {
 		m.dtmfPT = o.DTMF
 	}
 	m.hold = hold
+	return moved
 }
 
 // stop ends run and waits for it, so the sink gets no frame after stop
@@ -371,7 +397,12 @@ func (m *media) stop() MediaStats {
 		if m.shard != nil {
 			m.shard.remove(m)
 		}
-		m.conn.Close()
+		if m.mux != nil {
+			m.mux.remove(m)
+			close(m.done) // no goroutine of its own to close it
+		} else {
+			m.conn.Close()
+		}
 		m.mu.Lock()
 		leg := m.leg
 		m.mu.Unlock()

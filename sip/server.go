@@ -47,9 +47,14 @@ type Screener interface {
 
 // Config configures a Server.
 type Config struct {
-	Listen   string     // host:port for UDP and TCP
-	MediaIP  netip.Addr // address bound for RTP and put in SDP
-	Ports    *PortRange
+	Listen  string     // host:port for UDP and TCP
+	MediaIP netip.Addr // address bound for RTP and put in SDP
+	Ports   *PortRange
+	// RTPMux, if set, carries every call's RTP on one shared port per
+	// core (the first ports of Ports) instead of a port per call:
+	// packets move in batches (recvmmsg, sendmmsg). The caller must send
+	// its RTP from the address its SDP gives (see docs/PERFORMANCE.md).
+	RTPMux   bool
 	RingTime time.Duration // time between 180 Ringing and 200 OK
 	// RTPTimeout hangs up a call whose caller sent no RTP for this long
 	// (a caller gone without BYE); 0 = never.
@@ -119,6 +124,7 @@ type Server struct {
 	legs  map[string]*Call // bridged transfers: the call by its outbound leg's Call-ID
 	ends  sync.WaitGroup   // answered calls not yet fully ended
 	clock *clock
+	mux   *rtpMux // nil unless Config.RTPMux
 
 	totals   totals
 	refusals refusals
@@ -202,6 +208,9 @@ func (s *Server) Stats() Totals {
 	t.RefusedRateLimited = s.refusals.rateLimited.Load()
 	t.RefusedOverCapacity = s.refusals.overCapacity.Load()
 	t.RefusedDraining = s.refusals.draining.Load()
+	if s.mux != nil { // shared ports: strangers belong to no call
+		t.RTPStrangers += s.mux.strangers()
+	}
 	return t
 }
 
@@ -247,6 +256,20 @@ func NewServer(cfg Config) (*Server, error) {
 		},
 		limiter: newInviteLimiter(cfg.InviteRate),
 		setup:   metric.NewHistogram(SetupBounds...),
+	}
+	if cfg.RTPMux {
+		ports := *cfg.Ports // the mux takes the range's first ports
+		mux, err := newRTPMux(cfg.MediaIP, &ports, len(s.clock.shards))
+		if err != nil {
+			s.clock.close()
+			return nil, err
+		}
+		s.cfg.Ports, s.mux = &ports, mux
+		for i, sh := range s.clock.shards { // their goroutines run already
+			sh.mu.Lock()
+			sh.out = mux.shards[i]
+			sh.mu.Unlock()
+		}
 	}
 	if cfg.TLSListen != "" {
 		if cfg.TLSConfig == nil {
@@ -330,6 +353,9 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	}
 	s.hangupAll()
 	s.clock.close()
+	if s.mux != nil {
+		s.mux.close()
+	}
 	s.ua.Close()
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("sip listen %s: %w", s.cfg.Listen, err)
@@ -468,7 +494,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	conn, err := s.cfg.Ports.Listen(s.cfg.MediaIP)
+	sock, err := s.rtpSocket()
 	if err != nil {
 		log.Error("call refused", "status", 503, "err", err)
 		respond(tx, req, 503, "Service Unavailable", log)
@@ -477,7 +503,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	ua := s.dialogUA(req)
 	dlg, err := ua.ReadInvite(req, tx)
 	if err != nil {
-		conn.Close()
+		sock.close()
 		log.Warn("call refused", "status", 400, "err", err)
 		respond(tx, req, 400, "Bad Request", log)
 		return
@@ -486,12 +512,12 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	var ours []byte // our answer, or under a delayed offer our offer
 	var local *Crypto
 	if delayed {
-		ours, local, err = ourOffer(s.cfg.MediaIP, conn.LocalAddr().(*net.UDPAddr).Port, sessID, s.cfg.SRTP)
+		ours, local, err = ourOffer(s.cfg.MediaIP, sock.port(), sessID, s.cfg.SRTP)
 	} else {
-		ours, err = Answer(offer, s.cfg.MediaIP, conn.LocalAddr().(*net.UDPAddr).Port, sessID)
+		ours, err = Answer(offer, s.cfg.MediaIP, sock.port(), sessID)
 	}
 	if err != nil {
-		conn.Close()
+		sock.close()
 		log.Error("call refused", "status", 500, "err", err)
 		_ = dlg.Respond(500, "Server Internal Error", nil)
 		return
@@ -502,14 +528,14 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		Caller: from.Address.User, Dialed: to.Address.User, Called: req.Recipient.User,
 		Transport: strings.ToUpper(req.Transport()),
 		srv:       s, dialog: dlg, done: make(chan struct{}), ready: make(chan struct{}),
-		sdpID: sessID, sdpVersion: sessID, lastOffer: offer, rtpPort: conn.LocalAddr().(*net.UDPAddr).Port,
+		sdpID: sessID, sdpVersion: sessID, lastOffer: offer, rtpPort: sock.port(),
 		delayed: delayed, contact: &ua.ContactHDR,
 	}
 	if !delayed {
 		c.Codec, c.SRTP = offer.Codec.Name, srtpSuite(offer)
 	}
 	if err := dlg.Respond(180, "Ringing", nil); err != nil {
-		conn.Close()
+		sock.close()
 		log.Info("call ended before answer", "err", err)
 		return
 	}
@@ -517,14 +543,14 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		select {
 		case <-time.After(s.cfg.RingTime):
 		case <-dlg.Context().Done(): // CANCEL: sipgo answered 200 and 487
-			conn.Close()
+			sock.close()
 			log.Info("call canceled", "from", c.FromURI, "to", c.ToURI)
 			return
 		}
 	}
 	if sc, ok := s.cfg.Handler.(Screener); ok {
 		if code, reason := sc.CallOffered(dlg.Context(), c); code != 0 {
-			conn.Close()
+			sock.close()
 			log.Warn("call refused", "status", code, "reason", reason)
 			var hdrs []sip.Header
 			if code == 503 {
@@ -552,7 +578,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err != nil {
 		// 200 OK not ACKed (or the INVITE was canceled as we answered), or
 		// a delayed offer's ACK without a usable answer.
-		conn.Close()
+		sock.close()
 		close(c.ready)
 		s.forget(c)
 		log.Warn("call not established", "err", err)
@@ -565,11 +591,11 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	s.setup.Observe(time.Since(received))
 	log.Info("call answered", "from", c.FromURI, "to", c.ToURI, "codec", c.Codec, "transport", c.Transport, "srtp", c.SRTP,
-		"rtpLocal", conn.LocalAddr().String(), "rtpRemote", offer.Remote.String())
+		"rtpLocal", sock.conn.LocalAddr().String(), "rtpRemote", offer.Remote.String())
 	// The media exists before the handler runs (so it can queue audio to
 	// play), and starts once the handler gave its sink.
 	m := newMedia(mediaConfig{
-		conn: conn, offer: offer, ssrc: rand.Uint32(), log: log, signalIP: sourceIP(req),
+		conn: sock.conn, mux: sock.mux, muxShard: sock.shard, offer: offer, ssrc: rand.Uint32(), log: log, signalIP: sourceIP(req),
 		timeout: s.cfg.RTPTimeout,
 		onTimeout: func() {
 			log.Warn("hanging up: no RTP", "timeout", s.cfg.RTPTimeout.String())

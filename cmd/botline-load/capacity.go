@@ -40,6 +40,8 @@ func runCapacity(args []string) error {
 	out := fs.String("out", "docs/PERFORMANCE.md", "where to write the table")
 	work := fs.String("work", os.TempDir(), "scratch directory for recordings")
 	compare := fs.String("compare", "", "another botline binary (e.g. the previous build) run at every step right after --botline: the table gives both and their ratio")
+	extra := fs.String("args", "", "more flags for the --botline gateway, space separated (e.g. --rtp-mux)")
+	compareExtra := fs.String("compare-args", "", "more flags for the --compare gateway, space separated")
 	pin := fs.Bool("pin", true, "with more than one CPU: the gateway (and the floor) on CPU 0, the generator on the others")
 	fs.Parse(args)
 	self, err := os.Executable()
@@ -56,7 +58,7 @@ func runCapacity(args []string) error {
 		if err != nil || n < 1 {
 			return fmt.Errorf("--steps: %q", s)
 		}
-		st, err := capacityStepRun(p, *botline, self, n, *hold, *rate, *work)
+		st, err := capacityStepRun(p, *botline, strings.Fields(*extra), self, n, *hold, *rate, *work)
 		if err != nil {
 			return err
 		}
@@ -64,7 +66,7 @@ func runCapacity(args []string) error {
 		logStep(*botline, st)
 		ok := st.Verdict == "ok"
 		if *compare != "" {
-			ot, err := capacityStepRun(p, *compare, self, n, *hold, *rate, *work)
+			ot, err := capacityStepRun(p, *compare, strings.Fields(*compareExtra), self, n, *hold, *rate, *work)
 			if err != nil {
 				return err
 			}
@@ -78,7 +80,7 @@ func runCapacity(args []string) error {
 	}
 	table := capacityMarkdown(steps, *hold, *rate, p, strings.Join(os.Args, " "))
 	if *compare != "" {
-		table = compareMarkdown(steps, others, *botline, *compare, *hold, *rate, p, strings.Join(os.Args, " "))
+		table = compareMarkdown(steps, others, strings.TrimSpace(*botline+" "+*extra), strings.TrimSpace(*compare+" "+*compareExtra), *hold, *rate, p, strings.Join(os.Args, " "))
 	}
 	return writeBetweenMarkers(*out, table)
 }
@@ -117,7 +119,7 @@ func writeBetweenMarkers(path, table string) error {
 	return os.WriteFile(path, []byte(s), 0o644)
 }
 
-func capacityStepRun(p pinning, botline, self string, n int, hold time.Duration, rate float64, work string) (capacityStep, error) {
+func capacityStepRun(p pinning, botline string, extra []string, self string, n int, hold time.Duration, rate float64, work string) (capacityStep, error) {
 	st := capacityStep{Calls: n}
 	dir, err := os.MkdirTemp(work, "capacity-")
 	if err != nil {
@@ -125,11 +127,11 @@ func capacityStepRun(p pinning, botline, self string, n int, hold time.Duration,
 	}
 	defer os.RemoveAll(dir)
 	const sipAddr, httpAddr = "127.0.0.1:35060", "127.0.0.1:38080"
-	gw := p.command(botline, "--sip-listen", sipAddr, "--http-listen", httpAddr, "--recordings-dir", filepath.Join(dir, "rec"),
+	gw := p.command(botline, append([]string{"--sip-listen", sipAddr, "--http-listen", httpAddr, "--recordings-dir", filepath.Join(dir, "rec"),
 		"--default-bot-call-time", "0", "--rtp-ports", "20000-39999", "--log-format", "json",
 		// speech recognition costs per utterance (~1 s of CPU each with
 		// pocketsphinx), not per call: it is measured apart (make bench)
-		"--stt", "none")
+		"--stt", "none"}, extra...)...)
 	// The generator is one source: no per-source INVITE limit (an
 	// environment variable, which builds older than the flag ignore).
 	gw.Env = append(os.Environ(), "BOTLINE_SIP_INVITE_RATE=0")

@@ -134,7 +134,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	}
 	sipCfg := sip.Config{
 		Listen: o.sipListen, MediaIP: mediaIP, Ports: ports, RingTime: o.ringTime, RTPTimeout: o.rtpTimeout, Logger: log,
-		OutboundProxy: o.outboundProxy,
+		OutboundProxy: o.outboundProxy, RTPMux: o.rtpMux,
 	}
 	if err := o.sip.apply(o.sipListen, &sipCfg); err != nil {
 		return err
@@ -303,7 +303,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	}()
 	log.Info("botline ready", "sip", o.sipListen, "sipTls", o.sip.tlsListen, "srtp", o.sip.srtp, "sipAllow", o.sip.allow,
 		"sipAuth", o.sip.auth != "", "http", ln.Addr().String(), "https", useTLS, "serviceUrl", o.publicURL, "botAppId", o.auth.appID,
-		"bot", botDesc, "recordings", dir, "mediaIp", mediaIP.String(), "rtpPorts", o.rtpPorts,
+		"bot", botDesc, "recordings", dir, "mediaIp", mediaIP.String(), "rtpPorts", o.rtpPorts, "rtpMux", o.rtpMux,
 		"evidencePublicKey", evidencePublicKey(gwCfg.EvidenceKey))
 
 	sipErr := srv.ListenAndServe(ctx) // returns after hanging up live calls
