@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"fmt"
 	"math"
+	"net"
 	"path/filepath"
 	"runtime"
 	"strings"
