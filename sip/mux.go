@@ -196,27 +196,23 @@ func (s *muxShard) owner(from netip.AddrPort) *media {
 
 // read hands the shard's packets to their calls until the socket closes.
 func (s *muxShard) read() {
-	msgs := make([]ipv4.Message, muxBatch)
-	for i := range msgs {
-		msgs[i].Buffers = [][]byte{make([]byte, 1500)}
+	r, err := newBatchReader(s.conn)
+	if err != nil {
+		return
 	}
 	for {
-		n, err := s.pc.ReadBatch(msgs, 0)
+		n, err := r.read()
 		if err != nil {
 			return // closed
 		}
-		for i := range msgs[:n] {
-			ua, ok := msgs[i].Addr.(*net.UDPAddr)
-			if !ok {
-				continue
-			}
-			from := ua.AddrPort()
+		for i := range n {
+			b, from := r.packet(i)
 			m := s.owner(from)
 			if m == nil {
 				continue
 			}
 			m.mu.Lock()
-			digit, pressed := m.receive(msgs[i].Buffers[0][:msgs[i].N], from)
+			digit, pressed := m.receive(b, from)
 			onDTMF := m.onDTMF
 			m.mu.Unlock()
 			if pressed && onDTMF != nil {

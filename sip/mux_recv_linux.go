@@ -1,0 +1,80 @@
+package sip
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// mmsghdr is struct mmsghdr: a message and the length received into it.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
+	_   [4]byte
+}
+
+// batchReader reads a shared socket's packets with recvmmsg into buffers
+// and addresses it owns: no allocation per packet (x/net's ReadBatch
+// allocates each sender's address).
+type batchReader struct {
+	raw   interface{ Read(func(fd uintptr) bool) error }
+	msgs  []mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet4
+	bufs  [][]byte
+}
+
+func newBatchReader(c *net.UDPConn) (*batchReader, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	r := &batchReader{raw: raw, msgs: make([]mmsghdr, muxBatch), iovs: make([]unix.Iovec, muxBatch),
+		names: make([]unix.RawSockaddrInet4, muxBatch), bufs: make([][]byte, muxBatch)}
+	for i := range r.msgs {
+		r.bufs[i] = make([]byte, 1500)
+		r.iovs[i].Base = &r.bufs[i][0]
+		r.iovs[i].SetLen(len(r.bufs[i]))
+		r.msgs[i].hdr.Iov = &r.iovs[i]
+		r.msgs[i].hdr.SetIovlen(1)
+		r.msgs[i].hdr.Name = (*byte)(unsafe.Pointer(&r.names[i]))
+	}
+	return r, nil
+}
+
+// read waits for packets and returns how many arrived (at most muxBatch);
+// packet i is r.packet(i). An error means the socket is closed.
+func (r *batchReader) read() (int, error) {
+	var n int
+	var errno error
+	err := r.raw.Read(func(fd uintptr) bool {
+		for i := range r.msgs {
+			r.msgs[i].hdr.Namelen = unix.SizeofSockaddrInet4
+		}
+		got, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(len(r.msgs)),
+			unix.MSG_DONTWAIT, 0, 0)
+		if e == unix.EAGAIN {
+			return false // wait in the poller
+		}
+		if e != 0 {
+			errno = e
+			return true
+		}
+		n = int(got)
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, errno
+}
+
+// packet returns received packet i and its sender.
+func (r *batchReader) packet(i int) ([]byte, netip.AddrPort) {
+	sa := &r.names[i]
+	port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
+	return r.bufs[i][:r.msgs[i].n], netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), port)
+}
