@@ -20,7 +20,9 @@ type mmsghdr struct {
 // and addresses it owns: no allocation per packet (x/net's ReadBatch
 // allocates each sender's address).
 type batchReader struct {
-	raw   interface{ Read(func(fd uintptr) bool) error }
+	raw interface {
+		Read(func(fd uintptr) bool) error
+	}
 	msgs  []mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet4
