@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/botline/botline/internal/randid"
+	"github.com/botline/botline/internal/retry"
 	"github.com/botline/botline/recorder"
 )
 
@@ -151,23 +152,7 @@ func (n *Notifier) Publish(ev recorder.FileReadyEvent) error {
 }
 
 func (n *Notifier) loop(ctx context.Context) {
-	backoff := time.Second
-	for {
-		failed := n.deliverAll(ctx)
-		wait := n.MaxBackoff
-		if failed {
-			wait = backoff
-			backoff = min(2*backoff, n.MaxBackoff)
-		} else {
-			backoff = time.Second
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-n.wake:
-		case <-time.After(wait):
-		}
-	}
+	retry.Loop(ctx, n.wake, n.MaxBackoff, n.MaxBackoff, func() bool { return n.deliverAll(ctx) })
 }
 
 // deliverAll tries every spooled event once; it reports whether any

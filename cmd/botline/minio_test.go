@@ -217,20 +217,7 @@ func checkBucketRecording(t *testing.T, id string, r bucketRecording, least time
 // download fetches a recording's audio from a node's download API.
 func download(t *testing.T, g *gateway, id string, header ...string) (int, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", g.httpURL+"/recording/download/"+id, nil)
-	if g.token != "" {
-		req.Header.Set("Authorization", "Bearer "+g.token)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, b
+	return g.request(t, "GET", "/recording/download/"+id, "", g.token, header...)
 }
 
 // checkDownloads checks that every node serves each chunk byte-exact, and

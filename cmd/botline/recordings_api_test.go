@@ -151,12 +151,16 @@ func TestAPITokenGuardsState(t *testing.T) {
 }
 
 // request sends one HTTP request to the gateway, with the bearer token when
-// one is given, and returns the status and body.
-func (g *gateway) request(t *testing.T, method, path, body, token string) (int, []byte) {
+// one is given and any more headers (name, value, ...), and returns the
+// status and body.
+func (g *gateway) request(t *testing.T, method, path, body, token string, header ...string) (int, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(method, g.httpURL+path, strings.NewReader(body))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/botline/botline/internal/retry"
 	"github.com/botline/botline/recorder"
 )
 
@@ -206,35 +207,25 @@ func (u *Uploader) jobs() ([]job, error) {
 	return jobs, nil
 }
 
+// loop uploads until ctx ends, saying once when the store goes away and
+// once when it is back.
 func (u *Uploader) loop(ctx context.Context) {
-	backoff, failing := time.Second, false
-	for {
+	failing := false
+	retry.Loop(ctx, u.wake, u.MaxBackoff, time.Hour, func() bool {
 		err := u.runAll(ctx)
 		switch {
 		case ctx.Err() != nil:
-			return
 		case err != nil && !failing:
 			failing = true
 			u.Logger.Warn("recording store unavailable: recordings stay on disk, uploads retried", "err", err)
 		case err != nil:
-			u.Logger.Debug("recording store still unavailable", "err", err, "retryIn", backoff.String())
+			u.Logger.Debug("recording store still unavailable", "err", err)
 		case failing:
 			failing = false
 			u.Logger.Info("recording store available again: uploads resumed")
 		}
-		wait := backoff
-		if err == nil {
-			backoff, wait = time.Second, time.Hour // until Publish wakes us
-		} else {
-			backoff = min(2*backoff, u.MaxBackoff)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-u.wake:
-		case <-time.After(wait):
-		}
-	}
+		return err != nil
+	})
 }
 
 // runAll works through the spool; it stops at the first failure, which is
