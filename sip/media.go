@@ -61,12 +61,15 @@ type media struct {
 	// other source is dropped. Until then the first packet from the SDP's
 	// address, or from the SDP's or the signalling's IP (a caller behind
 	// NAT), latches (symmetric RTP).
-	latched  bool
-	signalIP netip.Addr
-	codec    Codec
-	dtmfPT   uint8
-	sink     AudioSink
-	log      *slog.Logger
+	latched bool
+	// remoteSSRC is the SSRC the caller's offer declared (a=ssrc), 0 if
+	// none: on a shared port it tells apart calls from one address.
+	remoteSSRC uint32
+	signalIP   netip.Addr
+	codec      Codec
+	dtmfPT     uint8
+	sink       AudioSink
+	log        *slog.Logger
 
 	jb     *jitterBuffer
 	pkt    rtp.Packet
@@ -130,7 +133,7 @@ type mediaConfig struct {
 func newMedia(cfg mediaConfig) *media {
 	offer, ssrc := cfg.offer, cfg.ssrc
 	m := &media{
-		conn: cfg.conn, mux: cfg.mux, muxShard: cfg.muxShard, remote: offer.Remote, codec: offer.Codec, log: cfg.log, signalIP: cfg.signalIP.Unmap(),
+		conn: cfg.conn, mux: cfg.mux, muxShard: cfg.muxShard, remote: offer.Remote, remoteSSRC: offer.SSRC, codec: offer.Codec, log: cfg.log, signalIP: cfg.signalIP.Unmap(),
 		timeout: cfg.timeout, onTimeout: cfg.onTimeout, onDTMF: cfg.onDTMF, srtp: cfg.srtp,
 		jb:     newJitterBuffer(uint32(playoutDelay.Milliseconds() * 8)),
 		rbuf:   make([]byte, 1500),
@@ -375,8 +378,8 @@ func (m *media) update(o *Offer, hold bool) {
 func (m *media) updateLocked(o *Offer, hold bool) (moved bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if o.Remote.IsValid() && !o.Remote.Addr().IsUnspecified() && o.Remote != m.remote {
-		m.remote, m.latched, moved = o.Remote, false, true // a new address: latch again
+	if o.Remote.IsValid() && !o.Remote.Addr().IsUnspecified() && (o.Remote != m.remote || o.SSRC != m.remoteSSRC) {
+		m.remote, m.remoteSSRC, m.latched, moved = o.Remote, o.SSRC, false, true // a new address: latch again
 	}
 	if o.Codec.PayloadType != m.codec.PayloadType || o.Codec.Name != m.codec.Name {
 		m.codec = o.Codec

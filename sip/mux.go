@@ -1,24 +1,22 @@
 package sip
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 
-	"golang.org/x/net/ipv4"
+	"github.com/botline/botline/internal/udpbatch"
 )
 
 // This file holds the shared RTP port mode (--rtp-mux): instead of a socket
 // per call, one socket per clock shard carries the RTP of every call on
 // that shard. Packets are read in batches (recvmmsg) and handed to the call
 // whose caller sent them; each tick's packets of the whole shard leave in
-// batches (sendmmsg). A syscall then moves up to muxBatch packets instead
-// of one.
-
-// muxBatch is how many packets one recvmmsg or sendmmsg moves at most.
-const muxBatch = 64
+// batches (sendmmsg). A syscall then moves up to udpbatch.Batch packets
+// instead of one.
 
 // rtpSocket is where a call's RTP goes: its own socket, or a shared one.
 type rtpSocket struct {
@@ -53,21 +51,28 @@ type rtpMux struct {
 }
 
 // muxShard is one shared socket: the calls it carries, found by their
-// caller's address, and the batch of packets its clock shard sends.
+// caller's address (and SSRC, for callers that declare it), and the batch
+// of packets its clock shard sends.
 type muxShard struct {
 	conn *net.UDPConn
-	pc   *ipv4.PacketConn
 
 	mu        sync.RWMutex
 	byAddr    map[netip.AddrPort]*media // latched calls, by the caller's address
+	bySSRC    map[ssrcKey]*media        // calls whose offer declared their SSRC (a=ssrc)
 	unlatched map[*media]struct{}       // calls whose caller has not sent yet
 	strangers atomic.Uint64             // packets no call claimed
 
-	// The send batch: filled and flushed by the clock shard's goroutine
-	// under the clock shard's lock, so it needs no lock of its own.
-	out   []ipv4.Message
-	addrs []net.UDPAddr
-	n     int
+	// out is the send batch: filled and flushed by the clock shard's
+	// goroutine under the clock shard's lock, so it needs no lock of its own.
+	out *udpbatch.Writer
+}
+
+// ssrcKey finds a call that shares its caller's address with other calls
+// (a trunk or a load generator sending every call from one port): the
+// address and the SSRC its offer declared.
+type ssrcKey struct {
+	from netip.AddrPort
+	ssrc uint32
 }
 
 // newRTPMux binds n shared sockets on ip at the first n even ports of the
@@ -90,8 +95,8 @@ func newRTPMux(ip netip.Addr, ports *PortRange, n int) (*rtpMux, error) {
 		}
 		_ = c.SetReadBuffer(4 << 20) // a shard's every call arrives here
 		_ = c.SetWriteBuffer(4 << 20)
-		x.shards = append(x.shards, &muxShard{conn: c, pc: ipv4.NewPacketConn(c),
-			byAddr: map[netip.AddrPort]*media{}, unlatched: map[*media]struct{}{}})
+		x.shards = append(x.shards, &muxShard{conn: c, out: udpbatch.NewWriter(c, 12+FrameSize+srtpOverhead),
+			byAddr: map[netip.AddrPort]*media{}, bySSRC: map[ssrcKey]*media{}, unlatched: map[*media]struct{}{}})
 	}
 	ports.Min = lo + 2*n
 	for _, s := range x.shards {
@@ -115,11 +120,20 @@ func (x *rtpMux) strangers() uint64 {
 	return n
 }
 
-// add makes m a call of the shard: its packets are handed to it once its
-// caller is seen.
+// add makes m a call of the shard: a caller that declared its SSRC is
+// found by its SDP address and that SSRC from its first packet on; any
+// other's packets are handed to it once its caller is seen.
 func (s *muxShard) add(m *media) {
+	m.mu.Lock()
+	key := ssrcKey{m.remote, m.remoteSSRC}
+	m.latched = key.ssrc != 0
+	m.mu.Unlock()
 	s.mu.Lock()
-	s.unlatched[m] = struct{}{}
+	if key.ssrc != 0 {
+		s.bySSRC[key] = m
+	} else {
+		s.unlatched[m] = struct{}{}
+	}
 	s.mu.Unlock()
 }
 
@@ -132,6 +146,11 @@ func (s *muxShard) remove(m *media) {
 			delete(s.byAddr, a)
 		}
 	}
+	for k, c := range s.bySSRC {
+		if c == m {
+			delete(s.bySSRC, k)
+		}
+	}
 	s.mu.Unlock()
 }
 
@@ -142,17 +161,21 @@ func (s *muxShard) relatch(m *media) {
 	s.add(m)
 }
 
-// owner finds the call a packet from `from` is for. A latched caller is one
-// map lookup under a read lock. A caller's first packet latches it to the
+// owner finds the call packet b from `from` is for. A latched caller is one
+// map lookup under a read lock; a caller that declared its SSRC, two. A
+// caller's first packet latches it to the
 // call whose SDP gave exactly that address; or, for a caller behind NAT
 // (its SDP names another IP), to the one call whose INVITE came from that
 // IP. Two calls from one host are never told apart by IP alone on a
 // shared port: a packet that reaches the port before its own call is
 // registered would go to the other.
-func (s *muxShard) owner(from netip.AddrPort) *media {
+func (s *muxShard) owner(b []byte, from netip.AddrPort) *media {
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	s.mu.RLock()
 	m, waiting := s.byAddr[from], len(s.unlatched) > 0
+	if m == nil && len(s.bySSRC) > 0 && len(b) >= 12 {
+		m = s.bySSRC[ssrcKey{from, binary.BigEndian.Uint32(b[8:12])}]
+	}
 	s.mu.RUnlock()
 	if m != nil {
 		return m
@@ -196,18 +219,18 @@ func (s *muxShard) owner(from netip.AddrPort) *media {
 
 // read hands the shard's packets to their calls until the socket closes.
 func (s *muxShard) read() {
-	r, err := newBatchReader(s.conn)
+	r, err := udpbatch.NewReader(s.conn)
 	if err != nil {
 		return
 	}
 	for {
-		n, err := r.read()
+		n, err := r.Read()
 		if err != nil {
 			return // closed
 		}
 		for i := range n {
-			b, from := r.packet(i)
-			m := s.owner(from)
+			b, from := r.Packet(i)
+			m := s.owner(b, from)
 			if m == nil {
 				continue
 			}
@@ -223,32 +246,9 @@ func (s *muxShard) read() {
 }
 
 // queue adds one packet to the tick's batch (the clock shard's lock held).
-func (s *muxShard) queue(pkt []byte, to netip.AddrPort) {
-	if s.n == len(s.out) {
-		s.out = append(s.out, ipv4.Message{Buffers: [][]byte{make([]byte, 0, 12+FrameSize+srtpOverhead)}})
-		s.addrs = append(s.addrs, net.UDPAddr{IP: make(net.IP, 4)})
-		for i := range s.out { // the addresses moved with the slice
-			s.out[i].Addr = &s.addrs[i]
-		}
-	}
-	msg := &s.out[s.n]
-	msg.Buffers[0] = append(msg.Buffers[0][:0], pkt...)
-	a := &s.addrs[s.n]
-	ip4 := to.Addr().Unmap().As4()
-	copy(a.IP, ip4[:])
-	a.Port = int(to.Port())
-	s.n++
-}
+func (s *muxShard) queue(pkt []byte, to netip.AddrPort) { s.out.Queue(pkt, to) }
 
-// flush sends the tick's batch (the clock shard's lock held).
-func (s *muxShard) flush() {
-	for sent := 0; sent < s.n; {
-		end := min(s.n, sent+muxBatch)
-		k, err := s.pc.WriteBatch(s.out[sent:end], 0)
-		if err != nil || k == 0 {
-			break // a full buffer or a closed socket: the rest of the tick is lost, as a dropped write would be
-		}
-		sent += k
-	}
-	s.n = 0
-}
+// flush sends the tick's batch (the clock shard's lock held). A full
+// buffer or a closed socket loses the rest of the tick, as a dropped write
+// would.
+func (s *muxShard) flush() { s.out.Flush() }

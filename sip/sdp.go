@@ -37,6 +37,13 @@ type Offer struct {
 	// answer carries; nil = plain RTP.
 	local *Crypto
 
+	// SSRC is the SSRC the offerer declared it sends with (RFC 5576
+	// a=ssrc; the first one), 0 if none. With --rtp-mux it tells apart
+	// calls that come from one address.
+	SSRC uint32
+	// localSSRC is ours, which the answer declares (0: not declared).
+	localSSRC uint32
+
 	// lines are the offer's m-lines in order, and chosen the one taken:
 	// the answer has one m-line for each (RFC 3264 §6), the others
 	// rejected with port 0.
@@ -156,9 +163,15 @@ func ParseOffer(body []byte) (*Offer, error) {
 			return nil, ErrNoUsableCodec
 		}
 		for _, a := range md.Attributes {
-			if a.Key == "crypto" {
+			switch a.Key {
+			case "crypto":
 				if c, ok := parseCrypto(a.Value); ok {
 					o.Crypto = append(o.Crypto, c)
+				}
+			case "ssrc":
+				id, _, _ := strings.Cut(a.Value, " ")
+				if v, err := strconv.ParseUint(id, 10, 32); err == nil && o.SSRC == 0 {
+					o.SSRC = uint32(v)
 				}
 			}
 		}
@@ -210,6 +223,9 @@ func answerVersion(o *Offer, ip netip.Addr, port int, sessionID, version uint64)
 	attrs = append(attrs, sdp.Attribute{Key: "ptime", Value: "20"}, sdp.Attribute{Key: answerDirection(o.Direction)})
 	if o.local != nil {
 		attrs = append(attrs, sdp.Attribute{Key: "crypto", Value: o.local.String()})
+	}
+	if o.localSSRC != 0 {
+		attrs = append(attrs, sdp.Attribute{Key: "ssrc", Value: fmt.Sprintf("%d cname:botline", o.localSSRC)})
 	}
 	ours := audioMedia(port, formats, attrs)
 	if o.chosen < len(o.lines) { // the answer's profile is the offer's (RTP/AVP, RTP/SAVP, ...)

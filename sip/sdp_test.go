@@ -123,3 +123,25 @@ func TestAnswerMirrorsMLines(t *testing.T) {
 		t.Fatalf("answer m-lines %q, want %q", got, want)
 	}
 }
+
+// TestSSRCInOfferAndAnswer: the offerer's declared SSRC (RFC 5576, the
+// first a=ssrc line; a malformed one is ignored) is what --rtp-mux tells
+// calls from one address apart by, and the answer declares ours.
+func TestSSRCInOfferAndAnswer(t *testing.T) {
+	o, err := ParseOffer([]byte(sippOffer + "a=ssrc:3735928559 cname:trunk\r\na=ssrc:3735928559 msid:x\r\na=ssrc:7 cname:other\r\n"))
+	if err != nil || o.SSRC != 3735928559 {
+		t.Fatalf("SSRC %d, %v", o.SSRC, err)
+	}
+	if o, _ := ParseOffer([]byte(sippOffer + "a=ssrc:not-a-number cname:x\r\n")); o.SSRC != 0 {
+		t.Fatalf("a malformed a=ssrc gave SSRC %d", o.SSRC)
+	}
+	o.localSSRC = 42
+	ans, err := Answer(o, netip.MustParseAddr("127.0.0.1"), 20000, 1)
+	if err != nil || !strings.Contains(string(ans), "a=ssrc:42 cname:botline\r\n") {
+		t.Fatalf("answer %q, %v", ans, err)
+	}
+	o.localSSRC = 0
+	if ans, _ := Answer(o, netip.MustParseAddr("127.0.0.1"), 20000, 1); strings.Contains(string(ans), "a=ssrc") {
+		t.Fatalf("answer declares an SSRC it was not given: %q", ans)
+	}
+}

@@ -509,11 +509,13 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	sessID := rand.Uint64() >> 1
-	var ours []byte // our answer, or under a delayed offer our offer
+	ssrc := rand.Uint32() | 1 // never 0: the answer declares it
+	var ours []byte           // our answer, or under a delayed offer our offer
 	var local *Crypto
 	if delayed {
 		ours, local, err = ourOffer(s.cfg.MediaIP, sock.port(), sessID, s.cfg.SRTP)
 	} else {
+		offer.localSSRC = ssrc
 		ours, err = Answer(offer, s.cfg.MediaIP, sock.port(), sessID)
 	}
 	if err != nil {
@@ -595,7 +597,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// The media exists before the handler runs (so it can queue audio to
 	// play), and starts once the handler gave its sink.
 	m := newMedia(mediaConfig{
-		conn: sock.conn, mux: sock.mux, muxShard: sock.shard, offer: offer, ssrc: rand.Uint32(), log: log, signalIP: sourceIP(req),
+		conn: sock.conn, mux: sock.mux, muxShard: sock.shard, offer: offer, ssrc: ssrc, log: log, signalIP: sourceIP(req),
 		timeout: s.cfg.RTPTimeout,
 		onTimeout: func() {
 			log.Warn("hanging up: no RTP", "timeout", s.cfg.RTPTimeout.String())

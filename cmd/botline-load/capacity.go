@@ -42,6 +42,7 @@ func runCapacity(args []string) error {
 	compare := fs.String("compare", "", "another botline binary (e.g. the previous build) run at every step right after --botline: the table gives both and their ratio")
 	extra := fs.String("args", "", "more flags for the --botline gateway, space separated (e.g. --rtp-mux)")
 	compareExtra := fs.String("compare-args", "", "more flags for the --compare gateway, space separated")
+	sharedRTP := fs.Bool("shared-rtp", true, "the generator sends each sender's calls from one RTP socket in batches; false: a socket per call")
 	pin := fs.Bool("pin", true, "with more than one CPU: the gateway (and the floor) on CPU 0, the generator on the others")
 	fs.Parse(args)
 	self, err := os.Executable()
@@ -58,7 +59,7 @@ func runCapacity(args []string) error {
 		if err != nil || n < 1 {
 			return fmt.Errorf("--steps: %q", s)
 		}
-		st, err := capacityStepRun(p, *botline, strings.Fields(*extra), self, n, *hold, *rate, *work)
+		st, err := capacityStepRun(p, *botline, strings.Fields(*extra), self, n, *hold, *rate, *work, *sharedRTP)
 		if err != nil {
 			return err
 		}
@@ -66,7 +67,7 @@ func runCapacity(args []string) error {
 		logStep(*botline, st)
 		ok := st.Verdict == "ok"
 		if *compare != "" {
-			ot, err := capacityStepRun(p, *compare, strings.Fields(*compareExtra), self, n, *hold, *rate, *work)
+			ot, err := capacityStepRun(p, *compare, strings.Fields(*compareExtra), self, n, *hold, *rate, *work, *sharedRTP)
 			if err != nil {
 				return err
 			}
@@ -119,7 +120,7 @@ func writeBetweenMarkers(path, table string) error {
 	return os.WriteFile(path, []byte(s), 0o644)
 }
 
-func capacityStepRun(p pinning, botline string, extra []string, self string, n int, hold time.Duration, rate float64, work string) (capacityStep, error) {
+func capacityStepRun(p pinning, botline string, extra []string, self string, n int, hold time.Duration, rate float64, work string, sharedRTP bool) (capacityStep, error) {
 	st := capacityStep{Calls: n}
 	dir, err := os.MkdirTemp(work, "capacity-")
 	if err != nil {
@@ -147,7 +148,8 @@ func capacityStepRun(p pinning, botline string, extra []string, self string, n i
 	st.IdleRSSMiB = float64(procRSS(gw.Process.Pid, "VmRSS")) / 1024
 
 	cfg := config{target: sipAddr, localIP: "127.0.0.1", calls: n, concurrency: n, rate: rate, hold: hold,
-		maxTime: hold + time.Duration(float64(n)/rate*float64(time.Second)) + 2*time.Minute, shards: runtime.GOMAXPROCS(0)}
+		maxTime: hold + time.Duration(float64(n)/rate*float64(time.Second)) + 2*time.Minute, shards: runtime.GOMAXPROCS(0),
+		sharedRTP: sharedRTP}
 	before, _ := fetchStats("http://" + httpAddr + "/stats")
 	cores := sampleSteady(gw.Process.Pid, time.Duration(float64(n)/rate*float64(time.Second)), hold)
 	rep, err := run(context.Background(), cfg)
@@ -266,8 +268,8 @@ func capacityMarkdown(steps []capacityStep, hold time.Duration, rate float64, p 
 func compareMarkdown(a, b []capacityStep, aName, bName string, hold time.Duration, rate float64, p pinning, cmd string) string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "A = `%s`, B = `%s`, run one after the other at every step.\n\n", aName, bName)
-	fmt.Fprintf(&s, "| concurrent calls | gateway cores A / B | A / B | calls per core A / B | KiB per call A / B | A / B | loss+late+skipped %% A / B | ratio to floor A / B | verdict A / B |\n")
-	fmt.Fprintf(&s, "|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&s, "| concurrent calls | gateway cores A / B | A / B | calls per core A / B | KiB per call A / B | A / B | loss+late+skipped %% A / B | ratio to floor A / B | generator cores A / B | verdict A / B |\n")
+	fmt.Fprintf(&s, "|---|---|---|---|---|---|---|---|---|---|\n")
 	ratio := func(x, y float64) float64 {
 		if y == 0 {
 			return 0
@@ -276,9 +278,10 @@ func compareMarkdown(a, b []capacityStep, aName, bName string, hold time.Duratio
 	}
 	for i := range min(len(a), len(b)) {
 		x, y := a[i], b[i]
-		fmt.Fprintf(&s, "| %d | %.3f / %.3f | %.2f | %.0f / %.0f | %.0f / %.0f | %.2f | %.3f / %.3f | %.1fx / %.1fx | %s / %s |\n",
+		fmt.Fprintf(&s, "| %d | %.3f / %.3f | %.2f | %.0f / %.0f | %.0f / %.0f | %.2f | %.3f / %.3f | %.1fx / %.1fx | %.2f / %.2f | %s / %s |\n",
 			x.Calls, x.GatewayCores, y.GatewayCores, ratio(x.GatewayCores, y.GatewayCores), callsPerCore(x), callsPerCore(y),
-			x.KiBPerCall, y.KiBPerCall, ratio(x.KiBPerCall, y.KiBPerCall), x.LossLatePct, y.LossLatePct, x.Ratio, y.Ratio, x.Verdict, y.Verdict)
+			x.KiBPerCall, y.KiBPerCall, ratio(x.KiBPerCall, y.KiBPerCall), x.LossLatePct, y.LossLatePct, x.Ratio, y.Ratio,
+			x.Report.CPUCores, y.Report.CPUCores, x.Verdict, y.Verdict)
 	}
 	footer(&s, hold, rate, p, cmd)
 	return s.String()

@@ -27,6 +27,9 @@ type config struct {
 	dtmf        string
 	maxTime     time.Duration
 	shards      int
+	// sharedRTP: each sender's calls share one RTP socket, sent with
+	// sendmmsg and received with recvmmsg; false: a socket per call.
+	sharedRTP bool
 }
 
 // result is what one call did.
@@ -45,11 +48,13 @@ type callStats struct {
 }
 
 // pacer sends one 20 ms packet for every call it holds at every tick:
-// a few goroutines with one timer each, not one per call.
+// a few goroutines with one timer each, not one per call. With a shared
+// port, its calls' packets of a tick leave in batches.
 type pacer struct {
 	mu      sync.Mutex
 	calls   map[*caller.Call]*uint64
-	skipped uint64 // packets not sent because the generator fell behind
+	skipped uint64          // packets not sent because the generator fell behind
+	port    *caller.RTPPort // nil: every call has a socket of its own
 }
 
 func (p *pacer) add(c *caller.Call, sent *uint64) {
@@ -83,14 +88,25 @@ func (p *pacer) run(ctx context.Context, audio []int16) {
 			frame := audio[pos : pos+160]
 			pos = (pos + 160) % (len(audio) - 160)
 			p.mu.Lock()
+			queued := 0
 			for c, sent := range p.calls {
 				if skip > 0 {
 					c.SkipFrames(skip)
 					p.skipped += uint64(skip)
 				}
-				if c.SendPacket(frame) == nil {
+				var err error
+				if p.port != nil {
+					err = p.port.Queue(c, frame)
+					queued++
+				} else {
+					err = c.SendPacket(frame)
+				}
+				if err == nil {
 					*sent++
 				}
+			}
+			if p.port != nil {
+				p.skipped += uint64(queued - p.port.Flush()) // a full socket buffer
 			}
 			p.mu.Unlock()
 		}
@@ -119,6 +135,12 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	defer pcancel()
 	for i := range pacers {
 		pacers[i] = &pacer{calls: map[*caller.Call]*uint64{}}
+		if cfg.sharedRTP {
+			if pacers[i].port, err = phone.NewRTPPort(); err != nil {
+				return nil, err
+			}
+			defer pacers[i].port.Close()
+		}
 		go pacers[i].run(pctx, audio)
 	}
 
@@ -176,7 +198,13 @@ func placeCall(ctx context.Context, cfg config, phone *caller.Phone, p *pacer, i
 	var r result
 	t0 := time.Now()
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	call, err := phone.Dial(dctx, cfg.target, fmt.Sprintf("+1555%07d", i), "+18005550199", nil)
+	var call *caller.Call
+	var err error
+	if p.port != nil {
+		call, err = phone.DialVia(dctx, p.port, cfg.target, fmt.Sprintf("+1555%07d", i), "+18005550199", nil)
+	} else {
+		call, err = phone.Dial(dctx, cfg.target, fmt.Sprintf("+1555%07d", i), "+18005550199", nil)
+	}
 	cancel()
 	if err != nil {
 		var de *sipgo.ErrDialogResponse

@@ -18,50 +18,142 @@ import (
 )
 
 // TestRTPMux: with --rtp-mux, 8 calls at once share the gateway's RTP
-// ports (one per core): every call is told apart by its caller's address.
-// Each caller sends its own tone for 3 s; each recording holds its own
-// caller's tone and nobody else's, every caller receives the gateway's
-// 20 ms packets with none lost, and a stranger's packets sent to the
-// shared port are counted and dropped.
+// ports (one per core). Each caller sends its own tone for 3 s; each
+// recording holds its own caller's tone and nobody else's, and every caller
+// receives the gateway's 20 ms packets with none lost. The callers come
+// from 8 addresses (told apart by address), or all from one socket as a
+// trunk or the load generator sends them (told apart by the SSRC each
+// offer declares; the callers tell the gateway's streams apart by the SSRC
+// its answers declare), in batches (sendmmsg). A stranger's packets sent
+// to a shared port are counted and dropped. The per-call ports of the
+// default mode serve callers on one socket too.
 func TestRTPMux(t *testing.T) {
-	gw := startGateway(t, "--rtp-mux", "--default-bot-call-time", "0", "--recording-notice", "none", "--tts", "none", "--stt", "none")
-	const calls = 8
-	type result struct {
-		hz       float64
-		port     uint16
-		received int
-		lost     int64
+	for _, tc := range []struct {
+		name      string
+		mux, same bool
+	}{
+		{"callers on own ports", true, false},
+		{"callers on one port", true, true},
+		{"per-call gateway ports, callers on one port", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"--default-bot-call-time", "0", "--recording-notice", "none", "--tts", "none", "--stt", "none"}
+			if tc.mux {
+				args = append(args, "--rtp-mux")
+			}
+			gw := startGateway(t, args...)
+			results := eightCallers(t, gw, tc.same)
+			if t.Failed() {
+				return
+			}
+			checkEightRecordings(t, gw, results, tc.mux)
+		})
 	}
-	results := make([]result, calls)
+}
+
+// muxResult is what one of eightCallers' calls saw.
+type muxResult struct {
+	hz       float64
+	port     uint16
+	received int
+	lost     int64
+}
+
+// eightCallers places 8 calls at once, caller i sending a 400+150i Hz tone
+// for 3 s, from sockets of their own or all from one shared socket, paced
+// by one goroutine in batches.
+func eightCallers(t *testing.T, gw *gateway, same bool) []muxResult {
+	const calls = 8
+	results := make([]muxResult, calls)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	phone, err := caller.NewPhone(ctx, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hz := func(i int) float64 { return 400 + 150*float64(i) }
+	if !same {
+		var wg sync.WaitGroup
+		for i := range calls {
+			wg.Go(func() {
+				call, err := phone.Dial(ctx, gw.sipAddr, fmt.Sprintf("+1425555%04d", i), "+18005550199", nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := call.SendAudio(ctx, audio.Tone(hz(i), 3*time.Second, 8000, 8000)); err != nil {
+					t.Error(err)
+				}
+				results[i] = muxResult{hz: hz(i), port: call.Remote.Port(), received: call.ReceivedPackets(), lost: statsLost(call)}
+				call.Hangup(ctx)
+			})
+		}
+		wg.Wait()
+		return results
+	}
+	port, err := phone.NewRTPPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer port.Close()
+	calls8 := make([]*caller.Call, calls)
 	var wg sync.WaitGroup
 	for i := range calls {
-		hz := 400 + 150*float64(i)
 		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			phone, err := caller.NewPhone(ctx, "127.0.0.1")
+			call, err := phone.DialVia(ctx, port, gw.sipAddr, fmt.Sprintf("+1425555%04d", i), "+18005550199", nil)
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			call, err := phone.Dial(ctx, gw.sipAddr, fmt.Sprintf("+1425555%04d", i), "+18005550199", nil)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if err := call.SendAudio(ctx, audio.Tone(hz, 3*time.Second, 8000, 8000)); err != nil {
-				t.Error(err)
-			}
-			results[i] = result{hz: hz, port: call.Remote.Port(), received: call.ReceivedPackets(), lost: statsLost(call)}
-			call.Hangup(ctx)
+			calls8[i] = call
 		})
 	}
 	wg.Wait()
 	if t.Failed() {
-		return
+		return nil
 	}
-	gw.waitIdle(t)
+	tones := make([][]int16, calls)
+	for i := range tones {
+		tones[i] = audio.Tone(hz(i), 3*time.Second, 8000, 8000)
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	for off := 0; off+160 <= len(tones[0]); off += 160 {
+		for i, c := range calls8 {
+			if err := port.Queue(c, tones[i][off:off+160]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := port.Flush(); n != calls {
+			t.Fatalf("a batch of %d packets sent %d", calls, n)
+		}
+		<-tick.C
+	}
+	tick.Stop()
+	for i, c := range calls8 {
+		results[i] = muxResult{hz: hz(i), port: c.Remote.Port(), received: c.ReceivedPackets(), lost: statsLost(c)}
+	}
+	// Hanging up one call leaves the shared socket to the others.
+	for i, c := range calls8 {
+		c.Hangup(ctx)
+		for _, o := range calls8[i+1:] {
+			port.Queue(o, tones[0][:160])
+		}
+		if n := port.Flush(); n != calls-i-1 {
+			t.Fatalf("after %d hangups a batch of %d packets sent %d", i+1, calls-i-1, n)
+		}
+	}
+	if n := port.Strangers(); n > calls {
+		t.Errorf("the callers' shared port could not place %d of the gateway's packets", n)
+	}
+	return results
+}
 
+// checkEightRecordings checks eightCallers' calls: every caller heard the
+// gateway without loss, every recording holds its own caller's tone, and
+// with --rtp-mux the calls shared the ports and a stranger is counted.
+func checkEightRecordings(t *testing.T, gw *gateway, results []muxResult, mux bool) {
+	const calls = 8
+	gw.waitIdle(t)
 	ports := map[uint16]bool{}
 	for i, r := range results {
 		ports[r.port] = true
@@ -69,7 +161,7 @@ func TestRTPMux(t *testing.T) {
 			t.Fatalf("caller %d got %d packets from the gateway in 3 s, %d lost", i, r.received, r.lost)
 		}
 	}
-	if len(ports) > runtime.GOMAXPROCS(0) {
+	if mux && len(ports) > runtime.GOMAXPROCS(0) {
 		t.Fatalf("8 calls on %d RTP ports; --rtp-mux shares one per core", len(ports))
 	}
 	wavs, _ := filepath.Glob(filepath.Join(gw.dir, "*.wav"))
@@ -90,6 +182,9 @@ func TestRTPMux(t *testing.T) {
 	}
 	if len(heard) != calls {
 		t.Fatalf("recordings of %d distinct callers, want %d", len(heard), calls)
+	}
+	if !mux {
+		return
 	}
 	// A stranger's packets on a shared port belong to no call.
 	var port uint16

@@ -25,6 +25,12 @@ type Call struct {
 	loud     int // audio packets that were not silence
 	keys     []byte
 	keysIn   botsip.DTMFDetector
+	in       rtp.Header // the packet receive is reading
+
+	// shared, when set, is the socket the call shares with others (RTP is
+	// then its conn); remoteSSRC is the SSRC the answer declared, 0 if none.
+	shared     *RTPPort
+	remoteSSRC uint32
 
 	// sending state, owned by whoever calls SendPacket
 	out     rtp.Packet
@@ -89,7 +95,9 @@ func (c *Call) Hangup(ctx context.Context) error {
 }
 
 func (c *Call) close() {
-	if c.RTP != nil {
+	if c.shared != nil {
+		c.shared.remove(c)
+	} else if c.RTP != nil {
 		c.RTP.Close()
 	}
 }

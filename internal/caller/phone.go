@@ -7,6 +7,7 @@ package caller
 import (
 	"context"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/netip"
 	"strings"
@@ -134,12 +135,18 @@ func (p *Phone) Addr() string { return net.JoinHostPort(p.ip, fmt.Sprint(p.port)
 
 // Offer returns an SDP offer for an RTP socket at ip:port with the given
 // payload types (rtpmap for 0, 8, 18 and 101 included).
-func Offer(ip string, port int, pts ...uint8) []byte {
+func Offer(ip string, port int, pts ...uint8) []byte { return offer(ip, port, 0, pts...) }
+
+// offer is Offer declaring ssrc (RFC 5576 a=ssrc) unless it is 0.
+func offer(ip string, port int, ssrc uint32, pts ...uint8) []byte {
 	names := map[uint8]string{0: "PCMU/8000", 8: "PCMA/8000", 18: "G729/8000", 101: "telephone-event/8000"}
 	md := &sdp.MediaDescription{MediaName: sdp.MediaName{Media: "audio", Port: sdp.RangedPort{Value: port}, Protos: []string{"RTP", "AVP"}}}
 	for _, pt := range pts {
 		md.MediaName.Formats = append(md.MediaName.Formats, fmt.Sprint(pt))
 		md.Attributes = append(md.Attributes, sdp.Attribute{Key: "rtpmap", Value: fmt.Sprintf("%d %s", pt, names[pt])})
+	}
+	if ssrc != 0 {
+		md.Attributes = append(md.Attributes, sdp.Attribute{Key: "ssrc", Value: fmt.Sprintf("%d cname:caller", ssrc)})
 	}
 	sd := sdp.SessionDescription{
 		Origin:                sdp.Origin{Username: "caller", SessionID: 1, SessionVersion: 1, NetworkType: "IN", AddressType: "IP4", UnicastAddress: ip},
@@ -155,19 +162,49 @@ func Offer(ip string, port int, pts ...uint8) []byte {
 // Dial calls sip:to@target from the user from, offering PCMU, PCMA and
 // telephone-event, and returns once the call is answered and ACKed. A
 // refusal is a *sipgo.ErrDialogResponse. onResponse, if set, sees every
-// response (e.g. to CANCEL by ending ctx after 180).
+// response (e.g. to CANCEL by ending ctx after 180). The call's RTP has a
+// socket of its own.
 func (p *Phone) Dial(ctx context.Context, target, from, to string, onResponse func(*sip.Response)) (*Call, error) {
 	rtpConn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(net.JoinHostPort(p.ip, "0"))))
 	if err != nil {
 		return nil, fmt.Errorf("rtp listen: %w", err)
 	}
-	offer := Offer(p.ip, rtpConn.LocalAddr().(*net.UDPAddr).Port, 0, 8, 101)
-	c, err := p.DialSDP(ctx, target, from, to, "application/sdp", offer, onResponse)
+	c, err := p.dial(ctx, rtpConn, mrand.Uint32(), false, target, from, to, onResponse)
 	if err != nil {
 		rtpConn.Close()
 		return nil, err
 	}
-	c.RTP = rtpConn
+	go c.drain()
+	return c, nil
+}
+
+// DialVia is Dial with the call's RTP on the shared socket port: the offer
+// declares the call's SSRC (a=ssrc) so the far end tells the calls apart,
+// and the far end's stream is found by its address and the SSRC its answer
+// declared.
+func (p *Phone) DialVia(ctx context.Context, port *RTPPort, target, from, to string, onResponse func(*sip.Response)) (*Call, error) {
+	c, err := p.dial(ctx, port.conn, mrand.Uint32()|1, true, target, from, to, onResponse)
+	if err != nil {
+		return nil, err
+	}
+	c.shared = port
+	port.add(c)
+	return c, nil
+}
+
+// dial places a call whose RTP is on conn, sending with ssrc (declared in
+// the offer when declare is set).
+func (p *Phone) dial(ctx context.Context, conn *net.UDPConn, ssrc uint32, declare bool, target, from, to string, onResponse func(*sip.Response)) (*Call, error) {
+	declared := uint32(0)
+	if declare {
+		declared = ssrc
+	}
+	body := offer(p.ip, conn.LocalAddr().(*net.UDPAddr).Port, declared, 0, 8, 101)
+	c, err := p.DialSDP(ctx, target, from, to, "application/sdp", body, onResponse)
+	if err != nil {
+		return nil, err
+	}
+	c.RTP = conn
 	var sd sdp.SessionDescription
 	if err := sd.Unmarshal(c.Dialog.InviteResponse.Body()); err != nil {
 		return c, fmt.Errorf("answer SDP: %w", err)
@@ -178,13 +215,15 @@ func (p *Phone) Dial(ctx context.Context, target, from, to string, onResponse fu
 	fmt.Sscan(md.MediaName.Formats[0], &c.PT)
 	for _, a := range md.Attributes {
 		var pt uint8
-		if a.Key == "rtpmap" && strings.Contains(a.Value, "telephone-event") {
+		switch {
+		case a.Key == "rtpmap" && strings.Contains(a.Value, "telephone-event"):
 			fmt.Sscan(a.Value, &pt)
 			c.dtmfPT = pt
+		case a.Key == "ssrc" && c.remoteSSRC == 0:
+			fmt.Sscan(a.Value, &c.remoteSSRC)
 		}
 	}
-	c.initSender()
-	go c.drain()
+	c.initSender(ssrc)
 	return c, nil
 }
 

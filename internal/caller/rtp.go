@@ -12,47 +12,51 @@ import (
 	"github.com/zaf/g711"
 )
 
-func (c *Call) initSender() {
+func (c *Call) initSender(ssrc uint32) {
 	c.encode = g711.EncodeUlawFrame
 	if c.PT == 8 {
 		c.encode = g711.EncodeAlawFrame
 	}
-	c.out = rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: c.PT, SSRC: mrand.Uint32(), SequenceNumber: uint16(mrand.Uint32()), Timestamp: mrand.Uint32()}}
+	c.out = rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: c.PT, SSRC: ssrc, SequenceNumber: uint16(mrand.Uint32()), Timestamp: mrand.Uint32()}}
 	c.out.Payload = make([]byte, 160)
 	c.outBuf = make([]byte, 1500)
 	c.dst = c.Remote
 }
 
-// drain measures the far end's RTP.
+// drain measures the far end's RTP on the call's own socket.
 func (c *Call) drain() {
 	buf := make([]byte, 1500)
-	var h rtp.Header
 	for {
 		n, err := c.RTP.Read(buf)
 		if err != nil {
 			return
 		}
-		off, err := h.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		loud := h.PayloadType == c.PT && c.loudPayload(buf[off:n])
-		now := time.Now()
-		c.mu.Lock()
-		if loud {
-			c.loud++
-		}
-		if h.PayloadType == 101 {
-			if k, ok := c.keysIn.Packet(buf[off:n], h.Timestamp); ok {
-				c.keys = append(c.keys, k)
-			}
-		}
-		c.stats.Update(h.SequenceNumber, h.Timestamp, now)
-		if c.stats.Received == 1 {
-			close(c.received)
-		}
-		c.mu.Unlock()
+		c.receive(buf[:n], time.Now())
 	}
+}
+
+// receive measures one packet of the far end's; one goroutine calls it.
+func (c *Call) receive(b []byte, now time.Time) {
+	h := &c.in
+	off, err := h.Unmarshal(b)
+	if err != nil {
+		return
+	}
+	loud := h.PayloadType == c.PT && c.loudPayload(b[off:])
+	c.mu.Lock()
+	if loud {
+		c.loud++
+	}
+	if h.PayloadType == 101 {
+		if k, ok := c.keysIn.Packet(b[off:], h.Timestamp); ok {
+			c.keys = append(c.keys, k)
+		}
+	}
+	c.stats.Update(h.SequenceNumber, h.Timestamp, now)
+	if c.stats.Received == 1 {
+		close(c.received)
+	}
+	c.mu.Unlock()
 }
 
 // loudPayload reports whether a G.711 payload holds more than silence
@@ -118,6 +122,19 @@ func (c *Call) SkipFrames(n int) { c.out.Timestamp += uint32(n * 160) }
 // digits are queued, the current RFC 4733 event (5 packets of 100 ms tone
 // plus 3 end packets, one timestamp per event). It allocates nothing.
 func (c *Call) SendPacket(samples []int16) error {
+	pkt, err := c.nextPacket(samples)
+	if err != nil {
+		return err
+	}
+	if _, err := c.RTP.WriteToUDPAddrPort(pkt, c.dst); err != nil {
+		return fmt.Errorf("send rtp: %w", err)
+	}
+	return nil
+}
+
+// nextPacket builds the next packet SendPacket would send, in a buffer of
+// the call's that the next one reuses.
+func (c *Call) nextPacket(samples []int16) ([]byte, error) {
 	var payload []byte
 	if len(c.dtmf) > 0 {
 		const toneFrames, endFrames = 5, 3
@@ -150,13 +167,10 @@ func (c *Call) SendPacket(samples []int16) error {
 	n, err := c.out.MarshalTo(c.outBuf[:1400])
 	c.out.Payload = saved
 	if err != nil {
-		return err
+		return nil, err
 	}
 	c.out.SequenceNumber++
-	if _, err := c.RTP.WriteToUDPAddrPort(c.outBuf[:n], c.dst); err != nil {
-		return fmt.Errorf("send rtp: %w", err)
-	}
-	return nil
+	return c.outBuf[:n], nil
 }
 
 // SendAudio streams samples (8 kHz PCM) as G.711 in 20 ms packets, paced in

@@ -1,4 +1,4 @@
-package sip
+package udpbatch
 
 import (
 	"encoding/binary"
@@ -16,10 +16,10 @@ type mmsghdr struct {
 	_   [4]byte
 }
 
-// batchReader reads a shared socket's packets with recvmmsg into buffers
-// and addresses it owns: no allocation per packet (x/net's ReadBatch
-// allocates each sender's address).
-type batchReader struct {
+// Reader reads a socket's packets with recvmmsg into buffers and addresses
+// it owns: no allocation per packet (x/net's ReadBatch allocates each
+// sender's address). One goroutine reads.
+type Reader struct {
 	raw interface {
 		Read(func(fd uintptr) bool) error
 	}
@@ -29,13 +29,14 @@ type batchReader struct {
 	bufs  [][]byte
 }
 
-func newBatchReader(c *net.UDPConn) (*batchReader, error) {
+// NewReader reads c, an IPv4 socket.
+func NewReader(c *net.UDPConn) (*Reader, error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	r := &batchReader{raw: raw, msgs: make([]mmsghdr, muxBatch), iovs: make([]unix.Iovec, muxBatch),
-		names: make([]unix.RawSockaddrInet4, muxBatch), bufs: make([][]byte, muxBatch)}
+	r := &Reader{raw: raw, msgs: make([]mmsghdr, Batch), iovs: make([]unix.Iovec, Batch),
+		names: make([]unix.RawSockaddrInet4, Batch), bufs: make([][]byte, Batch)}
 	for i := range r.msgs {
 		r.bufs[i] = make([]byte, 1500)
 		r.iovs[i].Base = &r.bufs[i][0]
@@ -47,9 +48,10 @@ func newBatchReader(c *net.UDPConn) (*batchReader, error) {
 	return r, nil
 }
 
-// read waits for packets and returns how many arrived (at most muxBatch);
-// packet i is r.packet(i). An error means the socket is closed.
-func (r *batchReader) read() (int, error) {
+// Read waits for packets and returns how many arrived (at most Batch);
+// packet i is r.Packet(i), valid until the next Read. An error means the
+// socket is closed.
+func (r *Reader) Read() (int, error) {
 	var n int
 	var errno error
 	err := r.raw.Read(func(fd uintptr) bool {
@@ -74,8 +76,8 @@ func (r *batchReader) read() (int, error) {
 	return n, errno
 }
 
-// packet returns received packet i and its sender.
-func (r *batchReader) packet(i int) ([]byte, netip.AddrPort) {
+// Packet returns received packet i and its sender.
+func (r *Reader) Packet(i int) ([]byte, netip.AddrPort) {
 	sa := &r.names[i]
 	port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
 	return r.bufs[i][:r.msgs[i].n], netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), port)
