@@ -59,12 +59,13 @@ func CreateEncryptedWAV(path string, sampleRate, channels int, recipients []age.
 	if err != nil {
 		return nil, fmt.Errorf("create wav: %w", err)
 	}
-	enc, err := age.Encrypt(f, recipients...)
+	af := newAsyncFile(f, 0) // the ciphertext is written off the media clock
+	enc, err := age.Encrypt(af, recipients...)
 	if err != nil {
-		f.Close()
+		af.Close()
 		return nil, fmt.Errorf("encrypt wav: %w", err)
 	}
-	w := &WAVWriter{f: f, enc: enc, sampleRate: sampleRate, channels: channels}
+	w := &WAVWriter{f: af, enc: enc, sampleRate: sampleRate, channels: channels}
 	w.bw = bufio.NewWriterSize(enc, 8192)
 	h := audio.Header(sampleRate, channels, 0)
 	binary.LittleEndian.PutUint32(h[4:], streamingSize)

@@ -87,6 +87,19 @@ type Recorder struct {
 	out        []int16    // interleaved stereo
 	zeros      []int16    // a silent frame (never written to)
 	quality    *CallQuality
+
+	// Frames that came while a command held mu (a start, pause or stop
+	// writes metadata and waits for the disk): the media clock does not
+	// wait for it. They are written, in order, by the next WriteAudio or
+	// command that holds mu.
+	pendMu     sync.Mutex
+	pendCaller []int16
+	pendPlayed []int16
+	pendLens   []int
+	pendSwap   struct {
+		caller, played []int16
+		lens           []int
+	}
 }
 
 // SetCallQuality gives the call's quality figures to the recording that is
@@ -181,6 +194,7 @@ func (r *Recorder) run(c Command, o Options) (Info, error) {
 func (r *Recorder) do(c Command, o Options) (Info, *closing, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.writePendingLocked() // frames that came before the command
 	next, err := Transition(r.state, c)
 	if err != nil {
 		return Info{}, nil, err
@@ -245,6 +259,7 @@ func (r *Recorder) fail(err error) {
 // has run when Close returns.
 func (r *Recorder) Close(end SessionEnd) (Info, bool, error) {
 	r.mu.Lock()
+	r.writePendingLocked()
 	if r.state == Idle {
 		r.mu.Unlock()
 		r.finalizing.Wait()
@@ -262,9 +277,46 @@ func (r *Recorder) Close(end SessionEnd) (Info, bool, error) {
 // played to the caller, mixed into one mono signal. Frames arriving while
 // idle are dropped; while paused they are dropped too, or written as
 // silence when the pause's behaviour is PauseSilence.
+//
+// It never waits for a command: while one holds the recorder (writing
+// metadata, waiting for the disk), the frame is kept and written, in
+// order, once the command is done.
 func (r *Recorder) WriteAudio(caller, played []int16) {
-	r.mu.Lock()
+	if !r.mu.TryLock() {
+		r.pendMu.Lock()
+		r.pendCaller = append(r.pendCaller, caller...)
+		r.pendPlayed = append(r.pendPlayed, played...)
+		r.pendLens = append(r.pendLens, len(caller))
+		r.pendMu.Unlock()
+		return
+	}
 	defer r.mu.Unlock()
+	r.writePendingLocked()
+	r.writeLocked(caller, played)
+}
+
+// writePendingLocked writes the frames kept while a command held the
+// recorder (r.mu held). The two sets of buffers are swapped, not
+// reallocated.
+func (r *Recorder) writePendingLocked() {
+	r.pendMu.Lock()
+	if len(r.pendLens) == 0 {
+		r.pendMu.Unlock()
+		return
+	}
+	caller, played, lens := r.pendCaller, r.pendPlayed, r.pendLens
+	r.pendCaller, r.pendPlayed, r.pendLens = r.pendSwap.caller[:0], r.pendSwap.played[:0], r.pendSwap.lens[:0]
+	r.pendMu.Unlock()
+	off := 0
+	for _, n := range lens {
+		r.writeLocked(caller[off:off+n], played[off:off+n])
+		off += n
+	}
+	r.pendSwap.caller, r.pendSwap.played, r.pendSwap.lens = caller, played, lens
+}
+
+// writeLocked records one frame (r.mu held).
+func (r *Recorder) writeLocked(caller, played []int16) {
 	switch {
 	case r.state == Recording:
 	case r.state == Paused && r.cur.pausing == PauseSilence:

@@ -145,6 +145,7 @@ func TestSyncedFileIsValidWhileRecording(t *testing.T) {
 	for i := 0; i < syncEvery; i++ {
 		r.WriteAudio(frame(7), frame(0))
 	}
+	r.cur.wav.waitWritten() // the disk goroutine writes what a sync queued
 	if got := readWAV(t, info.AudioPath); len(got) != syncEvery*160 {
 		t.Fatalf("synced samples = %d", len(got))
 	}
@@ -411,6 +412,7 @@ func TestFullDisk(t *testing.T) {
 	for range 60 { // 50 frames synced, 10 buffered
 		r.WriteAudio(frame(1000), frame(0))
 	}
+	r.cur.wav.waitWritten() // the synced frames reached the file before it filled
 	full.Store(true)
 	for range 200 { // the buffer fills and fails; every retry fails
 		r.WriteAudio(frame(1000), frame(0))
@@ -446,5 +448,109 @@ func TestFullDisk(t *testing.T) {
 	}
 	if end != SessionEndRecordingFailed {
 		t.Errorf("session ended %q, want RecordingFailed", end)
+	}
+}
+
+// stalledDisk is a recording file on a disk that stops answering: every
+// write waits until the disk is released.
+type stalledDisk struct {
+	*os.File
+	stalled  *atomic.Bool
+	released chan struct{}
+}
+
+func (f stalledDisk) Write(b []byte) (int, error) {
+	if f.stalled.Load() {
+		<-f.released
+	}
+	return f.File.Write(b)
+}
+
+// TestStalledDiskDoesNotHoldTheMediaClock: while the disk does not answer
+// (writeback, a busy journal), WriteAudio, called on the media clock for
+// every call of its shard, still returns; once the disk answers, the file
+// holds every frame, in order.
+func TestStalledDiskDoesNotHoldTheMediaClock(t *testing.T) {
+	released := make(chan struct{})
+	var stalled atomic.Bool
+	defer func(c func(string) (wavFile, error)) { createFile = c }(createFile)
+	createFile = func(path string) (wavFile, error) {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+		return stalledDisk{f, &stalled, released}, err
+	}
+	r := New(Config{Dir: t.TempDir()})
+	info, err := r.Do(Start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stalled.Store(true)
+	returned := make(chan struct{})
+	go func() {
+		for i := range 5 * syncEvery { // 5 s of audio: 10 bufio flushes, 5 header patches
+			r.WriteAudio(frame(int16(i)), frame(0))
+		}
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		close(released)
+		t.Fatal("WriteAudio waited for a stalled disk")
+	}
+	close(released) // the disk answers again
+	if _, err := r.Do(Stop); err != nil {
+		t.Fatal(err)
+	}
+	got := readWAV(t, info.AudioPath)
+	if len(got) != 5*syncEvery*160 {
+		t.Fatalf("%d samples, want %d", len(got), 5*syncEvery*160)
+	}
+	for i := range 5 * syncEvery {
+		if got[i*160] != i {
+			t.Fatalf("frame %d holds %d: out of order", i, got[i*160])
+		}
+	}
+}
+
+// TestBusyRecorderDoesNotHoldTheMediaClock: while a command holds the
+// recorder (a start or pause writing metadata through fsync), WriteAudio
+// returns at once; the frames it kept are written in order before the
+// next ones, so the file misses nothing.
+func TestBusyRecorderDoesNotHoldTheMediaClock(t *testing.T) {
+	r := New(Config{Dir: t.TempDir()})
+	info, err := r.Do(Start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := 0
+	write := func(n int) {
+		for range n {
+			r.WriteAudio(frame(int16(next)), frame(0))
+			next++
+		}
+	}
+	write(30)
+	r.mu.Lock() // a command waiting for the disk
+	returned := make(chan struct{})
+	go func() { write(20); close(returned) }()
+	select {
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		r.mu.Unlock()
+		t.Fatal("WriteAudio waited for a command")
+	}
+	r.mu.Unlock()
+	write(30)
+	if _, err := r.Do(Stop); err != nil {
+		t.Fatal(err)
+	}
+	got := readWAV(t, info.AudioPath)
+	if len(got) != 80*160 {
+		t.Fatalf("%d samples, want %d", len(got), 80*160)
+	}
+	for i := range 80 {
+		if got[i*160] != i {
+			t.Fatalf("frame %d holds %d", i, got[i*160])
+		}
 	}
 }

@@ -20,6 +20,7 @@ func TestRepairAfterCrash(t *testing.T) {
 	for range syncEvery*2 + 10 { // two syncs, then 10 frames left in the buffer
 		r.WriteAudio(frame(1000), frame(0))
 	}
+	r.cur.wav.waitWritten() // what was synced reached the file (the disk goroutine ran)
 	// The process dies here: no Stop, no Close.
 	// Simulate a torn last write: half a sample after the synced data.
 	f, _ := os.OpenFile(info.AudioPath, os.O_WRONLY|os.O_APPEND, 0)
@@ -61,6 +62,7 @@ func TestRepairWithoutMetadata(t *testing.T) {
 			for range syncEvery + 10 {
 				r.WriteAudio(frame(1000), frame(0))
 			}
+			r.cur.wav.waitWritten()
 			damage(info.MetadataPath) // and the process dies
 			repaired, err := Repair(dir)
 			if err != nil || len(repaired) != 1 {

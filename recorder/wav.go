@@ -17,6 +17,7 @@ import (
 // one sample at a time: ~10x slower and ~1 MB per encoder, docs/PERFORMANCE.md);
 // the RIFF and data sizes are patched on Sync and Close, so a synced file is
 // always a valid WAV.
+// The file's writes are made off the caller's goroutine (diskwriter.go).
 // A WAVWriter is not safe for concurrent use: one writer per file.
 type WAVWriter struct {
 	f          wavFile
@@ -52,7 +53,7 @@ func CreateWAV(path string, sampleRate, channels int) (*WAVWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create wav: %w", err)
 	}
-	w := &WAVWriter{f: f, bw: bufio.NewWriterSize(f, 8192), sampleRate: sampleRate, channels: channels}
+	w := &WAVWriter{sampleRate: sampleRate, channels: channels}
 	if _, err := f.Write(w.header()); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("write wav header: %w", err)
@@ -61,6 +62,8 @@ func CreateWAV(path string, sampleRate, channels int) (*WAVWriter, error) {
 		f.Close()
 		return nil, fmt.Errorf("seek wav: %w", err)
 	}
+	af := newAsyncFile(f, audio.HeaderSize) // the audio is written off the media clock
+	w.f, w.bw = af, bufio.NewWriterSize(af, diskBuf)
 	return w, nil
 }
 
@@ -92,7 +95,8 @@ func (w *WAVWriter) Duration() time.Duration {
 }
 
 // Sync flushes buffered audio and patches the header sizes, leaving a valid
-// file on disk.
+// file on disk once the disk goroutine has written them (at once, unless
+// the disk is slow; Close waits for it).
 func (w *WAVWriter) Sync() error {
 	if err := w.bw.Flush(); err != nil {
 		return fmt.Errorf("flush wav: %w", err)
@@ -115,6 +119,12 @@ func (w *WAVWriter) Sync() error {
 func (w *WAVWriter) Recover() error {
 	if w.enc != nil {
 		return errors.New("recover wav: an encrypted stream cannot be cut back")
+	}
+	if a, ok := w.f.(*asyncFile); ok {
+		// What was synced was queued; cut back to what reached the file.
+		_ = a.wait()
+		frame := int64(2 * w.channels)
+		w.synced = max(0, min(w.synced, (a.written.Load()-audio.HeaderSize)/frame*frame))
 	}
 	end := audio.HeaderSize + w.synced
 	if err := w.f.Truncate(end); err != nil {
@@ -150,4 +160,12 @@ func (w *WAVWriter) Close() error {
 		err = fmt.Errorf("close wav: %w", cerr)
 	}
 	return err
+}
+
+// waitWritten waits until what was written so far is in the file (tests).
+func (w *WAVWriter) waitWritten() error {
+	if a, ok := w.f.(*asyncFile); ok {
+		return a.wait()
+	}
+	return nil
 }
