@@ -65,8 +65,9 @@ func runDisk(q chan diskOp) {
 // returned by the next call; Seek, Truncate, Sync and Close first wait for
 // what is queued (they are rare: start, recovery, end).
 type asyncFile struct {
-	f wavFile
-	q chan diskOp
+	f  wavFile
+	fd int // f's descriptor, or -1: for starting writeback early
+	q  chan diskOp
 
 	mu  sync.Mutex
 	err error // the first failed operation's, until Truncate clears it
@@ -78,7 +79,10 @@ type asyncFile struct {
 // newAsyncFile queues f's writes; its offset is at.
 func newAsyncFile(f wavFile, at int64) *asyncFile {
 	disksOnce.Do(startDisks)
-	a := &asyncFile{f: f, q: disks[nextDisk.Add(1)%uint32(len(disks))]}
+	a := &asyncFile{f: f, fd: -1, q: disks[nextDisk.Add(1)%uint32(len(disks))]}
+	if of, ok := f.(interface{ Fd() uintptr }); ok {
+		a.fd = int(of.Fd())
+	}
 	a.written.Store(at)
 	return a
 }
@@ -131,7 +135,10 @@ func (a *asyncFile) do(op *diskOp) {
 	case op.buf != nil:
 		var n int
 		n, err = a.f.Write((*op.buf)[:op.n])
-		a.written.Add(int64(n))
+		at := a.written.Add(int64(n)) - int64(n)
+		if a.fd >= 0 && n > 0 {
+			startWriteback(a.fd, at, int64(n))
+		}
 	default:
 		_, err = a.f.WriteAt(op.hdr[:op.n], op.off)
 	}

@@ -87,8 +87,11 @@ func runCapacity(args []string) error {
 }
 
 func logStep(bin string, st capacityStep) {
+	r := st.Report
 	fmt.Fprintf(os.Stderr, "%s, %d calls: gateway %.3f cores (%.0f calls per core), floor %.3f cores, %.0f KiB/call, loss+late %.3f%%, failed %d: %s\n",
-		bin, st.Calls, st.GatewayCores, callsPerCore(st), st.FloorCores, st.KiBPerCall, st.LossLatePct, st.Report.Failed, st.Verdict)
+		bin, st.Calls, st.GatewayCores, callsPerCore(st), st.FloorCores, st.KiBPerCall, st.LossLatePct, r.Failed, st.Verdict)
+	fmt.Fprintf(os.Stderr, "  to the gateway: loss %.3f%% late %.3f%% (generator skipped %.3f%%); from it: loss %.3f%% late %.3f%% (gateway skipped %.3f%%); setup p99 %.1f ms; generator %.2f cores\n",
+		r.Gateway.LossPct, r.Gateway.LatePct, r.TxSkippedPct, r.RxLossPct, r.RxLatePct, r.Gateway.SkippedPct, r.SetupP99Ms, r.CPUCores)
 }
 
 // callsPerCore is the step's calls over the gateway's cores.
