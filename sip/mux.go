@@ -219,30 +219,19 @@ func (s *muxShard) owner(b []byte, from netip.AddrPort) *media {
 
 // read hands the shard's packets to their calls until the socket closes.
 func (s *muxShard) read() {
-	r, err := udpbatch.NewReader(s.conn)
-	if err != nil {
-		return
-	}
-	for {
-		n, err := r.Read()
-		if err != nil {
-			return // closed
+	_ = udpbatch.ReadEach(s.conn, func(b []byte, from netip.AddrPort) {
+		m := s.owner(b, from)
+		if m == nil {
+			return
 		}
-		for i := range n {
-			b, from := r.Packet(i)
-			m := s.owner(b, from)
-			if m == nil {
-				continue
-			}
-			m.mu.Lock()
-			digit, pressed := m.receive(b, from)
-			onDTMF := m.onDTMF
-			m.mu.Unlock()
-			if pressed && onDTMF != nil {
-				onDTMF(digit)
-			}
+		m.mu.Lock()
+		digit, pressed := m.receive(b, from)
+		onDTMF := m.onDTMF
+		m.mu.Unlock()
+		if pressed && onDTMF != nil {
+			onDTMF(digit)
 		}
-	}
+	})
 }
 
 // queue adds one packet to the tick's batch (the clock shard's lock held).

@@ -76,25 +76,13 @@ func (r *RTPPort) remove(c *Call) {
 
 // read hands each packet to its call until the socket closes.
 func (r *RTPPort) read() {
-	rd, err := udpbatch.NewReader(r.conn)
-	if err != nil {
-		return
-	}
-	for {
-		n, err := rd.Read()
-		if err != nil {
-			return // closed
+	_ = udpbatch.ReadEach(r.conn, func(b []byte, from netip.AddrPort) {
+		if c := r.owner(b, from); c != nil {
+			c.receive(b, time.Now())
+		} else {
+			r.strangers.Add(1)
 		}
-		now := time.Now()
-		for i := range n {
-			b, from := rd.Packet(i)
-			if c := r.owner(b, from); c != nil {
-				c.receive(b, now)
-			} else {
-				r.strangers.Add(1)
-			}
-		}
-	}
+	})
 }
 
 // owner is the call packet b from `from` is for: by address alone when

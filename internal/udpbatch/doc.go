@@ -7,5 +7,30 @@
 // shared RTP sockets use them.
 package udpbatch
 
+import (
+	"net"
+	"net/netip"
+)
+
 // Batch is how many packets one recvmmsg or sendmmsg moves at most.
 const Batch = 64
+
+// ReadEach reads c in batches until it is closed, handing every packet and
+// its sender to fn (the packet's bytes are valid only during the call).
+// It returns the error that ended it: the socket closed, or a Reader that
+// could not be made.
+func ReadEach(c *net.UDPConn, fn func(b []byte, from netip.AddrPort)) error {
+	r, err := NewReader(c)
+	if err != nil {
+		return err
+	}
+	for {
+		n, err := r.Read()
+		if err != nil {
+			return err
+		}
+		for i := range n {
+			fn(r.Packet(i))
+		}
+	}
+}
