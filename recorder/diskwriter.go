@@ -31,8 +31,39 @@ var (
 	disksOnce sync.Once
 	disks     []chan diskOp
 	nextDisk  atomic.Uint32
+	diskWaits atomic.Uint64 // writes that found their disk goroutine's queue full
 	bufPool   = sync.Pool{New: func() any { b := make([]byte, diskBuf); return &b }}
 )
+
+// DiskStats is how the recordings' disk keeps up.
+type DiskStats struct {
+	// Queued is the writes made and not yet done by the disk goroutines.
+	Queued int
+	// Waits counts writes that found the queue full and waited: the disk
+	// does not keep up with the calls being recorded, and the media clock
+	// waited for it.
+	Waits uint64
+}
+
+// Disk returns the recordings' disk figures, over every recording.
+func Disk() DiskStats {
+	disksOnce.Do(startDisks)
+	st := DiskStats{Waits: diskWaits.Load()}
+	for _, q := range disks {
+		st.Queued += len(q)
+	}
+	return st
+}
+
+// enqueue queues op, counting a wait when the queue is full.
+func (a *asyncFile) enqueue(op diskOp) {
+	select {
+	case a.q <- op:
+	default:
+		diskWaits.Add(1)
+		a.q <- op
+	}
+}
 
 // diskOp is one queued operation on a file.
 type diskOp struct {
@@ -103,7 +134,7 @@ func (a *asyncFile) Write(b []byte) (int, error) {
 	for len(b) > 0 {
 		buf := bufPool.Get().(*[]byte)
 		k := copy(*buf, b)
-		a.q <- diskOp{f: a, buf: buf, n: k}
+		a.enqueue(diskOp{f: a, buf: buf, n: k})
 		b = b[k:]
 	}
 	return n, nil
@@ -118,7 +149,7 @@ func (a *asyncFile) WriteAt(b []byte, off int64) (int, error) {
 	if copy(op.hdr[:], b) < len(b) {
 		return 0, fmt.Errorf("write at %d: %d bytes is more than a header", off, len(b))
 	}
-	a.q <- op
+	a.enqueue(op)
 	return len(b), nil
 }
 

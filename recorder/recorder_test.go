@@ -497,9 +497,17 @@ func TestStalledDiskDoesNotHoldTheMediaClock(t *testing.T) {
 		close(released)
 		t.Fatal("WriteAudio waited for a stalled disk")
 	}
+	// The stalled writes are queued, and /metrics says so. (Other
+	// packages' tests do not run in this process: the queue is ours.)
+	if q := Disk().Queued; q < 10 {
+		t.Errorf("%d writes queued behind the stalled disk, want >= 10", q)
+	}
 	close(released) // the disk answers again
 	if _, err := r.Do(Stop); err != nil {
 		t.Fatal(err)
+	}
+	if q := Disk().Queued; q != 0 {
+		t.Errorf("%d writes still queued after the recording stopped", q)
 	}
 	got := readWAV(t, info.AudioPath)
 	if len(got) != 5*syncEvery*160 {

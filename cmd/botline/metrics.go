@@ -9,6 +9,7 @@ import (
 
 	"github.com/botline/botline/channel"
 	"github.com/botline/botline/internal/metric"
+	"github.com/botline/botline/recorder"
 	"github.com/botline/botline/recorder/s3store"
 	"github.com/botline/botline/recordingsapi"
 	"github.com/botline/botline/sip"
@@ -43,6 +44,8 @@ var (
 	descRecordedBytes   = desc("recorded_bytes_total", "Bytes of the audio files of finalized recordings.")
 	descWebhookQueue    = desc("webhook_queue", "File-ready events spooled and not yet taken by every webhook.")
 	descWebhookPosts    = desc("webhook_posts_total", "File-ready event posts to webhooks, by result: delivered, or failed (retried with backoff).", "result")
+	descDiskQueue       = desc("recording_disk_queue", "Recording writes queued for the disk goroutines, not yet written.")
+	descDiskWaits       = desc("recording_disk_waits_total", "Recording writes that found the disk queue full and held up the media clock: the disk does not keep up.")
 	descUploadQueue     = desc("upload_queue", "Finished recordings waiting to be uploaded to --store.")
 	descUploads         = desc("uploads_total", "Upload attempts to --store, by result: uploaded (files), or failed (retried with backoff).", "result")
 	descUploadedBytes   = desc("uploaded_bytes_total", "Bytes uploaded to --store.")
@@ -56,7 +59,7 @@ var (
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descCallsActive, descCallsTotal, descResponses, descRefused, descSetup, descRTP,
 		descJitterMax, descConversations, descRecordings, descRecordingsDone, descRecordedSeconds, descRecordedBytes, descWebhookQueue, descWebhookPosts,
-		descUploadQueue, descUploads, descUploadedBytes, descDelivery,
+		descDiskQueue, descDiskWaits, descUploadQueue, descUploads, descUploadedBytes, descDelivery,
 		descDeliveryFailed, descTTS, descSTT} {
 		ch <- d
 	}
@@ -99,6 +102,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRecordingsDone, float64(m.RecordingsFinished))
 	counter(descRecordedSeconds, m.RecordedSeconds)
 	counter(descRecordedBytes, float64(m.RecordedBytes))
+	disk := recorder.Disk()
+	gauge(descDiskQueue, float64(disk.Queued))
+	counter(descDiskWaits, float64(disk.Waits))
 	if c.events != nil {
 		ev := c.events.Stats()
 		gauge(descWebhookQueue, float64(ev.Queued))

@@ -98,6 +98,9 @@ func TestMetricsAfterSIPpCalls(t *testing.T) {
 		`botline_webhook_posts_total{result="delivered"}`: 20,
 		`botline_webhook_posts_total{result="failed"}`:    5,
 		`botline_webhook_queue`:                           0,
+		// every recording's writes reached the file, none held up the clock
+		`botline_recording_disk_queue`:       0,
+		`botline_recording_disk_waits_total`: 0,
 	} {
 		if got, ok := m[name]; !ok || got != want {
 			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)
