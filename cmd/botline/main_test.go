@@ -78,26 +78,47 @@ func freePort(t *testing.T) int {
 // addresses and recordings dir, and waits until it serves /healthz.
 func startGateway(t *testing.T, args ...string) *gateway {
 	t.Helper()
-	g := &gateway{
+	// A port freePort found free can be taken by another test's client
+	// socket before botline binds it: then botline exits at once, and it
+	// is started again on other ports (unless the test chose them).
+	for attempt := 1; ; attempt++ {
+		g, bindErr := launchGateway(t, args...)
+		if !bindErr {
+			return g
+		}
+		if attempt == 3 {
+			t.Fatalf("botline could not bind free ports 3 times:\n%s", g.log.String())
+		}
+		t.Logf("botline lost a race for a free port; starting it again")
+	}
+}
+
+// launchGateway starts botline once; bindErr reports that it exited at
+// start because a port it was given was taken meanwhile, and it may be
+// started again on other ports.
+func launchGateway(t *testing.T, args ...string) (g *gateway, bindErr bool) {
+	t.Helper()
+	g = &gateway{
 		sipAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		dir:     t.TempDir(),
 		log:     &syncBuffer{},
 	}
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	scheme := "http://"
+	ours := true // the addresses are ours to choose again
 	// Flags given by the test win (the last occurrence counts).
 	for i := 0; i+1 < len(args); i++ {
 		switch args[i] {
 		case "--http-tls-cert":
 			scheme = "https://" // its CA trusted with trustCA
 		case "--http-listen":
-			httpAddr = args[i+1]
+			httpAddr, ours = args[i+1], false
 		case "--recordings-dir":
 			g.dir = args[i+1]
 		case "--api-token":
 			g.token = args[i+1]
 		case "--sip-listen":
-			g.sipAddr = args[i+1]
+			g.sipAddr, ours = args[i+1], false
 		}
 	}
 	g.httpURL = scheme + httpAddr
@@ -125,6 +146,29 @@ func startGateway(t *testing.T, args ...string) *gateway {
 			t.Errorf("botline did not stop on SIGINT")
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for {
+		res, err := http.Get(g.httpURL + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				break
+			}
+		}
+		select {
+		case <-exited:
+			if ours && strings.Contains(g.log.String(), "address already in use") {
+				return g, true
+			}
+			t.Fatalf("botline exited at start:\n%s", g.log.String())
+		case <-ctx.Done():
+			g.kill()
+			t.Fatalf("botline never became healthy:\n%s", g.log.String())
+		case <-time.After(50 * time.Millisecond):
+			continue
+		}
+	}
 	t.Cleanup(func() {
 		g.stop(t)
 		if strings.Contains(g.log.String(), "DATA RACE") {
@@ -134,24 +178,7 @@ func startGateway(t *testing.T, args ...string) *gateway {
 			t.Logf("botline log:\n%s", g.log.String())
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	for {
-		res, err := http.Get(g.httpURL + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return g
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatalf("botline exited at start:\n%s", g.log.String())
-		case <-ctx.Done():
-			t.Fatalf("botline never became healthy:\n%s", g.log.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return g, false
 }
 
 // waitIdle waits until the gateway reports no live call: every call's
