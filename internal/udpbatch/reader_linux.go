@@ -27,6 +27,10 @@ type Reader struct {
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet4
 	bufs  [][]byte
+
+	recv  func(fd uintptr) bool // r.recvmmsg
+	n     int                   // what the last recvmmsg received
+	errno error
 }
 
 // NewReader reads c, an IPv4 socket.
@@ -45,6 +49,7 @@ func NewReader(c *net.UDPConn) (*Reader, error) {
 		r.msgs[i].hdr.SetIovlen(1)
 		r.msgs[i].hdr.Name = (*byte)(unsafe.Pointer(&r.names[i]))
 	}
+	r.recv = r.recvmmsg
 	return r, nil
 }
 
@@ -52,28 +57,30 @@ func NewReader(c *net.UDPConn) (*Reader, error) {
 // packet i is r.Packet(i), valid until the next Read. An error means the
 // socket is closed.
 func (r *Reader) Read() (int, error) {
-	var n int
-	var errno error
-	err := r.raw.Read(func(fd uintptr) bool {
-		for i := range r.msgs {
-			r.msgs[i].hdr.Namelen = unix.SizeofSockaddrInet4
-		}
-		got, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(len(r.msgs)),
-			unix.MSG_DONTWAIT, 0, 0)
-		if e == unix.EAGAIN {
-			return false // wait in the poller
-		}
-		if e != 0 {
-			errno = e
-			return true
-		}
-		n = int(got)
-		return true
-	})
-	if err != nil {
+	r.n, r.errno = 0, nil
+	if err := r.raw.Read(r.recv); err != nil {
 		return 0, err
 	}
-	return n, errno
+	return r.n, r.errno
+}
+
+// recvmmsg is one recvmmsg on fd for Read (made once: a closure built per
+// call would be allocated per call).
+func (r *Reader) recvmmsg(fd uintptr) bool {
+	for i := range r.msgs {
+		r.msgs[i].hdr.Namelen = unix.SizeofSockaddrInet4
+	}
+	got, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(len(r.msgs)),
+		unix.MSG_DONTWAIT, 0, 0)
+	if e == unix.EAGAIN {
+		return false // wait in the poller
+	}
+	if e != 0 {
+		r.errno = e
+		return true
+	}
+	r.n = int(got)
+	return true
 }
 
 // Packet returns received packet i and its sender.

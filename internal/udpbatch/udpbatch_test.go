@@ -58,3 +58,36 @@ func TestWriterToReader(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkBatch sends 64 packets with one sendmmsg and reads them back
+// with recvmmsg: per op, one batch each way; no allocation.
+func BenchmarkBatch(b *testing.B) {
+	src, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dst.Close()
+	_ = dst.SetReadBuffer(1 << 20)
+	w, r := NewWriter(src, 172), func() *Reader { r, _ := NewReader(dst); return r }()
+	to := dst.LocalAddr().(*net.UDPAddr).AddrPort()
+	pkt := make([]byte, 172)
+	b.ReportAllocs()
+	for b.Loop() {
+		for range Batch {
+			w.Queue(pkt, to)
+		}
+		w.Flush()
+		for got := 0; got < Batch; {
+			n, err := r.Read()
+			if err != nil {
+				b.Fatal(err)
+			}
+			got += n
+		}
+	}
+}
