@@ -88,19 +88,29 @@ type Recorder struct {
 	zeros      []int16    // a silent frame (never written to)
 	quality    *CallQuality
 
-	// Frames that came while a command held mu (a start, pause or stop
-	// writes metadata and waits for the disk): the media clock does not
-	// wait for it. They are written, in order, by the next WriteAudio or
-	// command that holds mu.
-	pendMu     sync.Mutex
-	pendCaller []int16
-	pendPlayed []int16
-	pendLens   []int
-	pendSwap   struct {
-		caller, played []int16
-		lens           []int
-	}
+	// pending are the frames that came while a command held mu (a start,
+	// pause or stop writes metadata and waits for the disk): the media
+	// clock does not wait for it. They are written, in order, by the next
+	// WriteAudio or command that holds mu, from spare (under mu), into
+	// which pending is swapped.
+	pendMu  sync.Mutex
+	pending frames
+	spare   frames
 }
+
+// frames are audio frames kept in order, in buffers reused once emptied.
+type frames struct {
+	caller, played []int16
+	lens           []int
+}
+
+func (f *frames) add(caller, played []int16) {
+	f.caller = append(f.caller, caller...)
+	f.played = append(f.played, played...)
+	f.lens = append(f.lens, len(caller))
+}
+
+func (f *frames) reset() { f.caller, f.played, f.lens = f.caller[:0], f.played[:0], f.lens[:0] }
 
 // SetCallQuality gives the call's quality figures to the recording that is
 // running, for its metadata when it closes (at the call's end).
@@ -284,9 +294,7 @@ func (r *Recorder) Close(end SessionEnd) (Info, bool, error) {
 func (r *Recorder) WriteAudio(caller, played []int16) {
 	if !r.mu.TryLock() {
 		r.pendMu.Lock()
-		r.pendCaller = append(r.pendCaller, caller...)
-		r.pendPlayed = append(r.pendPlayed, played...)
-		r.pendLens = append(r.pendLens, len(caller))
+		r.pending.add(caller, played)
 		r.pendMu.Unlock()
 		return
 	}
@@ -296,23 +304,22 @@ func (r *Recorder) WriteAudio(caller, played []int16) {
 }
 
 // writePendingLocked writes the frames kept while a command held the
-// recorder (r.mu held). The two sets of buffers are swapped, not
-// reallocated.
+// recorder (r.mu held). They are swapped out first, so the clock keeps
+// adding to an empty set meanwhile without waiting.
 func (r *Recorder) writePendingLocked() {
 	r.pendMu.Lock()
-	if len(r.pendLens) == 0 {
+	if len(r.pending.lens) == 0 {
 		r.pendMu.Unlock()
 		return
 	}
-	caller, played, lens := r.pendCaller, r.pendPlayed, r.pendLens
-	r.pendCaller, r.pendPlayed, r.pendLens = r.pendSwap.caller[:0], r.pendSwap.played[:0], r.pendSwap.lens[:0]
+	r.pending, r.spare = r.spare, r.pending // spare was reset when last written
 	r.pendMu.Unlock()
 	off := 0
-	for _, n := range lens {
-		r.writeLocked(caller[off:off+n], played[off:off+n])
+	for _, n := range r.spare.lens {
+		r.writeLocked(r.spare.caller[off:off+n], r.spare.played[off:off+n])
 		off += n
 	}
-	r.pendSwap.caller, r.pendSwap.played, r.pendSwap.lens = caller, played, lens
+	r.spare.reset()
 }
 
 // writeLocked records one frame (r.mu held).

@@ -88,7 +88,7 @@ func (m *media) runLeg(leg *bridgeLeg) {
 			continue // only the target's host speaks on its leg
 		}
 		if b, remote, ok := m.fromLeg(leg, &h, buf, n); ok {
-			_, _ = m.conn.WriteToUDPAddrPort(b, remote)
+			_, _ = m.sock.conn.WriteToUDPAddrPort(b, remote)
 		}
 	}
 }

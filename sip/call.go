@@ -65,9 +65,11 @@ type Call struct {
 	recOffers   [2]*Offer
 	recMetadata []byte
 
-	// the SDP we answered with: its o= id and version, and our RTP port
+	// the SDP we answered with: its o= id and version, our RTP port and
+	// the SSRC we send with (which every answer declares)
 	sdpID, sdpVersion uint64
 	rtpPort           int
+	ssrc              uint32
 	lastOffer         *Offer
 	reinvite          sync.Mutex // guards the three above after answer
 

@@ -86,9 +86,7 @@ func (s *Server) onReinvite(c *Call, req *sip.Request, tx sip.ServerTransaction)
 		respond(tx, req, 488, "Not Acceptable Here", log)
 		return
 	}
-	if c.lastOffer != nil {
-		offer.localSSRC = c.lastOffer.localSSRC // the answer declares the same stream
-	}
+	offer.localSSRC = c.ssrc // the answer declares the same stream
 	c.lastOffer = offer
 	c.sdpVersion++
 	answer, err := answerVersion(offer, s.cfg.MediaIP, c.rtpPort, c.sdpID, c.sdpVersion)
@@ -154,9 +152,6 @@ func (s *Server) takeReofferAnswer(c *Call, body []byte) {
 	}
 	if c.media != nil {
 		c.media.update(a, a.Hold())
-	}
-	if c.lastOffer != nil {
-		a.localSSRC = c.lastOffer.localSSRC
 	}
 	c.lastOffer = a
 	s.log.Info("re-INVITE answered in the ACK", "callId", c.ID, "hold", a.Hold(), "rtpRemote", a.Remote.String())

@@ -2,7 +2,6 @@ package sip
 
 import (
 	"log/slog"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -51,12 +50,11 @@ type media struct {
 	shard    *clockShard
 	shardIdx int
 
-	conn *net.UDPConn
-	// mux, with --rtp-mux, is the shared socket conn is: its reader hands
-	// this call its packets, and ticks queue ours there.
-	mux      *muxShard
-	muxShard int
-	remote   netip.AddrPort // where the caller's RTP comes from and ours goes
+	// sock is the call's RTP socket: its own, or with --rtp-mux a shared
+	// one, whose reader hands this call its packets and where ticks queue
+	// ours.
+	sock   rtpSocket
+	remote netip.AddrPort // where the caller's RTP comes from and ours goes
 	// latched: remote is the source the caller's RTP was seen from; every
 	// other source is dropped. Until then the first packet from the SDP's
 	// address, or from the SDP's or the signalling's IP (a caller behind
@@ -109,14 +107,10 @@ type media struct {
 
 // mediaConfig is what a call's media is built with.
 type mediaConfig struct {
-	conn *net.UDPConn // the call's RTP socket
-	// mux and muxShard, when set, make conn a shared socket (--rtp-mux)
-	// and name the clock shard that sends on it.
-	mux      *muxShard
-	muxShard int
-	offer    *Offer // the caller's address, codec and telephone-event type
-	ssrc     uint32 // of what the gateway sends
-	log      *slog.Logger
+	sock  rtpSocket // the call's RTP socket, its own or shared (--rtp-mux)
+	offer *Offer    // the caller's address, codec and telephone-event type
+	ssrc  uint32    // of what the gateway sends
+	log   *slog.Logger
 	// signalIP is where the call's INVITE came from: a caller behind NAT
 	// sends its RTP from this IP rather than its SDP's.
 	signalIP netip.Addr
@@ -133,7 +127,7 @@ type mediaConfig struct {
 func newMedia(cfg mediaConfig) *media {
 	offer, ssrc := cfg.offer, cfg.ssrc
 	m := &media{
-		conn: cfg.conn, mux: cfg.mux, muxShard: cfg.muxShard, remote: offer.Remote, remoteSSRC: offer.SSRC, codec: offer.Codec, log: cfg.log, signalIP: cfg.signalIP.Unmap(),
+		sock: cfg.sock, remote: offer.Remote, remoteSSRC: offer.SSRC, codec: offer.Codec, log: cfg.log, signalIP: cfg.signalIP.Unmap(),
 		timeout: cfg.timeout, onTimeout: cfg.onTimeout, onDTMF: cfg.onDTMF, srtp: cfg.srtp,
 		jb:     newJitterBuffer(uint32(playoutDelay.Milliseconds() * 8)),
 		rbuf:   make([]byte, 1500),
@@ -159,9 +153,9 @@ func newMedia(cfg mediaConfig) *media {
 func (m *media) start(c *clock, sink AudioSink) {
 	m.sink = sink
 	m.lastRecv = time.Now()
-	if m.mux != nil { // the shared socket's reader delivers; no goroutine of its own
-		c.add(m, m.muxShard)
-		m.mux.add(m)
+	if m.sock.mux != nil { // the shared socket's reader delivers; no goroutine of its own
+		c.add(m, m.sock.shard)
+		m.sock.mux.add(m)
 		return
 	}
 	c.add(m, -1)
@@ -171,7 +165,7 @@ func (m *media) start(c *clock, sink AudioSink) {
 func (m *media) run() {
 	defer close(m.done)
 	for {
-		n, from, err := m.conn.ReadFromUDPAddrPort(m.rbuf)
+		n, from, err := m.sock.conn.ReadFromUDPAddrPort(m.rbuf)
 		if err != nil {
 			return // closed by stop
 		}
@@ -290,10 +284,10 @@ func (m *media) tick(now time.Time, send bool) {
 			return
 		}
 	}
-	if m.mux != nil {
-		m.mux.queue(pkt, m.remote) // sent with the shard's batch after this tick
+	if m.sock.mux != nil {
+		m.sock.mux.queue(pkt, m.remote) // sent with the shard's batch after this tick
 		m.stats.Sent++
-	} else if _, err := m.conn.WriteToUDPAddrPort(pkt, m.remote); err == nil {
+	} else if _, err := m.sock.conn.WriteToUDPAddrPort(pkt, m.remote); err == nil {
 		m.stats.Sent++
 	}
 }
@@ -369,8 +363,8 @@ func (m *media) sendDTMF(events []uint8) bool {
 func (m *media) update(o *Offer, hold bool) {
 	// The shared socket's table takes m.mu under its own lock: it learns
 	// of a new address once m.mu is released.
-	if moved := m.updateLocked(o, hold); moved && m.mux != nil {
-		m.mux.relatch(m)
+	if moved := m.updateLocked(o, hold); moved && m.sock.mux != nil {
+		m.sock.mux.relatch(m)
 	}
 }
 
@@ -400,12 +394,11 @@ func (m *media) stop() MediaStats {
 		if m.shard != nil {
 			m.shard.remove(m)
 		}
-		if m.mux != nil {
-			m.mux.remove(m)
+		if m.sock.mux != nil {
+			m.sock.mux.remove(m)
 			close(m.done) // no goroutine of its own to close it
-		} else {
-			m.conn.Close()
 		}
+		m.sock.close() // a call's own socket: ends run
 		m.mu.Lock()
 		leg := m.leg
 		m.mu.Unlock()

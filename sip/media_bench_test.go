@@ -58,7 +58,7 @@ func benchmarkMedia(b *testing.B, secure bool) {
 		}
 		callerCtx, _ = srtpContext(remote)
 	}
-	m := newMedia(mediaConfig{conn: conn, offer: offer, ssrc: 42, log: slog.New(slog.DiscardHandler), srtp: keys})
+	m := newMedia(mediaConfig{sock: rtpSocket{conn: conn, shard: -1}, offer: offer, ssrc: 42, log: slog.New(slog.DiscardHandler), srtp: keys})
 	m.sink = rec // start would also join a clock; the loop below ticks by hand
 
 	in := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SSRC: 7, Timestamp: 1000, SequenceNumber: 1}, Payload: make([]byte, FrameSize)}

@@ -22,7 +22,7 @@ import (
 type rtpSocket struct {
 	conn  *net.UDPConn
 	mux   *muxShard // nil: conn is the call's own
-	shard int       // the clock shard of the shared socket
+	shard int       // the clock shard of the shared socket; -1 for a call's own
 }
 
 // close gives back a call's own socket; a shared one stays.

@@ -530,7 +530,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		Caller: from.Address.User, Dialed: to.Address.User, Called: req.Recipient.User,
 		Transport: strings.ToUpper(req.Transport()),
 		srv:       s, dialog: dlg, done: make(chan struct{}), ready: make(chan struct{}),
-		sdpID: sessID, sdpVersion: sessID, lastOffer: offer, rtpPort: sock.port(),
+		sdpID: sessID, sdpVersion: sessID, lastOffer: offer, rtpPort: sock.port(), ssrc: ssrc,
 		delayed: delayed, contact: &ua.ContactHDR,
 	}
 	if !delayed {
@@ -597,7 +597,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// The media exists before the handler runs (so it can queue audio to
 	// play), and starts once the handler gave its sink.
 	m := newMedia(mediaConfig{
-		conn: sock.conn, mux: sock.mux, muxShard: sock.shard, offer: offer, ssrc: ssrc, log: log, signalIP: sourceIP(req),
+		sock: sock, offer: offer, ssrc: ssrc, log: log, signalIP: sourceIP(req),
 		timeout: s.cfg.RTPTimeout,
 		onTimeout: func() {
 			log.Warn("hanging up: no RTP", "timeout", s.cfg.RTPTimeout.String())

@@ -326,7 +326,7 @@ func (s *Server) answerRecording(req *sip.Request, tx sip.ServerTransaction, rec
 		"codec", c.Codec, "rtpLocal", fmt.Sprintf("%v,%v", a.LocalAddr(), b.LocalAddr()))
 	media := func(conn *net.UDPConn, o *Offer, timeout time.Duration) *media {
 		m := newMedia(mediaConfig{
-			conn: conn, offer: o, ssrc: rand.Uint32(), log: log, signalIP: sourceIP(req), timeout: timeout,
+			sock: rtpSocket{conn: conn, shard: -1}, offer: o, ssrc: rand.Uint32(), log: log, signalIP: sourceIP(req), timeout: timeout,
 			onTimeout: func() {
 				log.Warn("ending recording session: no RTP", "timeout", timeout.String())
 				go func() {
