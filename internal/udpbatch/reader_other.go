@@ -17,7 +17,7 @@ type Reader struct {
 }
 
 // NewReader reads c, an IPv4 socket.
-func NewReader(c *net.UDPConn) (*Reader, error) {
+func NewReader(c *net.UDPConn, _ ...Option) (*Reader, error) {
 	r := &Reader{pc: ipv4.NewPacketConn(c), msgs: make([]ipv4.Message, Batch)}
 	for i := range r.msgs {
 		r.msgs[i].Buffers = [][]byte{make([]byte, 1500)}
@@ -25,7 +25,7 @@ func NewReader(c *net.UDPConn) (*Reader, error) {
 	return r, nil
 }
 
-// Read waits for packets and returns how many arrived (at most Batch);
+// Read waits for packets and returns how many arrived;
 // packet i is r.Packet(i), valid until the next Read. An error means the
 // socket is closed.
 func (r *Reader) Read() (int, error) { return r.pc.ReadBatch(r.msgs, 0) }

@@ -1,3 +1,5 @@
+//go:build !linux
+
 package udpbatch
 
 import (
@@ -7,7 +9,8 @@ import (
 	"golang.org/x/net/ipv4"
 )
 
-// Writer queues packets and sends them with sendmmsg, Batch per syscall.
+// Writer queues packets and sends them with sendmmsg where the platform
+// has it (x/net's WriteBatch), Batch per syscall.
 // Its buffers grow to the largest batch queued and are reused. It is not
 // safe for concurrent use: one goroutine queues and flushes.
 type Writer struct {
@@ -16,10 +19,12 @@ type Writer struct {
 	out   []ipv4.Message
 	addrs []net.UDPAddr
 	n     int
+
+	messages uint64
 }
 
 // NewWriter sends on c, an IPv4 socket; size is the largest packet queued.
-func NewWriter(c *net.UDPConn, size int) *Writer {
+func NewWriter(c *net.UDPConn, size int, _ ...Option) *Writer {
 	return &Writer{pc: ipv4.NewPacketConn(c), size: size}
 }
 
@@ -41,6 +46,9 @@ func (w *Writer) Queue(pkt []byte, to netip.AddrPort) {
 	w.n++
 }
 
+// Messages is how many messages the Writer has sent: one per packet here.
+func (w *Writer) Messages() uint64 { return w.messages }
+
 // Queued is how many packets wait for Flush.
 func (w *Writer) Queued() int { return w.n }
 
@@ -56,6 +64,7 @@ func (w *Writer) Flush() int {
 			break
 		}
 		sent += k
+		w.messages += uint64(k)
 	}
 	w.n = 0
 	return sent
