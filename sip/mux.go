@@ -15,8 +15,11 @@ import (
 // per call, one socket per clock shard carries the RTP of every call on
 // that shard. Packets are read in batches (recvmmsg) and handed to the call
 // whose caller sent them; each tick's packets of the whole shard leave in
-// batches (sendmmsg). A syscall then moves up to udpbatch.Batch packets
-// instead of one.
+// batches (sendmmsg). A syscall then moves up to udpbatch.Batch messages
+// instead of one packet, and on Linux a message carries all the tick's
+// packets to one far address (UDP GSO; GRO on the way in), so calls that
+// share a far address (a trunk or SBC sending every call from one port)
+// cross the kernel's stack once per 64 packets.
 
 // rtpSocket is where a call's RTP goes: its own socket, or a shared one.
 type rtpSocket struct {
@@ -64,7 +67,8 @@ type muxShard struct {
 
 	// out is the send batch: filled and flushed by the clock shard's
 	// goroutine under the clock shard's lock, so it needs no lock of its own.
-	out *udpbatch.Writer
+	out  *udpbatch.Writer
+	opts []udpbatch.Option // of the reader too
 }
 
 // ssrcKey finds a call that shares its caller's address with other calls
@@ -78,7 +82,7 @@ type ssrcKey struct {
 // newRTPMux binds n shared sockets on ip at the first n even ports of the
 // range, and narrows the range to the ports above them (for what still
 // needs its own socket: a transfer's bridge, SIPREC).
-func newRTPMux(ip netip.Addr, ports *PortRange, n int) (*rtpMux, error) {
+func newRTPMux(ip netip.Addr, ports *PortRange, n int, opts ...udpbatch.Option) (*rtpMux, error) {
 	if !ip.Is4() && !ip.Is4In6() {
 		return nil, fmt.Errorf("--rtp-mux needs an IPv4 --media-ip (got %s)", ip)
 	}
@@ -95,7 +99,7 @@ func newRTPMux(ip netip.Addr, ports *PortRange, n int) (*rtpMux, error) {
 		}
 		_ = c.SetReadBuffer(4 << 20) // a shard's every call arrives here
 		_ = c.SetWriteBuffer(4 << 20)
-		x.shards = append(x.shards, &muxShard{conn: c, out: udpbatch.NewWriter(c, 12+FrameSize+srtpOverhead),
+		x.shards = append(x.shards, &muxShard{conn: c, out: udpbatch.NewWriter(c, 12+FrameSize+srtpOverhead, opts...), opts: opts,
 			byAddr: map[netip.AddrPort]*media{}, bySSRC: map[ssrcKey]*media{}, unlatched: map[*media]struct{}{}})
 	}
 	ports.Min = lo + 2*n
@@ -231,7 +235,7 @@ func (s *muxShard) read() {
 		if pressed && onDTMF != nil {
 			onDTMF(digit)
 		}
-	})
+	}, s.opts...)
 }
 
 // queue adds one packet to the tick's batch (the clock shard's lock held).

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/botline/botline/internal/metric"
+	"github.com/botline/botline/internal/udpbatch"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
@@ -54,8 +55,11 @@ type Config struct {
 	// core (the first ports of Ports) instead of a port per call:
 	// packets move in batches (recvmmsg, sendmmsg). The caller must send
 	// its RTP from the address its SDP gives (see docs/PERFORMANCE.md).
-	RTPMux   bool
-	RingTime time.Duration // time between 180 Ringing and 200 OK
+	RTPMux bool
+	// RTPMuxPlain turns off the shared ports' UDP offloads (GSO on send,
+	// GRO on receive; Linux): one packet per message, as on other systems.
+	RTPMuxPlain bool
+	RingTime    time.Duration // time between 180 Ringing and 200 OK
 	// RTPTimeout hangs up a call whose caller sent no RTP for this long
 	// (a caller gone without BYE); 0 = never.
 	RTPTimeout time.Duration
@@ -259,7 +263,11 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.RTPMux {
 		ports := *cfg.Ports // the mux takes the range's first ports
-		mux, err := newRTPMux(cfg.MediaIP, &ports, len(s.clock.shards))
+		var opts []udpbatch.Option
+		if cfg.RTPMuxPlain {
+			opts = append(opts, udpbatch.WithoutOffload())
+		}
+		mux, err := newRTPMux(cfg.MediaIP, &ports, len(s.clock.shards), opts...)
 		if err != nil {
 			s.clock.close()
 			return nil, err

@@ -29,6 +29,9 @@ type capacityStep struct {
 	Verdict       string
 }
 
+// generator is how the load generator sends its calls' RTP.
+type generator struct{ sharedRTP, offload bool }
+
 // runCapacity steps concurrency against a fresh gateway per step (embedded
 // bot recording every call) and against the floor, and writes the table.
 func runCapacity(args []string) error {
@@ -42,7 +45,9 @@ func runCapacity(args []string) error {
 	compare := fs.String("compare", "", "another botline binary (e.g. the previous build) run at every step right after --botline: the table gives both and their ratio")
 	extra := fs.String("args", "", "more flags for the --botline gateway, space separated (e.g. --rtp-mux)")
 	compareExtra := fs.String("compare-args", "", "more flags for the --compare gateway, space separated")
-	sharedRTP := fs.Bool("shared-rtp", true, "the generator sends each sender's calls from one RTP socket in batches; false: a socket per call")
+	var gen generator
+	fs.BoolVar(&gen.sharedRTP, "shared-rtp", true, "the generator sends each sender's calls from one RTP socket in batches; false: a socket per call")
+	fs.BoolVar(&gen.offload, "offload", true, "with --shared-rtp, the generator's sockets use UDP GSO and GRO (Linux); false: one packet per message")
 	pin := fs.Bool("pin", true, "with more than one CPU: the gateway (and the floor) on CPU 0, the generator on the others")
 	fs.Parse(args)
 	self, err := os.Executable()
@@ -59,7 +64,7 @@ func runCapacity(args []string) error {
 		if err != nil || n < 1 {
 			return fmt.Errorf("--steps: %q", s)
 		}
-		st, err := capacityStepRun(p, *botline, strings.Fields(*extra), self, n, *hold, *rate, *work, *sharedRTP)
+		st, err := capacityStepRun(p, *botline, strings.Fields(*extra), self, n, *hold, *rate, *work, gen)
 		if err != nil {
 			return err
 		}
@@ -67,7 +72,7 @@ func runCapacity(args []string) error {
 		logStep(*botline, st)
 		ok := st.Verdict == "ok"
 		if *compare != "" {
-			ot, err := capacityStepRun(p, *compare, strings.Fields(*compareExtra), self, n, *hold, *rate, *work, *sharedRTP)
+			ot, err := capacityStepRun(p, *compare, strings.Fields(*compareExtra), self, n, *hold, *rate, *work, gen)
 			if err != nil {
 				return err
 			}
@@ -123,7 +128,7 @@ func writeBetweenMarkers(path, table string) error {
 	return os.WriteFile(path, []byte(s), 0o644)
 }
 
-func capacityStepRun(p pinning, botline string, extra []string, self string, n int, hold time.Duration, rate float64, work string, sharedRTP bool) (capacityStep, error) {
+func capacityStepRun(p pinning, botline string, extra []string, self string, n int, hold time.Duration, rate float64, work string, gen generator) (capacityStep, error) {
 	st := capacityStep{Calls: n}
 	dir, err := os.MkdirTemp(work, "capacity-")
 	if err != nil {
@@ -152,7 +157,7 @@ func capacityStepRun(p pinning, botline string, extra []string, self string, n i
 
 	cfg := config{target: sipAddr, localIP: "127.0.0.1", calls: n, concurrency: n, rate: rate, hold: hold,
 		maxTime: hold + time.Duration(float64(n)/rate*float64(time.Second)) + 2*time.Minute, shards: runtime.GOMAXPROCS(0),
-		sharedRTP: sharedRTP}
+		sharedRTP: gen.sharedRTP, offload: gen.offload}
 	before, _ := fetchStats("http://" + httpAddr + "/stats")
 	cores := sampleSteady(gw.Process.Pid, time.Duration(float64(n)/rate*float64(time.Second)), hold)
 	rep, err := run(context.Background(), cfg)

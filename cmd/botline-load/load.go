@@ -12,6 +12,7 @@ import (
 
 	"github.com/botline/botline/internal/audio"
 	"github.com/botline/botline/internal/caller"
+	"github.com/botline/botline/internal/udpbatch"
 	"github.com/emiago/sipgo"
 	"github.com/zaf/g711"
 )
@@ -30,6 +31,8 @@ type config struct {
 	// sharedRTP: each sender's calls share one RTP socket, sent with
 	// sendmmsg and received with recvmmsg; false: a socket per call.
 	sharedRTP bool
+	// offload: the shared sockets use UDP GSO and GRO (Linux).
+	offload bool
 }
 
 // result is what one call did.
@@ -136,7 +139,11 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	for i := range pacers {
 		pacers[i] = &pacer{calls: map[*caller.Call]*uint64{}}
 		if cfg.sharedRTP {
-			if pacers[i].port, err = phone.NewRTPPort(); err != nil {
+			var opts []udpbatch.Option
+			if !cfg.offload {
+				opts = append(opts, udpbatch.WithoutOffload())
+			}
+			if pacers[i].port, err = phone.NewRTPPort(opts...); err != nil {
 				return nil, err
 			}
 			defer pacers[i].port.Close()

@@ -46,6 +46,7 @@ func main() {
 	fs.DurationVar(&cfg.maxTime, "max-time", 10*time.Minute, "hard bound on the whole run")
 	fs.IntVar(&cfg.shards, "senders", runtime.GOMAXPROCS(0), "sender goroutines pacing the RTP")
 	fs.BoolVar(&cfg.sharedRTP, "shared-rtp", true, "each sender's calls share one RTP socket (sendmmsg/recvmmsg; the offers declare each call's SSRC); false: a socket per call")
+	fs.BoolVar(&cfg.offload, "offload", true, "with --shared-rtp, the shared sockets use UDP GSO and GRO (Linux); false: one packet per message")
 	fs.StringVar(&statsURL, "gateway-stats", "", "botline's /stats URL, to report the generator-to-gateway direction")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	floorAt := fs.String("floor", "", "run the measuring floor instead: receive --calls RTP streams on even ports from this ip:port and write them to files")

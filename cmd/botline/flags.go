@@ -30,6 +30,7 @@ type options struct {
 	recordingsDir, mediaIP, rtpPorts, logFormat   string
 	ringTime, botCallTime, rtpTimeout             time.Duration
 	pprof, policyRequired, siprecBot, rtpMux      bool
+	rtpOffload                                    bool
 	apiToken                                      string
 	retention, drainTimeout                       time.Duration
 	layout, pauseBehavior, evidenceKey            string
@@ -74,6 +75,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.recordingsDir, "recordings-dir", "./recordings", "where recordings (WAV + JSON metadata) are written")
 	fs.StringVar(&o.mediaIP, "media-ip", "", "address bound for RTP and put in SDP (default the host of --sip-listen)")
 	fs.StringVar(&o.rtpPorts, "rtp-ports", "20000-30000", "UDP port range for RTP, MIN-MAX")
+	fs.BoolVar(&o.rtpOffload, "rtp-offload", true, "with --rtp-mux on Linux: send a tick's packets to one far address as one UDP GSO message and ask for UDP GRO on receive, so calls sharing a far address (a trunk sending every call from one port) cross the kernel once per 64 packets; false: one packet per message")
 	fs.BoolVar(&o.rtpMux, "rtp-mux", false, "carry every call's RTP on one shared port per core (the first even ports of --rtp-ports) instead of a port per call, moving packets in batches (recvmmsg/sendmmsg): fewer syscalls per packet. Callers must send RTP from the address in their SDP (docs/PERFORMANCE.md); IPv4 only")
 	fs.DurationVar(&o.ringTime, "ring-time", 0, "time between 180 Ringing and 200 OK")
 	fs.DurationVar(&o.rtpTimeout, "rtp-timeout", 60*time.Second, "hang up a call whose caller sent no RTP for this long (0 = never)")

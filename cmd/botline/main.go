@@ -134,7 +134,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	}
 	sipCfg := sip.Config{
 		Listen: o.sipListen, MediaIP: mediaIP, Ports: ports, RingTime: o.ringTime, RTPTimeout: o.rtpTimeout, Logger: log,
-		OutboundProxy: o.outboundProxy, RTPMux: o.rtpMux,
+		OutboundProxy: o.outboundProxy, RTPMux: o.rtpMux, RTPMuxPlain: !o.rtpOffload,
 	}
 	if err := o.sip.apply(o.sipListen, &sipCfg); err != nil {
 		return err

@@ -37,8 +37,8 @@ type portKey struct {
 }
 
 // NewRTPPort opens a shared RTP socket on the phone's IPv4 address, open
-// until Close.
-func (p *Phone) NewRTPPort() (*RTPPort, error) {
+// until Close; opts choose how its batches move (udpbatch).
+func (p *Phone) NewRTPPort(opts ...udpbatch.Option) (*RTPPort, error) {
 	ip, err := netip.ParseAddr(p.ip)
 	if err != nil || !ip.Unmap().Is4() {
 		return nil, fmt.Errorf("shared rtp port: %q is not an IPv4 address", p.ip)
@@ -49,8 +49,8 @@ func (p *Phone) NewRTPPort() (*RTPPort, error) {
 	}
 	_ = conn.SetReadBuffer(4 << 20) // every call's packets arrive here
 	_ = conn.SetWriteBuffer(4 << 20)
-	r := &RTPPort{conn: conn, calls: map[portKey]*Call{}, out: udpbatch.NewWriter(conn, 1500)}
-	go r.read()
+	r := &RTPPort{conn: conn, calls: map[portKey]*Call{}, out: udpbatch.NewWriter(conn, 1500, opts...)}
+	go r.read(opts)
 	return r, nil
 }
 
@@ -75,14 +75,14 @@ func (r *RTPPort) remove(c *Call) {
 }
 
 // read hands each packet to its call until the socket closes.
-func (r *RTPPort) read() {
+func (r *RTPPort) read(opts []udpbatch.Option) {
 	_ = udpbatch.ReadEach(r.conn, func(b []byte, from netip.AddrPort) {
 		if c := r.owner(b, from); c != nil {
 			c.receive(b, time.Now())
 		} else {
 			r.strangers.Add(1)
 		}
-	})
+	}, opts...)
 }
 
 // owner is the call packet b from `from` is for: by address alone when

@@ -109,9 +109,11 @@ func (w *Writer) Flush() int {
 	}
 	w.build()
 	sent := w.sendAll()
-	if w.errno == unix.EIO && w.gso {
-		// The route or the kernel refused GSO: say so once by turning it
-		// off, and send what did not go one packet per message.
+	if (w.errno == unix.EIO || w.errno == unix.EINVAL) && w.gso {
+		// The route or the kernel refused GSO (EIO: no checksum offload on
+		// the way out; EINVAL: a kernel without UDP_SEGMENT, or a packet
+		// over the path's MTU): turn it off, and send what did not go one
+		// packet per message.
 		w.gso = false
 		w.keepUnsent()
 		w.build()
