@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"time"
+	"unsafe"
 
 	"github.com/botline/botline/internal/audio"
 )
@@ -67,6 +68,9 @@ func CreateWAV(path string, sampleRate, channels int) (*WAVWriter, error) {
 	return w, nil
 }
 
+// littleEndian: int16s in memory are laid out as a WAV file's samples.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
 func (w *WAVWriter) header() []byte {
 	return audio.Header(w.sampleRate, w.channels, w.dataBytes)
 }
@@ -74,12 +78,17 @@ func (w *WAVWriter) header() []byte {
 // Write appends interleaved samples.
 func (w *WAVWriter) Write(samples []int16) error {
 	n := len(samples) * 2
-	if cap(w.buf) < n {
-		w.buf = make([]byte, n)
-	}
-	b := w.buf[:n]
-	for i, s := range samples {
-		binary.LittleEndian.PutUint16(b[2*i:], uint16(s))
+	var b []byte
+	if littleEndian && n > 0 { // the samples' memory is the file's bytes already
+		b = unsafe.Slice((*byte)(unsafe.Pointer(&samples[0])), n)
+	} else {
+		if cap(w.buf) < n {
+			w.buf = make([]byte, n)
+		}
+		b = w.buf[:n]
+		for i, s := range samples {
+			binary.LittleEndian.PutUint16(b[2*i:], uint16(s))
+		}
 	}
 	if _, err := w.bw.Write(b); err != nil {
 		return fmt.Errorf("write wav: %w", err)

@@ -42,8 +42,19 @@ func (j *jitterBuffer) write(ssrc, ts uint32, payload []byte, c *Codec) {
 	if int(off)+len(payload) > ringSize { // a timestamp jump or clock drift: start over here
 		j.resync(ssrc, ts)
 	}
-	for i, b := range payload {
-		j.ring[(ts+uint32(i))&ringMask] = c.decode[b]
+	// at most two runs of the ring (it wraps once), each decoded without
+	// a mask per sample
+	at := int(ts & ringMask)
+	first := min(len(payload), ringSize-at)
+	decodeInto(j.ring[at:at+first], payload[:first], c.decode)
+	decodeInto(j.ring[:len(payload)-first], payload[first:], c.decode)
+}
+
+// decodeInto decodes G.711 bytes into dst, as long as src.
+func decodeInto(dst []int16, src []byte, table *[256]int16) {
+	dst = dst[:len(src)]
+	for i, b := range src {
+		dst[i] = table[b]
 	}
 }
 
@@ -63,10 +74,11 @@ func (j *jitterBuffer) read(out []int16) {
 		clear(out)
 		return
 	}
-	for i := range out {
-		k := (j.readTS + uint32(i)) & ringMask
-		out[i] = j.ring[k]
-		j.ring[k] = 0
+	for n := 0; n < len(out); { // at most two runs of the ring
+		at := int((j.readTS + uint32(n)) & ringMask)
+		k := copy(out[n:], j.ring[at:])
+		clear(j.ring[at : at+k])
+		n += k
 	}
 	j.readTS += uint32(len(out))
 }

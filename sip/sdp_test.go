@@ -95,6 +95,47 @@ func TestJitterBufferReordersAndFillsLoss(t *testing.T) {
 	}
 }
 
+// TestJitterBufferAcrossTheRingsWrap: a stream whose packets straddle the
+// ring's end and the 32-bit timestamp's wrap reads out sample for sample
+// as sent, delayed by the playout delay, and leaves nothing behind.
+func TestJitterBufferAcrossTheRingsWrap(t *testing.T) {
+	const delay = 480
+	j := newJitterBuffer(delay)
+	c := PCMU
+	ts := uint32(1<<32 - 5*ringSize/2 - 7) // wraps the ring twice, then the timestamp
+	var sent []int16
+	out := make([]int16, 160)
+	var got []int16
+	for p := range 200 {
+		payload := make([]byte, 160)
+		for i := range payload {
+			payload[i] = byte(p*7 + i)
+			sent = append(sent, ulawTable[payload[i]])
+		}
+		j.write(1, ts+uint32(p*160), payload, &c)
+		j.read(out)
+		got = append(got, out...)
+	}
+	if len(got) != len(sent) {
+		t.Fatalf("read %d samples, sent %d", len(got), len(sent))
+	}
+	for i := range got {
+		want := int16(0)
+		if i >= delay {
+			want = sent[i-delay]
+		}
+		if got[i] != want {
+			t.Fatalf("sample %d = %d, want %d", i, got[i], want)
+		}
+	}
+	for range 4 { // the rest, then silence: what was read was cleared
+		j.read(out)
+	}
+	if j.ring != [ringSize]int16{} {
+		t.Fatal("the ring still holds samples that were read")
+	}
+}
+
 // The answer has one m-line per offered m-line, in order (RFC 3264 §6):
 // the audio stream taken, the others rejected with port 0.
 func TestAnswerMirrorsMLines(t *testing.T) {

@@ -91,12 +91,7 @@ const (
 
 // Frame takes one 20 ms frame (160 samples at 8 kHz).
 func (d *Detector) Frame(f []int16) VADEvent {
-	var sum float64
-	for _, s := range f {
-		v := float64(s)
-		sum += v * v
-	}
-	rms := math.Sqrt(sum / float64(max(1, len(f))))
+	rms := math.Sqrt(float64(energy(f)) / float64(max(1, len(f))))
 	th := max(d.threshold, 4*d.noise)
 	speech := rms > th
 	if !speech { // track the floor on quiet frames only
@@ -193,4 +188,23 @@ func (d *Detector) appendPreroll(b []int16) []int16 {
 		b = append(b, d.pre[d.prePos*frameSamples:]...)
 	}
 	return append(b, d.pre[:d.prePos*frameSamples]...)
+}
+
+// energy is the sum of the frame's squared samples, in integers (exact:
+// a frame of 2^31 full-scale samples would still fit) over four
+// accumulators, so the sums do not wait on each other.
+func energy(f []int16) int64 {
+	var a, b, c, d int64
+	i := 0
+	for ; i+4 <= len(f); i += 4 {
+		x, y, z, w := int64(f[i]), int64(f[i+1]), int64(f[i+2]), int64(f[i+3])
+		a += x * x
+		b += y * y
+		c += z * z
+		d += w * w
+	}
+	for ; i < len(f); i++ {
+		a += int64(f[i]) * int64(f[i])
+	}
+	return a + b + c + d
 }
