@@ -46,16 +46,8 @@ func (j *jitterBuffer) write(ssrc, ts uint32, payload []byte, c *Codec) {
 	// a mask per sample
 	at := int(ts & ringMask)
 	first := min(len(payload), ringSize-at)
-	decodeInto(j.ring[at:at+first], payload[:first], c.decode)
-	decodeInto(j.ring[:len(payload)-first], payload[first:], c.decode)
-}
-
-// decodeInto decodes G.711 bytes into dst, as long as src.
-func decodeInto(dst []int16, src []byte, table *[256]int16) {
-	dst = dst[:len(src)]
-	for i, b := range src {
-		dst[i] = table[b]
-	}
+	c.Decode(j.ring[at:at+first], payload[:first])
+	c.Decode(j.ring[:len(payload)-first], payload[first:])
 }
 
 func (j *jitterBuffer) resync(ssrc, ts uint32) {

@@ -73,13 +73,3 @@ func repeat(v, n int) []int {
 	}
 	return s
 }
-
-func listen(t *testing.T) *net.UDPConn {
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetReadBuffer(1 << 20)
-	return c
-}

@@ -49,10 +49,7 @@ const groCtrl = (unix.SizeofCmsghdr + 4 + 7) &^ 7 // CMSG_SPACE(sizeof(int))
 
 // NewReader reads c, an IPv4 socket.
 func NewReader(c *net.UDPConn, opts ...Option) (*Reader, error) {
-	o := options{offload: true}
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := newOptions(opts)
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return nil, err

@@ -31,16 +31,7 @@ func TestWriterToReader(t *testing.T) {
 }
 
 func testWriterToReader(t *testing.T, wopts, ropts []Option, messages uint64) {
-	listen := func() *net.UDPConn {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		_ = c.SetReadBuffer(1 << 20)
-		return c
-	}
-	src, a, b := listen(), listen(), listen()
+	src, a, b := listen(t), listen(t), listen(t)
 	w := NewWriter(src, 172, wopts...)
 	const n = 150
 	for i := range n {
@@ -80,6 +71,17 @@ func testWriterToReader(t *testing.T, wopts, ropts []Option, messages uint64) {
 			}
 		}
 	}
+}
+
+// listen opens a loopback socket, closed when the test ends.
+func listen(t *testing.T) *net.UDPConn {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetReadBuffer(1 << 20)
+	return c
 }
 
 // BenchmarkBatch sends 64 packets with one sendmmsg and reads them back

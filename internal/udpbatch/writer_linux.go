@@ -64,10 +64,7 @@ const ctrlSpace = (unix.SizeofCmsghdr + 2 + 7) &^ 7 // CMSG_SPACE(sizeof(uint16)
 
 // NewWriter sends on c, an IPv4 socket; size is the largest packet queued.
 func NewWriter(c *net.UDPConn, size int, opts ...Option) *Writer {
-	o := options{offload: true}
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := newOptions(opts)
 	w := &Writer{size: size, gso: o.offload, open: map[netip.AddrPort]int32{}}
 	raw, err := c.SyscallConn()
 	if err != nil { // not a socket: every Flush sends nothing
