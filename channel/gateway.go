@@ -17,6 +17,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/botline/botline/activity"
+	"github.com/botline/botline/media"
 	"github.com/botline/botline/recorder"
 	"github.com/botline/botline/sip"
 	"github.com/botline/botline/speech"
@@ -200,7 +201,7 @@ type channelData struct {
 
 // CallAnswered opens the call's conversation and tells the bot the caller
 // joined.
-func (g *Gateway) CallAnswered(c *sip.Call) sip.AudioSink {
+func (g *Gateway) CallAnswered(c *sip.Call) media.AudioSink {
 	conv := g.byDialog(c) // opened while ringing (AnswerAfterBot)
 	if conv == nil {
 		conv = g.open(c, c)

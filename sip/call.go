@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/botline/botline/media"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
@@ -57,8 +58,8 @@ type Call struct {
 	// contact is ours in this dialog (plain, or TLS when the call came
 	// over TLS): in-dialog responses carry it.
 	contact *sip.ContactHeader
-	media   *media
-	media2  *media // a SIPREC call's second stream
+	media   *media.Stream
+	media2  *media.Stream // a SIPREC call's second stream
 	// recOffers and recMetadata are a SIPREC session's current streams and
 	// metadata (a re-INVITE may change the streams, and need not repeat
 	// the metadata).
@@ -76,8 +77,8 @@ type Call struct {
 	mu          sync.Mutex
 	delayed     bool                       // the INVITE had no SDP: the answer comes in the ACK
 	reoffered   bool                       // an SDP-less re-INVITE got our offer: its ACK may answer
-	early       []clip                     // played before the media existed
-	final       MediaStats                 // the media's counts, once the call ended
+	early       []earlyClip                // played before the media existed
+	final       media.Stats                // the media's counts, once the call ended
 	ackSDP      []byte                     // that answer
 	referNotify chan int                   // a REFER in progress: NOTIFY status codes
 	leg         *sipgo.DialogClientSession // a bridged transfer's outbound call
@@ -93,7 +94,7 @@ type Call struct {
 
 // MediaStats returns the call's RTP counts once it has ended (zero
 // before): Handler.CallEnded may read them.
-func (c *Call) MediaStats() MediaStats {
+func (c *Call) MediaStats() media.Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.final
@@ -111,27 +112,33 @@ func (c *Call) Play(samples []int16, tag uint64) {
 	c.mu.Lock()
 	m := c.media
 	if m == nil {
-		c.early = append(c.early, clip{samples, tag})
+		c.early = append(c.early, earlyClip{samples, tag})
 	}
 	c.mu.Unlock()
 	if m != nil {
-		m.play(samples, tag)
+		m.Play(samples, tag)
 	}
 }
 
+// earlyClip is a clip played before the call had its media.
+type earlyClip struct {
+	samples []int16
+	tag     uint64
+}
+
 // mediaNow is the call's media, nil before the answer.
-func (c *Call) mediaNow() *media {
+func (c *Call) mediaNow() *media.Stream {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.media
 }
 
 // setMedia gives the call its media, queueing the clips played before.
-func (c *Call) setMedia(m *media) {
+func (c *Call) setMedia(m *media.Stream) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, cl := range c.early {
-		m.play(cl.samples, cl.tag)
+		m.Play(cl.samples, cl.tag)
 	}
 	c.media, c.early = m, nil
 }
@@ -142,7 +149,7 @@ func (c *Call) Playing() (tag uint64, ok bool) {
 	if m == nil {
 		return 0, false
 	}
-	return m.playing()
+	return m.Playing()
 }
 
 // StopPlayback drops the clip playing and every queued one (barge-in);
@@ -156,28 +163,21 @@ func (c *Call) StopPlayback() int {
 		c.early = nil
 		return n
 	}
-	return m.stopPlayback()
+	return m.StopPlayback()
 }
 
 // ErrNoTelephoneEvent is returned by SendDTMF when the caller's SDP did not
 // offer RFC 4733 telephone-event.
-var ErrNoTelephoneEvent = errors.New("the caller did not offer telephone-event")
+var ErrNoTelephoneEvent = media.ErrNoTelephoneEvent
 
 // SendDTMF sends keys (0-9, *, #, A-D) to the caller as RFC 4733 events,
 // after any queued ones.
 func (c *Call) SendDTMF(digits string) error {
-	events := make([]uint8, 0, len(digits))
-	for i := 0; i < len(digits); i++ {
-		e, ok := DTMFEvent(digits[i])
-		if !ok {
-			return fmt.Errorf("not a DTMF key: %q", digits[i])
-		}
-		events = append(events, e)
-	}
-	if m := c.mediaNow(); m == nil || !m.sendDTMF(events) {
+	m := c.mediaNow()
+	if m == nil {
 		return ErrNoTelephoneEvent
 	}
-	return nil
+	return m.SendDTMF(digits)
 }
 
 // Hangup sends BYE to the caller and ends the call.
@@ -211,12 +211,12 @@ func (c *Call) end(reason EndReason) {
 		}
 		defer c.srv.ends.Done()
 		defer c.srv.ended() // after the handler finished with the call
-		stats := MediaStats{}
+		stats := media.Stats{}
 		if c.media2 != nil { // first, so its last frame is queued before the first's
-			c.media2.stop()
+			c.media2.Stop()
 		}
 		if c.media != nil {
-			stats = c.media.stop()
+			stats = c.media.Stop()
 		}
 		c.mu.Lock()
 		c.final = stats

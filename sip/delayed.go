@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/botline/botline/media"
 	"github.com/pion/sdp/v3"
 )
 
@@ -50,7 +51,7 @@ func ourOffer(ip netip.Addr, port int, sessionID uint64, mode SRTPMode) ([]byte,
 // parseAnswer takes the caller's answer to ourOffer (local is the key it
 // carried, nil if plain): a codec we offered, telephone-event only under
 // our payload type, and under SRTP the caller's key for our tag and suite.
-func parseAnswer(body []byte, local *Crypto) (*Offer, *srtpSession, error) {
+func parseAnswer(body []byte, local *Crypto) (*Offer, *media.SRTP, error) {
 	if len(body) == 0 {
 		return nil, nil, fmt.Errorf("%w: the ACK has no SDP", ErrBadAnswer)
 	}
@@ -73,7 +74,7 @@ func parseAnswer(body []byte, local *Crypto) (*Offer, *srtpSession, error) {
 	}
 	for _, c := range a.Crypto {
 		if c.Tag == local.Tag && c.Suite == local.Suite {
-			keys, err := newSRTPSession(c, local)
+			keys, err := newSRTP(c, local)
 			if err != nil {
 				return nil, nil, err
 			}

@@ -68,7 +68,7 @@ func (s *Server) onReinvite(c *Call, req *sip.Request, tx sip.ServerTransaction)
 			rekey, err = renegotiateSRTP(o, c.lastOffer)
 		}
 		if err == nil && rekey && c.media != nil {
-			err = c.media.rekey(o.Crypto[0])
+			err = c.media.Rekey(o.Crypto[0].Suite, o.Crypto[0].Key)
 		}
 		if err != nil {
 			code, reason := offerStatus(err)
@@ -78,7 +78,7 @@ func (s *Server) onReinvite(c *Call, req *sip.Request, tx sip.ServerTransaction)
 		}
 		offer = o
 		if c.media != nil {
-			c.media.update(o, o.Hold())
+			c.media.Update(o.params(o.Hold()))
 		}
 		log.Info("re-INVITE", "hold", o.Hold(), "codec", o.Codec.Name, "rtpRemote", o.Remote.String())
 	}
@@ -89,7 +89,7 @@ func (s *Server) onReinvite(c *Call, req *sip.Request, tx sip.ServerTransaction)
 	offer.localSSRC = c.ssrc // the answer declares the same stream
 	c.lastOffer = offer
 	c.sdpVersion++
-	answer, err := answerVersion(offer, s.cfg.MediaIP, c.rtpPort, c.sdpID, c.sdpVersion)
+	answer, err := answerVersion(offer, s.media.IP(), c.rtpPort, c.sdpID, c.sdpVersion)
 	if err != nil {
 		respond(tx, req, 500, "Server Internal Error", log)
 		return
@@ -151,7 +151,7 @@ func (s *Server) takeReofferAnswer(c *Call, body []byte) {
 		return
 	}
 	if c.media != nil {
-		c.media.update(a, a.Hold())
+		c.media.Update(a.params(a.Hold()))
 	}
 	c.lastOffer = a
 	s.log.Info("re-INVITE answered in the ACK", "callId", c.ID, "hold", a.Hold(), "rtpRemote", a.Remote.String())

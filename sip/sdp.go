@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/botline/botline/media"
 	"github.com/pion/sdp/v3"
 )
 
@@ -22,7 +23,7 @@ var (
 // Offer is what botline takes from an SDP offer.
 type Offer struct {
 	Remote  netip.AddrPort // where to send RTP
-	Codec   Codec          // chosen codec
+	Codec   media.Codec    // chosen codec
 	DTMF    uint8          // telephone-event payload type, 0 if not offered
 	Ptime   time.Duration  // the offerer's packet time, 0 if not given
 	HasDTMF bool
@@ -58,6 +59,16 @@ func (o *Offer) secureProfile() bool {
 		return false
 	}
 	return slices.ContainsFunc(o.lines[o.chosen].Protos, func(p string) bool { return p == "SAVP" || p == "SAVPF" })
+}
+
+// params is what the call's media takes from the offer, with hold as
+// given.
+func (o *Offer) params(hold bool) media.Params {
+	p := media.Params{Remote: o.Remote, RemoteSSRC: o.SSRC, Codec: o.Codec, Hold: hold}
+	if o.HasDTMF {
+		p.DTMF = o.DTMF
+	}
+	return p
 }
 
 // Hold reports whether the offer puts the call on hold: the offerer sends
@@ -144,9 +155,9 @@ func ParseOffer(body []byte) (*Offer, error) {
 			}
 			switch {
 			case !chosen && (name == "pcmu/8000" || name == "pcma/8000"):
-				o.Codec = PCMU
+				o.Codec = media.PCMU
 				if name == "pcma/8000" {
-					o.Codec = PCMA
+					o.Codec = media.PCMA
 				}
 				o.Codec.PayloadType = uint8(pt)
 				chosen = true

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/botline/botline/internal/metric"
-	"github.com/botline/botline/internal/udpbatch"
+	"github.com/botline/botline/media"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
@@ -27,7 +27,7 @@ import (
 type Handler interface {
 	// CallAnswered is called once the caller has ACKed the 200 OK. It
 	// returns the sink that receives the call's audio.
-	CallAnswered(c *Call) AudioSink
+	CallAnswered(c *Call) media.AudioSink
 	// CallEnded is called once when an answered call ends, after its last
 	// audio frame reached the sink.
 	CallEnded(c *Call, reason EndReason)
@@ -48,18 +48,11 @@ type Screener interface {
 
 // Config configures a Server.
 type Config struct {
-	Listen  string     // host:port for UDP and TCP
-	MediaIP netip.Addr // address bound for RTP and put in SDP
-	Ports   *PortRange
-	// RTPMux, if set, carries every call's RTP on one shared port per
-	// core (the first ports of Ports) instead of a port per call:
-	// packets move in batches (recvmmsg, sendmmsg). The caller must send
-	// its RTP from the address its SDP gives (see docs/PERFORMANCE.md).
-	RTPMux bool
-	// RTPMuxPlain turns off the shared ports' UDP offloads (GSO on send,
-	// GRO on receive; Linux): one packet per message, as on other systems.
-	RTPMuxPlain bool
-	RingTime    time.Duration // time between 180 Ringing and 200 OK
+	Listen string // host:port for UDP and TCP
+	// Media runs the calls' RTP, on its IP (which the SDP gives) and
+	// ports; its owner closes it after ListenAndServe returned.
+	Media    *media.Engine
+	RingTime time.Duration // time between 180 Ringing and 200 OK
 	// RTPTimeout hangs up a call whose caller sent no RTP for this long
 	// (a caller gone without BYE); 0 = never.
 	RTPTimeout time.Duration
@@ -127,8 +120,7 @@ type Server struct {
 	calls map[string]*Call // by dialog id
 	legs  map[string]*Call // bridged transfers: the call by its outbound leg's Call-ID
 	ends  sync.WaitGroup   // answered calls not yet fully ended
-	clock *clock
-	mux   *rtpMux // nil unless Config.RTPMux
+	media *media.Engine
 
 	totals   totals
 	refusals refusals
@@ -180,7 +172,7 @@ type totals struct {
 	jitterSum time.Duration
 }
 
-func (t *totals) add(s MediaStats, reason EndReason) {
+func (t *totals) add(s media.Stats, reason EndReason) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.t.Calls++
@@ -212,14 +204,15 @@ func (s *Server) Stats() Totals {
 	t.RefusedRateLimited = s.refusals.rateLimited.Load()
 	t.RefusedOverCapacity = s.refusals.overCapacity.Load()
 	t.RefusedDraining = s.refusals.draining.Load()
-	if s.mux != nil { // shared ports: strangers belong to no call
-		t.RTPStrangers += s.mux.strangers()
-	}
+	t.RTPStrangers += s.media.Strangers() // on shared ports strangers belong to no call
 	return t
 }
 
 // NewServer builds a Server; ListenAndServe starts it.
 func NewServer(cfg Config) (*Server, error) {
+	if cfg.Media == nil {
+		return nil, errors.New("sip: no media engine")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -252,7 +245,7 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("sip client: %w", err)
 	}
 	s := &Server{
-		cfg: cfg, log: cfg.Logger, ua: ua, srv: srv, calls: map[string]*Call{}, legs: map[string]*Call{}, clock: newClock(),
+		cfg: cfg, log: cfg.Logger, ua: ua, srv: srv, calls: map[string]*Call{}, legs: map[string]*Call{}, media: cfg.Media,
 		idle: make(chan struct{}, 1),
 		dialog: &sipgo.DialogUA{
 			Client:     client,
@@ -260,24 +253,6 @@ func NewServer(cfg Config) (*Server, error) {
 		},
 		limiter: newInviteLimiter(cfg.InviteRate),
 		setup:   metric.NewHistogram(SetupBounds...),
-	}
-	if cfg.RTPMux {
-		ports := *cfg.Ports // the mux takes the range's first ports
-		var opts []udpbatch.Option
-		if cfg.RTPMuxPlain {
-			opts = append(opts, udpbatch.WithoutOffload())
-		}
-		mux, err := newRTPMux(cfg.MediaIP, &ports, len(s.clock.shards), opts...)
-		if err != nil {
-			s.clock.close()
-			return nil, err
-		}
-		s.cfg.Ports, s.mux = &ports, mux
-		for i, sh := range s.clock.shards { // their goroutines run already
-			sh.mu.Lock()
-			sh.out = mux.shards[i]
-			sh.mu.Unlock()
-		}
 	}
 	if cfg.TLSListen != "" {
 		if cfg.TLSConfig == nil {
@@ -360,10 +335,6 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.hangupAll()
-	s.clock.close()
-	if s.mux != nil {
-		s.mux.close()
-	}
 	s.ua.Close()
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("sip listen %s: %w", s.cfg.Listen, err)
@@ -485,7 +456,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// in the ACK.
 	delayed := len(body) == 0
 	var offer *Offer
-	var keys *srtpSession
+	var keys *media.SRTP
 	var err error
 	if !delayed {
 		offer, err = ParseOffer(body)
@@ -493,7 +464,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			err = negotiateSRTP(offer, s.cfg.SRTP)
 		}
 		if err == nil && offer.local != nil {
-			keys, err = newSRTPSession(offer.Crypto[0], offer.local)
+			keys, err = newSRTP(offer.Crypto[0], offer.local)
 		}
 		if err != nil {
 			code, reason := offerStatus(err)
@@ -502,7 +473,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	sock, err := s.rtpSocket()
+	sock, err := s.media.Socket()
 	if err != nil {
 		log.Error("call refused", "status", 503, "err", err)
 		respond(tx, req, 503, "Service Unavailable", log)
@@ -511,7 +482,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	ua := s.dialogUA(req)
 	dlg, err := ua.ReadInvite(req, tx)
 	if err != nil {
-		sock.close()
+		sock.Close()
 		log.Warn("call refused", "status", 400, "err", err)
 		respond(tx, req, 400, "Bad Request", log)
 		return
@@ -521,13 +492,13 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	var ours []byte           // our answer, or under a delayed offer our offer
 	var local *Crypto
 	if delayed {
-		ours, local, err = ourOffer(s.cfg.MediaIP, sock.port(), sessID, s.cfg.SRTP)
+		ours, local, err = ourOffer(s.media.IP(), sock.Port(), sessID, s.cfg.SRTP)
 	} else {
 		offer.localSSRC = ssrc
-		ours, err = Answer(offer, s.cfg.MediaIP, sock.port(), sessID)
+		ours, err = Answer(offer, s.media.IP(), sock.Port(), sessID)
 	}
 	if err != nil {
-		sock.close()
+		sock.Close()
 		log.Error("call refused", "status", 500, "err", err)
 		_ = dlg.Respond(500, "Server Internal Error", nil)
 		return
@@ -538,14 +509,14 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		Caller: from.Address.User, Dialed: to.Address.User, Called: req.Recipient.User,
 		Transport: strings.ToUpper(req.Transport()),
 		srv:       s, dialog: dlg, done: make(chan struct{}), ready: make(chan struct{}),
-		sdpID: sessID, sdpVersion: sessID, lastOffer: offer, rtpPort: sock.port(), ssrc: ssrc,
+		sdpID: sessID, sdpVersion: sessID, lastOffer: offer, rtpPort: sock.Port(), ssrc: ssrc,
 		delayed: delayed, contact: &ua.ContactHDR,
 	}
 	if !delayed {
 		c.Codec, c.SRTP = offer.Codec.Name, srtpSuite(offer)
 	}
 	if err := dlg.Respond(180, "Ringing", nil); err != nil {
-		sock.close()
+		sock.Close()
 		log.Info("call ended before answer", "err", err)
 		return
 	}
@@ -553,14 +524,14 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		select {
 		case <-time.After(s.cfg.RingTime):
 		case <-dlg.Context().Done(): // CANCEL: sipgo answered 200 and 487
-			sock.close()
+			sock.Close()
 			log.Info("call canceled", "from", c.FromURI, "to", c.ToURI)
 			return
 		}
 	}
 	if sc, ok := s.cfg.Handler.(Screener); ok {
 		if code, reason := sc.CallOffered(dlg.Context(), c); code != 0 {
-			sock.close()
+			sock.Close()
 			log.Warn("call refused", "status", code, "reason", reason)
 			var hdrs []sip.Header
 			if code == 503 {
@@ -588,7 +559,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err != nil {
 		// 200 OK not ACKed (or the INVITE was canceled as we answered), or
 		// a delayed offer's ACK without a usable answer.
-		sock.close()
+		sock.Close()
 		close(c.ready)
 		s.forget(c)
 		log.Warn("call not established", "err", err)
@@ -601,13 +572,13 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	s.setup.Observe(time.Since(received))
 	log.Info("call answered", "from", c.FromURI, "to", c.ToURI, "codec", c.Codec, "transport", c.Transport, "srtp", c.SRTP,
-		"rtpLocal", sock.conn.LocalAddr().String(), "rtpRemote", offer.Remote.String())
+		"rtpLocal", sock.LocalAddr().String(), "rtpRemote", offer.Remote.String())
 	// The media exists before the handler runs (so it can queue audio to
 	// play), and starts once the handler gave its sink.
-	m := newMedia(mediaConfig{
-		sock: sock, offer: offer, ssrc: ssrc, log: log, signalIP: sourceIP(req),
-		timeout: s.cfg.RTPTimeout,
-		onTimeout: func() {
+	m := s.media.NewStream(media.StreamConfig{
+		Socket: sock, Params: offer.params(false), SSRC: ssrc, Log: log, SignalIP: sourceIP(req),
+		Timeout: s.cfg.RTPTimeout,
+		OnTimeout: func() {
 			log.Warn("hanging up: no RTP", "timeout", s.cfg.RTPTimeout.String())
 			go func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -615,11 +586,11 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 				_ = c.hangup(ctx, EndRTPTimeout)
 			}()
 		},
-		onDTMF: func(d byte) { s.cfg.Handler.CallDTMF(c, d) },
-		srtp:   keys,
+		OnDTMF: func(d byte) { s.cfg.Handler.CallDTMF(c, d) },
+		SRTP:   keys,
 	})
 	c.setMedia(m)
-	m.start(s.clock, s.cfg.Handler.CallAnswered(c))
+	m.Start(s.cfg.Handler.CallAnswered(c))
 	s.ends.Add(1)
 	s.ending.Add(1)
 	c.answered = true

@@ -16,6 +16,7 @@ import (
 
 	"github.com/botline/botline/internal/audio"
 	"github.com/botline/botline/internal/caller"
+	"github.com/botline/botline/media"
 	"github.com/botline/botline/sip"
 	"github.com/emiago/sipgo"
 	siplib "github.com/emiago/sipgo/sip"
@@ -35,7 +36,7 @@ func newHandler() *handler {
 	return &handler{answered: make(chan *sip.Call, 8), ended: make(chan sip.EndReason, 8), keys: make(chan byte, 32)}
 }
 
-func (h *handler) CallAnswered(c *sip.Call) sip.AudioSink {
+func (h *handler) CallAnswered(c *sip.Call) media.AudioSink {
 	h.mu.Lock()
 	h.calls = append(h.calls, c)
 	h.mu.Unlock()
@@ -63,14 +64,25 @@ func freePort(t testing.TB) int {
 	return port
 }
 
+// newEngine is media on 127.0.0.1 with RTP ports min-max, closed when the
+// test ends (after the servers started later).
+func newEngine(t testing.TB, min, max int) *media.Engine {
+	t.Helper()
+	e, err := media.NewEngine(media.EngineConfig{IP: netip.MustParseAddr("127.0.0.1"), Ports: media.PortRange{Min: min, Max: max}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e
+}
+
 func startServer(t testing.TB, ring time.Duration, opts ...func(*sip.Config)) (string, *handler) {
 	t.Helper()
 	h := newHandler()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	base := 20000 + freePort(t)%50*200 // below the ephemeral range (32768+)
 	cfg := sip.Config{
-		Listen: addr, MediaIP: netip.MustParseAddr("127.0.0.1"),
-		Ports: &sip.PortRange{Min: base, Max: base + 200}, RingTime: ring, Handler: h,
+		Listen: addr, Media: newEngine(t, base, base+200), RingTime: ring, Handler: h,
 		Logger: slog.New(slog.DiscardHandler), Resolver: noDNS,
 	}
 	for _, o := range opts {
@@ -380,7 +392,7 @@ func BenchmarkInvite(b *testing.B) {
 func TestUnackedInviteFreesPort(t *testing.T) {
 	base := 20000 + freePort(t)%50*200
 	addr, h := startServer(t, 0, func(c *sip.Config) {
-		c.Ports = &sip.PortRange{Min: base, Max: base}
+		c.Media = newEngine(t, base, base)
 		c.AckTimeout = 300 * time.Millisecond
 	})
 	spoofed, err := net.Dial("udp", addr)

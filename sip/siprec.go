@@ -19,12 +19,11 @@ import (
 	"math/rand/v2"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/botline/botline/media"
 	"github.com/emiago/sipgo/sip"
 	"github.com/pion/sdp/v3"
 )
@@ -201,85 +200,19 @@ func recordingAnswer(rec *Recording, offers [2]*Offer, ip netip.Addr, ports [2]i
 	return sessionSDP(ip, sessionID, version, mds...)
 }
 
-// ListenPair binds two RTP sockets two ports apart (p and p+2), as a
-// SIPREC answer's two streams: a sender replaying one capture of both
-// (SIPp keeps the capture's port offsets) reaches both.
-func (p *PortRange) ListenPair(ip netip.Addr) (*net.UDPConn, *net.UDPConn, error) {
-	for range 64 {
-		a, err := p.Listen(ip)
-		if err != nil {
-			return nil, nil, err
-		}
-		port := a.LocalAddr().(*net.UDPAddr).Port
-		if port+2 <= p.Max {
-			b, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port+2))))
-			if err == nil {
-				return a, b, nil
-			}
-		}
-		a.Close()
-	}
-	return nil, nil, fmt.Errorf("no two free RTP ports two apart in %d-%d on %s", p.Min, p.Max, ip)
-}
-
-// streamPair joins a SIPREC call's two media into the handler's one sink:
-// the second stream's media queues its frames; the first's hands the
-// handler its own frame with the second's oldest as "played", so the
-// recording's right channel is the second stream. Both media tick every
-// 20 ms; a few frames of slack absorb their drift. Nothing is allocated
-// per frame.
-type streamPair struct {
-	mu    sync.Mutex
-	sink  AudioSink
-	ring  [8][FrameSize]int16
-	head  int // next to read
-	count int
-	right [FrameSize]int16
-}
-
-// second is the second stream's sink.
-type secondStream struct{ p *streamPair }
-
-// WriteAudio queues the second stream's frame.
-func (s secondStream) WriteAudio(caller, _ []int16) {
-	p := s.p
-	p.mu.Lock()
-	if p.count == len(p.ring) { // the first stream fell behind: drop the oldest
-		p.head = (p.head + 1) % len(p.ring)
-		p.count--
-	}
-	copy(p.ring[(p.head+p.count)%len(p.ring)][:], caller)
-	p.count++
-	p.mu.Unlock()
-}
-
-// WriteAudio hands the handler the first stream's frame and the second's.
-func (p *streamPair) WriteAudio(caller, _ []int16) {
-	p.mu.Lock()
-	if p.count > 0 {
-		p.right = p.ring[p.head]
-		p.head = (p.head + 1) % len(p.ring)
-		p.count--
-	} else {
-		p.right = [FrameSize]int16{}
-	}
-	p.mu.Unlock()
-	p.sink.WriteAudio(caller, p.right[:len(caller)])
-}
-
 // answerRecording answers a SIPREC INVITE: two recvonly streams, no
 // ringing, and the handler told of the call as of any other, with
 // c.SIPREC set. registered is onInvite's: set once the call is the
 // server's.
 func (s *Server) answerRecording(req *sip.Request, tx sip.ServerTransaction, rec *Recording, offers [2]*Offer, metadata []byte,
 	received time.Time, log *slog.Logger, registered *bool) {
-	a, b, err := s.cfg.Ports.ListenPair(s.cfg.MediaIP)
+	socks, err := s.media.ListenPair()
 	if err != nil {
 		log.Error("recording session refused", "status", 503, "err", err)
 		respond(tx, req, 503, "Service Unavailable", log)
 		return
 	}
-	closeBoth := func() { a.Close(); b.Close() }
+	closeBoth := func() { socks[0].Close(); socks[1].Close() }
 	ua := s.dialogUA(req)
 	dlg, err := ua.ReadInvite(req, tx)
 	if err != nil {
@@ -289,8 +222,8 @@ func (s *Server) answerRecording(req *sip.Request, tx sip.ServerTransaction, rec
 		return
 	}
 	sessID := rand.Uint64() >> 1
-	ports := [2]int{a.LocalAddr().(*net.UDPAddr).Port, b.LocalAddr().(*net.UDPAddr).Port}
-	answer, err := recordingAnswer(rec, offers, s.cfg.MediaIP, ports, sessID, sessID)
+	ports := [2]int{socks[0].Port(), socks[1].Port()}
+	answer, err := recordingAnswer(rec, offers, s.media.IP(), ports, sessID, sessID)
 	if err != nil {
 		closeBoth()
 		log.Error("recording session refused", "status", 500, "err", err)
@@ -323,11 +256,12 @@ func (s *Server) answerRecording(req *sip.Request, tx sip.ServerTransaction, rec
 	}
 	s.setup.Observe(time.Since(received))
 	log.Info("recording session answered", "from", c.FromURI, "left", rec.Streams[0].AOR, "right", rec.Streams[1].AOR,
-		"codec", c.Codec, "rtpLocal", fmt.Sprintf("%v,%v", a.LocalAddr(), b.LocalAddr()))
-	media := func(conn *net.UDPConn, o *Offer, timeout time.Duration) *media {
-		m := newMedia(mediaConfig{
-			sock: rtpSocket{conn: conn, shard: -1}, offer: o, ssrc: rand.Uint32(), log: log, signalIP: sourceIP(req), timeout: timeout,
-			onTimeout: func() {
+		"codec", c.Codec, "rtpLocal", fmt.Sprintf("%v,%v", socks[0].LocalAddr(), socks[1].LocalAddr()))
+	stream := func(sock media.Socket, o *Offer, timeout time.Duration) *media.Stream {
+		return s.media.NewStream(media.StreamConfig{
+			Socket: sock, Params: o.params(true), // recvonly: a recorder sends nothing
+			SSRC: rand.Uint32(), Log: log, SignalIP: sourceIP(req), Timeout: timeout,
+			OnTimeout: func() {
 				log.Warn("ending recording session: no RTP", "timeout", timeout.String())
 				go func() {
 					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -336,16 +270,13 @@ func (s *Server) answerRecording(req *sip.Request, tx sip.ServerTransaction, rec
 				}()
 			},
 		})
-		m.hold = true // recvonly: a recorder sends nothing
-		return m
 	}
-	m1, m2 := media(a, offers[0], s.cfg.RTPTimeout), media(b, offers[1], 0)
-	pair := &streamPair{}
+	m1, m2 := stream(socks[0], offers[0], s.cfg.RTPTimeout), stream(socks[1], offers[1], 0)
 	c.setMedia(m1)
 	c.media2 = m2
-	pair.sink = s.cfg.Handler.CallAnswered(c)
-	m2.start(s.clock, secondStream{pair})
-	m1.start(s.clock, pair)
+	first, second := media.JoinPair(s.cfg.Handler.CallAnswered(c))
+	m2.Start(second)
+	m1.Start(first)
 	s.ends.Add(1)
 	s.ending.Add(1)
 	c.answered = true
@@ -382,12 +313,12 @@ func (s *Server) reinviteRecording(c *Call, req *sip.Request, tx sip.ServerTrans
 		}
 		offers = o
 		c.recOffers, c.recMetadata, c.lastOffer = o, metadata, o[0]
-		c.media.update(o[0], true) // recvonly stays: a recorder sends nothing
-		c.media2.update(o[1], true)
+		c.media.Update(o[0].params(true)) // recvonly stays: a recorder sends nothing
+		c.media2.Update(o[1].params(true))
 		log.Info("recording session re-INVITE", "left", o[0].Remote.String(), "right", o[1].Remote.String())
 	}
 	c.sdpVersion++
-	answer, err := recordingAnswer(c.SIPREC, offers, s.cfg.MediaIP, [2]int{c.rtpPort, c.rtpPort + 2}, c.sdpID, c.sdpVersion)
+	answer, err := recordingAnswer(c.SIPREC, offers, s.media.IP(), [2]int{c.rtpPort, c.rtpPort + 2}, c.sdpID, c.sdpVersion)
 	if err != nil {
 		respond(tx, req, 500, "Server Internal Error", log)
 		return

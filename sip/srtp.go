@@ -10,8 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pion/rtp"
-	"github.com/pion/srtp/v3"
+	"github.com/botline/botline/media"
 )
 
 // This file keys SRTP (RFC 3711) with SDES (RFC 4568): the a=crypto lines
@@ -53,14 +52,6 @@ var (
 	ErrNoCrypto     = errors.New("no supported a=crypto suite offered")
 )
 
-// cryptoSuites are the SDES suites botline takes, by preference.
-var cryptoSuites = map[string]srtp.ProtectionProfile{
-	"AES_CM_128_HMAC_SHA1_80": srtp.ProtectionProfileAes128CmHmacSha1_80,
-	"AES_CM_128_HMAC_SHA1_32": srtp.ProtectionProfileAes128CmHmacSha1_32,
-	"AEAD_AES_128_GCM":        srtp.ProtectionProfileAeadAes128Gcm,
-	"AEAD_AES_256_GCM":        srtp.ProtectionProfileAeadAes256Gcm,
-}
-
 // Crypto is one SDES a=crypto attribute: a tag, a suite, and the master
 // key followed by the master salt.
 type Crypto struct {
@@ -78,7 +69,7 @@ func parseCrypto(v string) (Crypto, bool) {
 		return Crypto{}, false
 	}
 	tag, err := strconv.Atoi(f[0])
-	profile, known := cryptoSuites[f[1]]
+	n, known := media.SRTPKeyLen(f[1])
 	if err != nil || tag < 0 || tag > 999999999 || !known {
 		return Crypto{}, false
 	}
@@ -94,16 +85,10 @@ func parseCrypto(v string) (Crypto, bool) {
 	if err != nil {
 		key, err = base64.RawStdEncoding.DecodeString(parts[0])
 	}
-	if err != nil || len(key) != keyLen(profile) {
+	if err != nil || len(key) != n {
 		return Crypto{}, false
 	}
 	return Crypto{Tag: tag, Suite: f[1], Key: key}, true
-}
-
-func keyLen(p srtp.ProtectionProfile) int {
-	k, _ := p.KeyLen()
-	s, _ := p.SaltLen()
-	return k + s
 }
 
 // String is the attribute's value.
@@ -114,7 +99,8 @@ func (c Crypto) String() string {
 // newLocalCrypto makes our side's key for the suite the offer's line
 // chose, under the same tag (RFC 4568 section 5.1.2).
 func newLocalCrypto(remote Crypto) (*Crypto, error) {
-	key := make([]byte, keyLen(cryptoSuites[remote.Suite]))
+	n, _ := media.SRTPKeyLen(remote.Suite)
+	key := make([]byte, n)
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("srtp key: %w", err)
 	}
@@ -145,52 +131,10 @@ func negotiateSRTP(o *Offer, mode SRTPMode) error {
 	return nil
 }
 
-// srtpSession is one call's pair of SRTP contexts: in decrypts what the
-// caller sends (the caller's key), out encrypts what the gateway sends
-// (ours).
-type srtpSession struct {
-	in, out *srtp.Context
-	hdr     rtp.Header // scratch for the header pion parses
+// newSRTP keys a call's media from the offer's chosen crypto and ours.
+func newSRTP(remote Crypto, local *Crypto) (*media.SRTP, error) {
+	return media.NewSRTP(remote.Suite, remote.Key, local.Key)
 }
-
-// newSRTPSession keys a call's media from the offer's chosen crypto and
-// ours.
-func newSRTPSession(remote Crypto, local *Crypto) (*srtpSession, error) {
-	in, err := srtpContext(remote)
-	if err != nil {
-		return nil, err
-	}
-	out, err := srtpContext(*local)
-	if err != nil {
-		return nil, err
-	}
-	return &srtpSession{in: in, out: out}, nil
-}
-
-func srtpContext(c Crypto) (*srtp.Context, error) {
-	p := cryptoSuites[c.Suite]
-	k, _ := p.KeyLen()
-	ctx, err := srtp.CreateContext(c.Key[:k], c.Key[k:], p, srtp.SRTPReplayProtection(128))
-	if err != nil {
-		return nil, fmt.Errorf("srtp %s: %w", c.Suite, err)
-	}
-	return ctx, nil
-}
-
-// decrypt authenticates and decrypts a packet in place, returning the
-// plain RTP.
-func (s *srtpSession) decrypt(b []byte) ([]byte, error) {
-	return s.in.DecryptRTP(b, b, &s.hdr)
-}
-
-// encrypt encrypts the plain packet b[:n] in place; b must have room for
-// the auth tag (srtpOverhead bytes past n).
-func (s *srtpSession) encrypt(b []byte, n int) ([]byte, error) {
-	return s.out.EncryptRTP(b[:n], b[:n], &s.hdr)
-}
-
-// srtpOverhead is the most an SRTP packet adds to RTP: a 16-byte tag (GCM).
-const srtpOverhead = 16
 
 // srtpSuite is the suite an offer's call is encrypted with, "" if plain.
 func srtpSuite(o *Offer) string {
@@ -223,18 +167,4 @@ func renegotiateSRTP(o, prev *Offer) (rekey bool, err error) {
 	o.Crypto[0], o.Crypto[i] = o.Crypto[i], o.Crypto[0]
 	o.local = &Crypto{Tag: o.Crypto[0].Tag, Suite: prev.local.Suite, Key: prev.local.Key}
 	return !bytes.Equal(o.Crypto[0].Key, prev.Crypto[0].Key), nil
-}
-
-// rekey takes the caller's new key (a re-INVITE's a=crypto).
-func (m *media) rekey(remote Crypto) error {
-	ctx, err := srtpContext(remote)
-	if err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.srtp != nil {
-		m.srtp.in = ctx
-	}
-	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/botline/botline/media"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/pion/sdp/v3"
@@ -200,21 +201,18 @@ func sipfragStatus(b []byte) int {
 // between the caller and the target.
 func (c *Call) bridgeTo(ctx context.Context, target string) error {
 	s := c.srv
-	conn, err := s.cfg.Ports.Listen(s.cfg.MediaIP)
+	sock, err := s.media.Listen()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrTransfer, err)
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			conn.Close()
+			sock.Close()
 		}
 	}()
-	port := conn.LocalAddr().(*net.UDPAddr).Port
-	c.media.mu.Lock()
-	first, dtmf := c.media.codec, c.media.dtmfPT
-	c.media.mu.Unlock()
-	body, err := offerSDP(s.cfg.MediaIP, port, rand.Uint64()>>1, first, dtmf)
+	first, dtmf := c.media.Format()
+	body, err := offerSDP(s.media.IP(), sock.Port(), rand.Uint64()>>1, first, dtmf)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrTransfer, err)
 	}
@@ -281,7 +279,7 @@ func (c *Call) bridgeTo(ctx context.Context, target string) error {
 	s.mu.Unlock()
 	c.leg, c.legCallID = leg, req.CallID().Value()
 	c.mu.Unlock()
-	c.media.bridge(conn, answer)
+	c.media.Bridge(sock, answer.params(false))
 	ok = true
 	s.log.Info("call bridged to transfer target", "callId", c.ID, "target", target, "codec", answer.Codec.Name, "rtpRemote", answer.Remote.String())
 	return nil
@@ -289,12 +287,12 @@ func (c *Call) bridgeTo(ctx context.Context, target string) error {
 
 // offerSDP is the offer of a bridged transfer's outbound leg: the caller's
 // codec first, the other G.711 second, and telephone-event.
-func offerSDP(ip netip.Addr, port int, id uint64, first Codec, dtmf uint8) ([]byte, error) {
-	other := PCMA
+func offerSDP(ip netip.Addr, port int, id uint64, first media.Codec, dtmf uint8) ([]byte, error) {
+	other := media.PCMA
 	if first.Name == "PCMA" {
-		other = PCMU
+		other = media.PCMU
 	}
-	codecs := []Codec{{Name: first.Name, PayloadType: first.PayloadType}, {Name: other.Name, PayloadType: other.PayloadType}}
+	codecs := []media.Codec{{Name: first.Name, PayloadType: first.PayloadType}, {Name: other.Name, PayloadType: other.PayloadType}}
 	if codecs[0].PayloadType == codecs[1].PayloadType { // a dynamic PT equal to the other's static one
 		codecs = codecs[:1]
 	}

@@ -107,7 +107,7 @@ func TestTransferEndsWithTheCall(t *testing.T) {
 			addr, h := startServer(t, 0, func(c *sip.Config) {
 				c.OutboundProxy = tg.addr
 				c.TransferAllow = []string{"+1800*"}
-				c.Ports = &sip.PortRange{Min: base, Max: base + 9}
+				c.Media = newEngine(t, base, base+9)
 			})
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

@@ -14,7 +14,7 @@ import (
 	"github.com/botline/botline/activity"
 	"github.com/botline/botline/bots/recordbot"
 	"github.com/botline/botline/internal/audio"
-	"github.com/botline/botline/sip"
+	"github.com/botline/botline/media"
 	"github.com/gorilla/websocket"
 )
 
@@ -33,7 +33,7 @@ func TestLiveListen(t *testing.T) {
 	dir := t.TempDir()
 	// SIPp's audio: 1.5 s of silence, then a steady tone until it hangs up.
 	pcm := append(make([]int16, 12000), audio.Tone(440, 7*time.Second, 8000, 8000)...)
-	if err := writeRTPCapture(filepath.Join(dir, "speech.pcap"), pcm, sip.PCMA); err != nil {
+	if err := writeRTPCapture(filepath.Join(dir, "speech.pcap"), pcm, media.PCMA); err != nil {
 		t.Fatal(err)
 	}
 	bot := startHTTPBot(t)

@@ -26,6 +26,7 @@ import (
 	"github.com/botline/botline/internal/auth"
 	"github.com/botline/botline/internal/botauth"
 	"github.com/botline/botline/internal/httpjson"
+	"github.com/botline/botline/media"
 	"github.com/botline/botline/recorder"
 	"github.com/botline/botline/recorder/s3store"
 	"github.com/botline/botline/recordingsapi"
@@ -128,13 +129,12 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	if o.sampleRate != 8000 && o.sampleRate != 16000 {
 		return fmt.Errorf("--recording-sample-rate %d: want 8000 or 16000", o.sampleRate)
 	}
-	ports, err := sip.ParsePortRange(o.rtpPorts)
+	ports, err := media.ParsePortRange(o.rtpPorts)
 	if err != nil {
 		return err
 	}
 	sipCfg := sip.Config{
-		Listen: o.sipListen, MediaIP: mediaIP, Ports: ports, RingTime: o.ringTime, RTPTimeout: o.rtpTimeout, Logger: log,
-		OutboundProxy: o.outboundProxy, RTPMux: o.rtpMux, RTPMuxPlain: !o.rtpOffload,
+		Listen: o.sipListen, RingTime: o.ringTime, RTPTimeout: o.rtpTimeout, Logger: log, OutboundProxy: o.outboundProxy,
 	}
 	if err := o.sip.apply(o.sipListen, &sipCfg); err != nil {
 		return err
@@ -265,7 +265,12 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		go recorder.Retain(ctx, gwCfg.Store, o.retention, min(time.Minute, max(o.retention/4, 100*time.Millisecond)), log)
 	}
 
-	sipCfg.Handler = gw
+	engine, err := media.NewEngine(media.EngineConfig{IP: mediaIP, Ports: *ports, Mux: o.rtpMux, NoOffload: !o.rtpOffload})
+	if err != nil {
+		return err
+	}
+	defer engine.Close() // after the SIP server hung up every call
+	sipCfg.Handler, sipCfg.Media = gw, engine
 	srv, err := sip.NewServer(sipCfg)
 	if err != nil {
 		return err

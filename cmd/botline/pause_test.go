@@ -12,8 +12,8 @@ import (
 	"github.com/botline/botline/activity"
 	"github.com/botline/botline/bots/recordbot"
 	"github.com/botline/botline/internal/audio"
+	"github.com/botline/botline/media"
 	"github.com/botline/botline/recorder"
-	"github.com/botline/botline/sip"
 )
 
 // TestSIPpPauseBehavior: a SIPp caller plays a steady tone; the bot
@@ -24,7 +24,7 @@ import (
 // metadata carry the pause interval.
 func TestSIPpPauseBehavior(t *testing.T) {
 	dir := t.TempDir()
-	if err := writeRTPCapture(filepath.Join(dir, "speech.pcap"), audio.Tone(440, 8*time.Second, 8000, 8000), sip.PCMA); err != nil {
+	if err := writeRTPCapture(filepath.Join(dir, "speech.pcap"), audio.Tone(440, 8*time.Second, 8000, 8000), media.PCMA); err != nil {
 		t.Fatal(err)
 	}
 	for _, behavior := range []string{"skip", "silence"} {

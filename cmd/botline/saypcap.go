@@ -13,7 +13,7 @@ import (
 
 	"github.com/botline/botline/internal/audio"
 	"github.com/botline/botline/internal/pcap"
-	"github.com/botline/botline/sip"
+	"github.com/botline/botline/media"
 	"github.com/botline/botline/speech"
 	"github.com/pion/rtp"
 )
@@ -40,11 +40,11 @@ func sayPCAP(args []string) int {
 		fs.Usage()
 		return 2
 	}
-	codec := sip.PCMA
+	codec := media.PCMA
 	switch strings.ToUpper(*codecName) {
 	case "PCMA":
 	case "PCMU":
-		codec = sip.PCMU
+		codec = media.PCMU
 	default:
 		fmt.Fprintf(os.Stderr, "botline say-pcap: --codec %q: want PCMA or PCMU\n", *codecName)
 		return 2
@@ -78,14 +78,14 @@ func sayPCAP(args []string) int {
 	return 0
 }
 
-func writeRTPCapture(path string, pcm []int16, codec sip.Codec) error {
+func writeRTPCapture(path string, pcm []int16, codec media.Codec) error {
 	return writeRTPStreams(path, [][]int16{pcm}, codec)
 }
 
 // writeRTPStreams writes one RTP stream per pcm, interleaved in time:
 // stream k to port 6002+2k, so SIPp, which keeps a capture's port offsets,
 // sends stream k to the answer's port plus 2k.
-func writeRTPStreams(path string, streams [][]int16, codec sip.Codec) error {
+func writeRTPStreams(path string, streams [][]int16, codec media.Codec) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -101,18 +101,18 @@ func writeRTPStreams(path string, streams [][]int16, codec sip.Codec) error {
 	for _, pcm := range streams {
 		longest = max(longest, len(pcm))
 	}
-	buf := make([]byte, sip.FrameSize)
-	frame := make([]int16, sip.FrameSize)
-	for i := 0; i*sip.FrameSize < longest; i++ {
+	buf := make([]byte, media.FrameSize)
+	frame := make([]int16, media.FrameSize)
+	for i := 0; i*media.FrameSize < longest; i++ {
 		for k, pcm := range streams {
-			if i*sip.FrameSize >= len(pcm) {
+			if i*media.FrameSize >= len(pcm) {
 				continue
 			}
 			clear(frame)
-			copy(frame, pcm[i*sip.FrameSize:])
+			copy(frame, pcm[i*media.FrameSize:])
 			codec.Encode(buf, frame)
 			pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: codec.PayloadType, SSRC: 0x0b0711ce + uint32(k),
-				Marker: i == 0, SequenceNumber: uint16(i + 1), Timestamp: uint32(i * sip.FrameSize)}, Payload: buf}
+				Marker: i == 0, SequenceNumber: uint16(i + 1), Timestamp: uint32(i * media.FrameSize)}, Payload: buf}
 			b, err := pkt.Marshal()
 			if err != nil {
 				f.Close()
@@ -152,7 +152,7 @@ func tonePCAP(args []string) int {
 		}
 		streams = append(streams, audio.Tone(v, *d, 8000, 8000))
 	}
-	if err := writeRTPStreams(*out, streams, sip.PCMA); err != nil {
+	if err := writeRTPStreams(*out, streams, media.PCMA); err != nil {
 		fmt.Fprintln(os.Stderr, "botline tone-pcap:", err)
 		return 1
 	}

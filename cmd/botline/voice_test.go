@@ -16,8 +16,8 @@ import (
 
 	"github.com/botline/botline/activity"
 	"github.com/botline/botline/internal/pcap"
+	"github.com/botline/botline/media"
 	"github.com/botline/botline/recorder"
-	"github.com/botline/botline/sip"
 	"github.com/go-audio/wav"
 	"github.com/pion/rtp"
 )
@@ -92,7 +92,7 @@ func rtpFrames(t *testing.T, gw *gateway, ps []pcap.Packet) []rtpFrame {
 		}
 		f := rtpFrame{at: p.Time, fromGW: int(p.Src.Port()) >= gw.rtpLo && int(p.Src.Port()) <= gw.rtpHi, pt: pkt.PayloadType, payload: pkt.Payload}
 		if pkt.PayloadType == 8 && len(pkt.Payload) <= len(pcm) {
-			sip.PCMA.Decode(pcm, pkt.Payload)
+			media.PCMA.Decode(pcm, pkt.Payload)
 			var sum float64
 			for _, s := range pcm[:len(pkt.Payload)] {
 				sum += float64(s) * float64(s)

@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"sync"
 
-	botsip "github.com/botline/botline/sip"
+	"github.com/botline/botline/media"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
@@ -21,10 +21,10 @@ type Call struct {
 	PT       uint8          // negotiated payload type (0 PCMU, 8 PCMA)
 	received chan struct{}
 	mu       sync.Mutex
-	stats    botsip.RTPStats
+	stats    media.RTPStats
 	loud     int // audio packets that were not silence
 	keys     []byte
-	keysIn   botsip.DTMFDetector
+	keysIn   media.DTMFDetector
 	in       rtp.Header // the packet receive is reading
 
 	// shared, when set, is the socket the call shares with others (RTP is

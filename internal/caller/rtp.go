@@ -7,7 +7,7 @@ import (
 	mrand "math/rand/v2"
 	"time"
 
-	botsip "github.com/botline/botline/sip"
+	"github.com/botline/botline/media"
 	"github.com/pion/rtp"
 	"github.com/zaf/g711"
 )
@@ -97,7 +97,7 @@ func (c *Call) ReceivedPackets() int {
 }
 
 // Stats returns the statistics of the far end's RTP so far.
-func (c *Call) Stats() botsip.RTPStats {
+func (c *Call) Stats() media.RTPStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.stats
@@ -196,6 +196,6 @@ func (c *Call) SendAudio(ctx context.Context, samples []int16) error {
 
 // event is a digit's RFC 4733 event code; a digit that is not a key sends 0.
 func event(d byte) byte {
-	e, _ := botsip.DTMFEvent(d)
+	e, _ := media.DTMFEvent(d)
 	return e
 }

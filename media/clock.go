@@ -1,4 +1,4 @@
-package sip
+package media
 
 import (
 	"runtime"
@@ -20,7 +20,7 @@ type clock struct {
 
 type clockShard struct {
 	mu     sync.Mutex
-	medias []*media
+	medias []*Stream
 	// out, with --rtp-mux, is the shared socket of the shard's calls:
 	// their ticks queue packets there, sent in batches after the tick.
 	out *muxShard
@@ -43,7 +43,7 @@ func (c *clock) close() { c.once.Do(func() { close(c.stop) }) }
 func (c *clock) pick() int { return int(c.next.Add(1)) % len(c.shards) }
 
 // add puts m on shard i (-1: the next, round robin).
-func (c *clock) add(m *media, i int) {
+func (c *clock) add(m *Stream, i int) {
 	if i < 0 {
 		i = c.pick()
 	}
@@ -56,7 +56,7 @@ func (c *clock) add(m *media, i int) {
 
 // remove takes m off its shard; it returns after any tick in progress, so
 // m gets no tick afterwards.
-func (s *clockShard) remove(m *media) {
+func (s *clockShard) remove(m *Stream) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := m.shardIdx

@@ -1,4 +1,4 @@
-package sip
+package media
 
 import (
 	"net"
@@ -6,25 +6,6 @@ import (
 
 	"github.com/pion/rtp"
 )
-
-// alawToUlaw and ulawToAlaw translate G.711 bytes between the two laws, for
-// a bridge whose legs negotiated different ones (filled by codec.go's init,
-// after the decode tables).
-var alawToUlaw, ulawToAlaw [256]byte
-
-// translate rewrites a payload from one law to the other in place.
-func translate(p []byte, from, to Codec) {
-	if from.Name == to.Name {
-		return
-	}
-	t := &alawToUlaw
-	if from.Name == "PCMU" {
-		t = &ulawToAlaw
-	}
-	for i, b := range p {
-		p[i] = t[b]
-	}
-}
 
 // bridgeLeg is the far leg of a bridged transfer: its socket, where it
 // wants RTP, and its codec and telephone-event type.
@@ -36,13 +17,12 @@ type bridgeLeg struct {
 	done   chan struct{}
 }
 
-// bridge starts relaying the call's RTP to and from the leg; the clock no
-// longer sends the gateway's own audio, and the sink gets no more frames.
-func (m *media) bridge(conn *net.UDPConn, answer *Offer) {
-	b := &bridgeLeg{conn: conn, remote: answer.Remote, codec: answer.Codec, done: make(chan struct{})}
-	if answer.HasDTMF {
-		b.dtmfPT = answer.DTMF
-	}
+// Bridge starts relaying the call's RTP to and from a transfer target's
+// leg, received on sock (from Engine.Listen; the stream owns it from now
+// on) and sent where leg says, in its codec; the clock no longer sends the
+// gateway's own audio, and the sink gets no more frames.
+func (m *Stream) Bridge(sock Socket, leg Params) {
+	b := &bridgeLeg{conn: sock.conn, remote: leg.Remote, codec: leg.Codec, dtmfPT: leg.DTMF, done: make(chan struct{})}
 	m.mu.Lock()
 	m.leg = b
 	m.mu.Unlock()
@@ -51,7 +31,7 @@ func (m *media) bridge(conn *net.UDPConn, answer *Offer) {
 
 // forward relays one caller packet (already parsed into m.pkt from b) to
 // the leg; m.mu is held.
-func (m *media) forward(b []byte) {
+func (m *Stream) forward(b []byte) {
 	leg := m.leg
 	var h rtp.Header
 	off, err := h.Unmarshal(b)
@@ -60,7 +40,7 @@ func (m *media) forward(b []byte) {
 	}
 	switch h.PayloadType {
 	case m.codec.PayloadType:
-		translate(b[off:], m.codec, leg.codec)
+		Translate(b[off:], m.codec, leg.codec)
 		b[1] = b[1]&0x80 | leg.codec.PayloadType
 	case m.dtmfPT:
 		if leg.dtmfPT == 0 {
@@ -75,7 +55,7 @@ func (m *media) forward(b []byte) {
 
 // runLeg relays the leg's packets to the caller until the leg's socket is
 // closed.
-func (m *media) runLeg(leg *bridgeLeg) {
+func (m *Stream) runLeg(leg *bridgeLeg) {
 	defer close(leg.done)
 	buf := make([]byte, 1500)
 	var h rtp.Header
@@ -96,7 +76,7 @@ func (m *media) runLeg(leg *bridgeLeg) {
 // fromLeg turns the leg's packet buf[:n] into the caller's: its payload
 // type (and G.711 law) mapped, encrypted when the caller's media is SRTP.
 // It reports false for a packet not to relay.
-func (m *media) fromLeg(leg *bridgeLeg, h *rtp.Header, buf []byte, n int) ([]byte, netip.AddrPort, bool) {
+func (m *Stream) fromLeg(leg *bridgeLeg, h *rtp.Header, buf []byte, n int) ([]byte, netip.AddrPort, bool) {
 	b := buf[:n]
 	off, err := h.Unmarshal(b)
 	if err != nil {
@@ -106,7 +86,7 @@ func (m *media) fromLeg(leg *bridgeLeg, h *rtp.Header, buf []byte, n int) ([]byt
 	defer m.mu.Unlock()
 	switch h.PayloadType {
 	case leg.codec.PayloadType:
-		translate(b[off:], leg.codec, m.codec)
+		Translate(b[off:], leg.codec, m.codec)
 		b[1] = b[1]&0x80 | m.codec.PayloadType
 	case leg.dtmfPT:
 		if m.dtmfPT == 0 {

@@ -1,6 +1,8 @@
-package sip
+package media
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -8,9 +10,6 @@ import (
 
 	"github.com/pion/rtp"
 )
-
-// FrameSize is the samples in one 20 ms frame at 8 kHz.
-const FrameSize = 160
 
 const (
 	frameTime = 20 * time.Millisecond
@@ -30,11 +29,11 @@ type AudioSink interface {
 	WriteAudio(caller, played []int16)
 }
 
-// MediaStats counts a call's RTP. Received, Lost and Jitter describe the
+// Stats counts a call's RTP. Received, Lost and Jitter describe the
 // caller's audio stream; Late counts packets that arrived after their time
 // was played out; Foreign counts packets that were not the call's audio or
 // events.
-type MediaStats struct {
+type Stats struct {
 	Received, Lost, Sent, Late, Foreign uint64
 	Strangers                           uint64 // packets from a source other than the caller's, dropped
 	Skipped                             uint64 // frames not sent because the clock ran behind
@@ -42,18 +41,20 @@ type MediaStats struct {
 	Jitter                              time.Duration
 }
 
-// media runs one call's RTP: its goroutine receives packets into the jitter
-// buffer; every 20 ms the shared clock reads a frame out, hands it to the
-// sink and sends a frame to the caller. mu (this call's only) orders the two.
-type media struct {
+// Stream runs one call's RTP: its goroutine (or, on a shared port, the
+// port's reader) receives packets into the jitter buffer; every 20 ms the
+// clock reads a frame out, hands it to the sink and sends a frame to the
+// caller. mu (this call's only) orders the two.
+type Stream struct {
 	mu       sync.Mutex
+	engine   *Engine
 	shard    *clockShard
 	shardIdx int
 
 	// sock is the call's RTP socket: its own, or with --rtp-mux a shared
 	// one, whose reader hands this call its packets and where ticks queue
 	// ours.
-	sock   rtpSocket
+	sock   Socket
 	remote netip.AddrPort // where the caller's RTP comes from and ours goes
 	// latched: remote is the source the caller's RTP was seen from; every
 	// other source is dropped. Until then the first packet from the SDP's
@@ -76,7 +77,7 @@ type media struct {
 	sbuf   []byte
 	caller []int16
 	played []int16
-	stats  MediaStats
+	stats  Stats
 	rtp    RTPStats
 	// silence is one encoded frame of silence: what the caller hears while
 	// nothing plays, encoded once.
@@ -94,41 +95,69 @@ type media struct {
 	leg *bridgeLeg
 	// srtp, when the call is encrypted, decrypts what comes in and
 	// encrypts what goes out (under mu).
-	srtp *srtpSession
+	srtp *SRTP
 
 	timeout   time.Duration // hang up after this long without RTP; 0 = never
 	lastRecv  time.Time
 	onTimeout func() // called once, on the media goroutine
 	timedOut  bool
 
+	started  bool // Start ran: the stream's own receiver closes done
 	stopOnce sync.Once
 	done     chan struct{}
 }
 
-// mediaConfig is what a call's media is built with.
-type mediaConfig struct {
-	sock  rtpSocket // the call's RTP socket, its own or shared (--rtp-mux)
-	offer *Offer    // the caller's address, codec and telephone-event type
-	ssrc  uint32    // of what the gateway sends
-	log   *slog.Logger
-	// signalIP is where the call's INVITE came from: a caller behind NAT
-	// sends its RTP from this IP rather than its SDP's.
-	signalIP netip.Addr
-	// timeout hangs up after this long without RTP (0 = never): onTimeout
-	// is called once, on the clock's goroutine.
-	timeout   time.Duration
-	onTimeout func()
-	// onDTMF is told of each key press, on the media goroutine.
-	onDTMF func(digit byte)
-	// srtp, if set, encrypts the call's media.
-	srtp *srtpSession
+// Params is what signalling negotiated for a stream: where the far end's
+// RTP comes from and ours goes, the codec, the telephone-event type, and
+// whether we send at all. Signalling builds it from the SDP offer and
+// answer; a re-offer gives a new one (Stream.Update).
+type Params struct {
+	Remote netip.AddrPort
+	// RemoteSSRC is the SSRC the far end declared (a=ssrc), 0 if none: on
+	// a shared port it tells apart calls from one address.
+	RemoteSSRC uint32
+	Codec      Codec
+	// DTMF is the telephone-event payload type, 0 if none was offered. In
+	// an Update, 0 keeps the one the stream has.
+	DTMF uint8
+	// Hold sends nothing (the far end put the call on hold, or a recorder
+	// that only receives).
+	Hold bool
 }
 
-func newMedia(cfg mediaConfig) *media {
-	offer, ssrc := cfg.offer, cfg.ssrc
-	m := &media{
-		sock: cfg.sock, remote: offer.Remote, remoteSSRC: offer.SSRC, codec: offer.Codec, log: cfg.log, signalIP: cfg.signalIP.Unmap(),
-		timeout: cfg.timeout, onTimeout: cfg.onTimeout, onDTMF: cfg.onDTMF, srtp: cfg.srtp,
+// StreamConfig is what a Stream is built with.
+type StreamConfig struct {
+	Socket Socket // from Engine.Socket or Engine.Listen
+	Params Params
+	SSRC   uint32 // of what the gateway sends
+	Log    *slog.Logger
+	// SignalIP is where the call's signalling came from: a caller behind
+	// NAT sends its RTP from this IP rather than its SDP's.
+	SignalIP netip.Addr
+	// Timeout hangs up after this long without RTP (0 = never): OnTimeout
+	// is called once, on the clock's goroutine.
+	Timeout   time.Duration
+	OnTimeout func()
+	// OnDTMF is told of each key press, on the receiving goroutine; it
+	// must not block.
+	OnDTMF func(digit byte)
+	// SRTP, if set, encrypts the stream.
+	SRTP *SRTP
+}
+
+// NewStream builds a call's stream on the engine's clock; it moves no
+// audio until Start. Play may queue audio before.
+func (e *Engine) NewStream(cfg StreamConfig) *Stream {
+	p, ssrc := cfg.Params, cfg.SSRC
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	m := &Stream{
+		engine: e,
+		sock:   cfg.Socket, remote: p.Remote, remoteSSRC: p.RemoteSSRC, codec: p.Codec, dtmfPT: p.DTMF, hold: p.Hold,
+		log: log, signalIP: cfg.SignalIP.Unmap(),
+		timeout: cfg.Timeout, onTimeout: cfg.OnTimeout, onDTMF: cfg.OnDTMF, srtp: cfg.SRTP,
 		jb:     newJitterBuffer(uint32(playoutDelay.Milliseconds() * 8)),
 		rbuf:   make([]byte, 1500),
 		sbuf:   make([]byte, 12+FrameSize+srtpOverhead),
@@ -138,21 +167,20 @@ func newMedia(cfg mediaConfig) *media {
 
 		shardIdx: -1,
 	}
-	if offer.HasDTMF {
-		m.dtmfPT = offer.DTMF
-	}
-	m.out.Header = rtp.Header{Version: 2, PayloadType: offer.Codec.PayloadType, SSRC: ssrc, SequenceNumber: uint16(ssrc >> 7), Timestamp: ssrc * 3}
+	m.out.Header = rtp.Header{Version: 2, PayloadType: p.Codec.PayloadType, SSRC: ssrc, SequenceNumber: uint16(ssrc >> 7), Timestamp: ssrc * 3}
 	m.out.Payload = make([]byte, FrameSize)
 	m.silence = make([]byte, FrameSize)
-	offer.Codec.Encode(m.silence, m.played)
+	p.Codec.Encode(m.silence, m.played)
 	return m
 }
 
-// start joins the clock, handing each frame to sink, and receives until
-// stop.
-func (m *media) start(c *clock, sink AudioSink) {
+// Start joins the clock, handing each frame to sink, and receives until
+// Stop.
+func (m *Stream) Start(sink AudioSink) {
 	m.sink = sink
 	m.lastRecv = time.Now()
+	m.started = true
+	c := m.engine.clock
 	if m.sock.mux != nil { // the shared socket's reader delivers; no goroutine of its own
 		c.add(m, m.sock.shard)
 		m.sock.mux.add(m)
@@ -162,7 +190,7 @@ func (m *media) start(c *clock, sink AudioSink) {
 	go m.run()
 }
 
-func (m *media) run() {
+func (m *Stream) run() {
 	defer close(m.done)
 	for {
 		n, from, err := m.sock.conn.ReadFromUDPAddrPort(m.rbuf)
@@ -181,7 +209,7 @@ func (m *media) run() {
 
 // receive takes one packet and reports a new key press; the caller holds
 // m.mu.
-func (m *media) receive(b []byte, from netip.AddrPort) (digit byte, pressed bool) {
+func (m *Stream) receive(b []byte, from netip.AddrPort) (digit byte, pressed bool) {
 	if !m.fromCaller(from) {
 		m.stats.Strangers++
 		return 0, false
@@ -220,7 +248,7 @@ func (m *media) receive(b []byte, from netip.AddrPort) (digit byte, pressed bool
 
 // fromCaller reports whether a packet from `from` is the caller's, latching
 // to the first acceptable source (see media.latched); m.mu is held.
-func (m *media) fromCaller(from netip.AddrPort) bool {
+func (m *Stream) fromCaller(from netip.AddrPort) bool {
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	if m.latched {
 		return from == m.remote
@@ -235,7 +263,7 @@ func (m *media) fromCaller(from netip.AddrPort) bool {
 
 // tick moves one frame: caller audio out of the jitter buffer into the sink,
 // and the gateway's audio (silence until prompts exist) out to the caller.
-func (m *media) tick(now time.Time, send bool) {
+func (m *Stream) tick(now time.Time, send bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.timeout > 0 && !m.timedOut && now.Sub(m.lastRecv) > m.timeout {
@@ -294,7 +322,7 @@ func (m *media) tick(now time.Time, send bool) {
 
 // fillPlayed takes the next frame of queued audio into m.played (silence
 // where the queue runs out) and reports whether anything played.
-func (m *media) fillPlayed() bool {
+func (m *Stream) fillPlayed() bool {
 	n := 0
 	for n < len(m.played) && len(m.queue) > 0 {
 		cur := m.queue[0].samples
@@ -316,8 +344,11 @@ type clip struct {
 	tag     uint64
 }
 
-// play queues 8 kHz PCM to be played to the caller after what is queued.
-func (m *media) play(samples []int16, tag uint64) {
+// Play queues 8 kHz 16-bit PCM to be played to the caller (and handed to
+// the sink as played) after what is queued. The tag is the caller's own,
+// reported by Playing while the clip plays; the slice must not change
+// afterwards.
+func (m *Stream) Play(samples []int16, tag uint64) {
 	if len(samples) == 0 {
 		return
 	}
@@ -326,8 +357,8 @@ func (m *media) play(samples []int16, tag uint64) {
 	m.mu.Unlock()
 }
 
-// playing returns the tag of the clip playing now.
-func (m *media) playing() (tag uint64, ok bool) {
+// Playing returns the tag of the clip playing now, if one is.
+func (m *Stream) Playing() (tag uint64, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.queue) == 0 {
@@ -336,9 +367,10 @@ func (m *media) playing() (tag uint64, ok bool) {
 	return m.queue[0].tag, true
 }
 
-// stopPlayback drops the clip playing and every queued one; it returns how
-// many were dropped. The next frame the caller hears is silence.
-func (m *media) stopPlayback() int {
+// StopPlayback drops the clip playing and every queued one (barge-in); it
+// returns how many were dropped. The next frame the caller hears is
+// silence.
+func (m *Stream) StopPlayback() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := len(m.queue)
@@ -347,58 +379,82 @@ func (m *media) stopPlayback() int {
 	return n
 }
 
-// sendDTMF queues keys to be sent as RFC 4733 events; it reports false
-// when the caller did not offer telephone-event.
-func (m *media) sendDTMF(events []uint8) bool {
+// ErrNoTelephoneEvent is returned by SendDTMF when the far end's SDP did
+// not offer RFC 4733 telephone-event.
+var ErrNoTelephoneEvent = errors.New("the caller did not offer telephone-event")
+
+// SendDTMF queues keys (0-9, *, #, A-D) to be sent to the caller as
+// RFC 4733 events, after any queued ones.
+func (m *Stream) SendDTMF(digits string) error {
+	events := make([]uint8, 0, len(digits))
+	for i := 0; i < len(digits); i++ {
+		e, ok := DTMFEvent(digits[i])
+		if !ok {
+			return fmt.Errorf("not a DTMF key: %q", digits[i])
+		}
+		events = append(events, e)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.dtmfPT == 0 {
-		return false
+		return ErrNoTelephoneEvent
 	}
 	m.dtmfOut.queue = append(m.dtmfOut.queue, events...)
-	return true
+	return nil
 }
 
-// update applies a re-INVITE's offer: a new address, codec, or hold.
-func (m *media) update(o *Offer, hold bool) {
+// Update applies a re-offer: a new address or SSRC (latched again), codec,
+// telephone-event type, or hold.
+func (m *Stream) Update(p Params) {
 	// The shared socket's table takes m.mu under its own lock: it learns
 	// of a new address once m.mu is released.
-	if moved := m.updateLocked(o, hold); moved && m.sock.mux != nil {
+	if moved := m.updateLocked(p); moved && m.sock.mux != nil {
 		m.sock.mux.relatch(m)
 	}
 }
 
-// updateLocked applies the offer under m.mu; it reports a new address.
-func (m *media) updateLocked(o *Offer, hold bool) (moved bool) {
+// updateLocked applies p under m.mu; it reports a new address.
+func (m *Stream) updateLocked(p Params) (moved bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if o.Remote.IsValid() && !o.Remote.Addr().IsUnspecified() && (o.Remote != m.remote || o.SSRC != m.remoteSSRC) {
-		m.remote, m.remoteSSRC, m.latched, moved = o.Remote, o.SSRC, false, true // a new address: latch again
+	if p.Remote.IsValid() && !p.Remote.Addr().IsUnspecified() && (p.Remote != m.remote || p.RemoteSSRC != m.remoteSSRC) {
+		m.remote, m.remoteSSRC, m.latched, moved = p.Remote, p.RemoteSSRC, false, true // a new address: latch again
 	}
-	if o.Codec.PayloadType != m.codec.PayloadType || o.Codec.Name != m.codec.Name {
-		m.codec = o.Codec
+	if p.Codec.PayloadType != m.codec.PayloadType || p.Codec.Name != m.codec.Name {
+		m.codec = p.Codec
 		clear(m.played)
 		m.codec.Encode(m.silence, m.played)
 	}
-	if o.HasDTMF {
-		m.dtmfPT = o.DTMF
+	if p.DTMF != 0 {
+		m.dtmfPT = p.DTMF
 	}
-	m.hold = hold
+	m.hold = p.Hold
 	return moved
 }
 
-// stop ends run and waits for it, so the sink gets no frame after stop
-// returns. It returns the call's RTP counts.
-func (m *media) stop() MediaStats {
+// Format is the codec and telephone-event type (0: none) the stream
+// speaks now: what a bridged leg is offered first.
+func (m *Stream) Format() (Codec, uint8) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.codec, m.dtmfPT
+}
+
+// Stop ends the stream and waits for its receiver, so the sink gets no
+// frame after Stop returns. It returns the stream's RTP counts; a second
+// Stop returns them again.
+func (m *Stream) Stop() Stats {
 	m.stopOnce.Do(func() {
 		if m.shard != nil {
 			m.shard.remove(m)
 		}
 		if m.sock.mux != nil {
 			m.sock.mux.remove(m)
+		}
+		m.sock.Close() // a call's own socket: ends run
+		if m.sock.mux != nil || !m.started {
 			close(m.done) // no goroutine of its own to close it
 		}
-		m.sock.close() // a call's own socket: ends run
 		m.mu.Lock()
 		leg := m.leg
 		m.mu.Unlock()

@@ -1,8 +1,9 @@
-// Package sip is botline's SIP user-agent server: it answers calls on
-// sipgo, negotiates G.711 in SDP, and runs each call's RTP media.
-package sip
+package media
 
 import "github.com/zaf/g711"
+
+// FrameSize is the samples in one 20 ms frame at 8 kHz.
+const FrameSize = 160
 
 // Codec is a G.711 variant negotiated for a call.
 type Codec struct {
@@ -43,5 +44,24 @@ func (c Codec) Decode(dst []int16, src []byte) {
 func (c Codec) Encode(dst []byte, src []int16) {
 	for i, s := range src {
 		dst[i] = c.encode(s)
+	}
+}
+
+// alawToUlaw and ulawToAlaw translate G.711 bytes between the two laws, for
+// a bridge whose legs negotiated different ones (filled by init, after the
+// decode tables).
+var alawToUlaw, ulawToAlaw [256]byte
+
+// Translate rewrites a payload from one law to the other in place.
+func Translate(p []byte, from, to Codec) {
+	if from.Name == to.Name {
+		return
+	}
+	t := &alawToUlaw
+	if from.Name == "PCMU" {
+		t = &ulawToAlaw
+	}
+	for i, b := range p {
+		p[i] = t[b]
 	}
 }

@@ -1,4 +1,4 @@
-package sip
+package media
 
 import (
 	"crypto/rand"
@@ -45,21 +45,24 @@ func benchmarkMedia(b *testing.B, secure bool) {
 		b.Fatal(err)
 	}
 	defer rec.Close(recorder.SessionEndCallEnded)
-	offer := &Offer{Remote: sinkConn.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: PCMU}
-	var keys *srtpSession
+	remote := sinkConn.LocalAddr().(*net.UDPAddr).AddrPort()
+	var keys *SRTP
 	var callerCtx *srtp.Context // encrypts what the caller sends
 	var callerHdr rtp.Header
 	if secure {
-		remote := Crypto{Tag: 1, Suite: "AES_CM_128_HMAC_SHA1_80", Key: make([]byte, 30)}
-		rand.Read(remote.Key)
-		local, _ := newLocalCrypto(remote)
-		if keys, err = newSRTPSession(remote, local); err != nil {
+		const suite = "AES_CM_128_HMAC_SHA1_80"
+		remoteKey, localKey := make([]byte, 30), make([]byte, 30)
+		rand.Read(remoteKey)
+		rand.Read(localKey)
+		if keys, err = NewSRTP(suite, remoteKey, localKey); err != nil {
 			b.Fatal(err)
 		}
-		callerCtx, _ = srtpContext(remote)
+		callerCtx, _ = srtpContext(suite, remoteKey)
 	}
-	m := newMedia(mediaConfig{sock: rtpSocket{conn: conn, shard: -1}, offer: offer, ssrc: 42, log: slog.New(slog.DiscardHandler), srtp: keys})
-	m.sink = rec // start would also join a clock; the loop below ticks by hand
+	e := &Engine{}
+	m := e.NewStream(StreamConfig{Socket: Socket{conn: conn, shard: -1}, Params: Params{Remote: remote, Codec: PCMU}, SSRC: 42,
+		Log: slog.New(slog.DiscardHandler), SRTP: keys})
+	m.sink = rec // Start would also join a clock; the loop below ticks by hand
 
 	in := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SSRC: 7, Timestamp: 1000, SequenceNumber: 1}, Payload: make([]byte, FrameSize)}
 	for i := range in.Payload {
@@ -84,7 +87,7 @@ func benchmarkMedia(b *testing.B, secure bool) {
 	}
 	next()
 	raw := make([]byte, 1500)
-	from := offer.Remote // the caller sends from the address its SDP gave
+	from := remote // the caller sends from the address its SDP gave
 	i := 0
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,4 +1,4 @@
-package sip
+package media
 
 // jitterBuffer reorders received audio by RTP timestamp into a ring of
 // samples read at a steady clock. A packet lands at its timestamp's place,

@@ -1,4 +1,4 @@
-package sip
+package media
 
 import (
 	"encoding/binary"
@@ -11,11 +11,11 @@ import (
 // generator), told apart by their declared SSRC: one packet per op, no
 // allocation.
 func BenchmarkMuxOwner(b *testing.B) {
-	s := &muxShard{byAddr: map[netip.AddrPort]*media{}, bySSRC: map[ssrcKey]*media{}, unlatched: map[*media]struct{}{}}
+	s := &muxShard{byAddr: map[netip.AddrPort]*Stream{}, bySSRC: map[ssrcKey]*Stream{}, unlatched: map[*Stream]struct{}{}}
 	from := netip.MustParseAddrPort("192.0.2.10:40000")
-	calls := make([]*media, 1000)
+	calls := make([]*Stream, 1000)
 	for i := range calls {
-		calls[i] = &media{remote: from, remoteSSRC: uint32(1000 + i)}
+		calls[i] = &Stream{remote: from, remoteSSRC: uint32(1000 + i)}
 		s.add(calls[i])
 	}
 	pkt := make([]byte, 172)

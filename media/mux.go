@@ -1,4 +1,4 @@
-package sip
+package media
 
 import (
 	"encoding/binary"
@@ -21,32 +21,25 @@ import (
 // share a far address (a trunk or SBC sending every call from one port)
 // cross the kernel's stack once per 64 packets.
 
-// rtpSocket is where a call's RTP goes: its own socket, or a shared one.
-type rtpSocket struct {
+// Socket is where a call's RTP goes: a port of its own, or a shared one.
+type Socket struct {
 	conn  *net.UDPConn
 	mux   *muxShard // nil: conn is the call's own
 	shard int       // the clock shard of the shared socket; -1 for a call's own
 }
 
-// close gives back a call's own socket; a shared one stays.
-func (r rtpSocket) close() {
-	if r.mux == nil {
+// Close gives back a call's own port; a shared one stays.
+func (r Socket) Close() {
+	if r.mux == nil && r.conn != nil {
 		r.conn.Close()
 	}
 }
 
-func (r rtpSocket) port() int { return r.conn.LocalAddr().(*net.UDPAddr).Port }
+// Port is the local UDP port: what the SDP gives.
+func (r Socket) Port() int { return r.conn.LocalAddr().(*net.UDPAddr).Port }
 
-// rtpSocket finds a new call's RTP socket: the next shared one, round
-// robin, or a port of its own.
-func (s *Server) rtpSocket() (rtpSocket, error) {
-	if s.mux != nil {
-		i := s.clock.pick()
-		return rtpSocket{conn: s.mux.shards[i].conn, mux: s.mux.shards[i], shard: i}, nil
-	}
-	c, err := s.cfg.Ports.Listen(s.cfg.MediaIP)
-	return rtpSocket{conn: c, shard: -1}, err
-}
+// LocalAddr is the socket's local address.
+func (r Socket) LocalAddr() net.Addr { return r.conn.LocalAddr() }
 
 // rtpMux is the shared sockets, one per clock shard.
 type rtpMux struct {
@@ -60,10 +53,10 @@ type muxShard struct {
 	conn *net.UDPConn
 
 	mu        sync.RWMutex
-	byAddr    map[netip.AddrPort]*media // latched calls, by the caller's address
-	bySSRC    map[ssrcKey]*media        // calls whose offer declared their SSRC (a=ssrc)
-	unlatched map[*media]struct{}       // calls whose caller has not sent yet
-	strangers atomic.Uint64             // packets no call claimed
+	byAddr    map[netip.AddrPort]*Stream // latched calls, by the caller's address
+	bySSRC    map[ssrcKey]*Stream        // calls whose offer declared their SSRC (a=ssrc)
+	unlatched map[*Stream]struct{}       // calls whose caller has not sent yet
+	strangers atomic.Uint64              // packets no call claimed
 
 	// out is the send batch: filled and flushed by the clock shard's
 	// goroutine under the clock shard's lock, so it needs no lock of its own.
@@ -100,7 +93,7 @@ func newRTPMux(ip netip.Addr, ports *PortRange, n int, opts ...udpbatch.Option) 
 		_ = c.SetReadBuffer(4 << 20) // a shard's every call arrives here
 		_ = c.SetWriteBuffer(4 << 20)
 		x.shards = append(x.shards, &muxShard{conn: c, out: udpbatch.NewWriter(c, 12+FrameSize+srtpOverhead, opts...), opts: opts,
-			byAddr: map[netip.AddrPort]*media{}, bySSRC: map[ssrcKey]*media{}, unlatched: map[*media]struct{}{}})
+			byAddr: map[netip.AddrPort]*Stream{}, bySSRC: map[ssrcKey]*Stream{}, unlatched: map[*Stream]struct{}{}})
 	}
 	ports.Min = lo + 2*n
 	for _, s := range x.shards {
@@ -127,7 +120,7 @@ func (x *rtpMux) strangers() uint64 {
 // add makes m a call of the shard: a caller that declared its SSRC is
 // found by its SDP address and that SSRC from its first packet on; any
 // other's packets are handed to it once its caller is seen.
-func (s *muxShard) add(m *media) {
+func (s *muxShard) add(m *Stream) {
 	m.mu.Lock()
 	key := ssrcKey{m.remote, m.remoteSSRC}
 	m.latched = key.ssrc != 0
@@ -142,7 +135,7 @@ func (s *muxShard) add(m *media) {
 }
 
 // remove forgets m.
-func (s *muxShard) remove(m *media) {
+func (s *muxShard) remove(m *Stream) {
 	s.mu.Lock()
 	delete(s.unlatched, m)
 	for a, c := range s.byAddr {
@@ -160,7 +153,7 @@ func (s *muxShard) remove(m *media) {
 
 // relatch forgets m's caller address (a re-INVITE moved it): the next
 // packet from the new address latches again.
-func (s *muxShard) relatch(m *media) {
+func (s *muxShard) relatch(m *Stream) {
 	s.remove(m)
 	s.add(m)
 }
@@ -173,7 +166,7 @@ func (s *muxShard) relatch(m *media) {
 // IP. Two calls from one host are never told apart by IP alone on a
 // shared port: a packet that reaches the port before its own call is
 // registered would go to the other.
-func (s *muxShard) owner(b []byte, from netip.AddrPort) *media {
+func (s *muxShard) owner(b []byte, from netip.AddrPort) *Stream {
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	s.mu.RLock()
 	m, waiting := s.byAddr[from], len(s.unlatched) > 0
@@ -193,7 +186,7 @@ func (s *muxShard) owner(b []byte, from netip.AddrPort) *media {
 	if m = s.byAddr[from]; m != nil {
 		return m
 	}
-	var natted *media
+	var natted *Stream
 	ambiguous := false
 	for c := range s.unlatched {
 		c.mu.Lock()

@@ -1,4 +1,4 @@
-package sip
+package media
 
 import (
 	"encoding/binary"
@@ -25,6 +25,7 @@ func DTMFEvent(digit byte) (uint8, bool) {
 	return uint8(i), true
 }
 
+// upper is the upper-case letter of a key.
 func upper(b byte) byte {
 	if b >= 'a' && b <= 'z' {
 		return b - 'a' + 'A'
@@ -112,37 +113,4 @@ func (s *dtmfSender) next(payload []byte, now uint32) (ts uint32, marker, ok boo
 	}
 	binary.BigEndian.PutUint16(payload[2:], uint16(tone*FrameSize))
 	return s.ts, marker, true
-}
-
-// parseDTMFInfo reads the key of a SIP INFO body: application/dtmf-relay
-// ("Signal=5\r\nDuration=160") or application/dtmf ("5").
-func parseDTMFInfo(contentType string, body []byte) (byte, bool) {
-	s := strings.TrimSpace(string(body))
-	switch strings.ToLower(strings.TrimSpace(strings.Split(contentType, ";")[0])) {
-	case "application/dtmf-relay":
-		for line := range strings.Lines(s) {
-			k, v, ok := strings.Cut(line, "=")
-			if ok && strings.EqualFold(strings.TrimSpace(k), "signal") {
-				return infoKey(strings.TrimSpace(v))
-			}
-		}
-	case "application/dtmf":
-		return infoKey(s)
-	}
-	return 0, false
-}
-
-func infoKey(v string) (byte, bool) {
-	if len(v) == 1 {
-		if _, ok := DTMFEvent(v[0]); ok {
-			return upper(v[0]), true
-		}
-	}
-	switch v { // some PBXes send the event code
-	case "10":
-		return '*', true
-	case "11":
-		return '#', true
-	}
-	return 0, false
 }
