@@ -193,10 +193,10 @@ var (
 )
 
 type channelData struct {
-	CallID    string `json:"callId"`
-	From      string `json:"from"`
-	To        string `json:"to"`
-	Direction string `json:"direction"`
+	CallID    string             `json:"callId"`
+	From      string             `json:"from"`
+	To        string             `json:"to"`
+	Direction recorder.Direction `json:"direction"`
 }
 
 // CallAnswered opens the call's conversation and tells the bot the caller
@@ -250,7 +250,7 @@ func (g *Gateway) CallDTMF(c *sip.Call, digit byte) {
 
 func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 	id := recorder.NewID(g.cfg.NodeTag)
-	cd, _ := json.Marshal(channelData{CallID: c.ID, From: c.FromURI, To: c.ToURI, Direction: "inbound"})
+	cd, _ := json.Marshal(channelData{CallID: c.ID, From: c.FromURI, To: c.ToURI, Direction: recorder.DirectionInbound})
 	log := g.log.With("conversationId", id, "callId", c.ID)
 	conv := &conversation{
 		id: id, callID: c.ID, sip: c, call: ctl,
@@ -259,7 +259,7 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		serviceURL:  g.cfg.PublicURL,
 		channelData: cd,
 	}
-	bot, participants, direction, layout := g.cfg.Bot, []string{c.Caller, g.cfg.BotID}, "inbound", g.cfg.RecordingLayout
+	bot, participants, direction, layout := g.cfg.Bot, []string{c.Caller, g.cfg.BotID}, recorder.DirectionInbound, g.cfg.RecordingLayout
 	if c.SIPREC != nil { // a recording session: both sides of the recorded call, a bot only if asked
 		participants, direction, layout = []string{c.Caller, c.Dialed}, "", recorder.LayoutUnmixed
 		if !g.cfg.SIPRECBot {
@@ -364,7 +364,7 @@ func (g *Gateway) CallEnded(c *sip.Call, reason sip.EndReason) {
 		conv.rec.SetCallQuality(recorder.NewCallQuality(
 			recorder.StreamQuality{Packets: st.Received, Lost: st.Lost, Late: st.Late, JitterMs: float64(st.Jitter.Microseconds()) / 1000},
 			recorder.StreamQuality{Packets: st.Sent}))
-		g.end(conv, string(reason), end)
+		g.end(conv, reason.Text(), end)
 	}
 }
 

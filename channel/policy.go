@@ -20,9 +20,18 @@ type Policy struct {
 }
 
 type policyRule struct {
-	field   string // caller | dialed
+	field   policyField
 	pattern string
 }
+
+// policyField is the number a rule matches.
+type policyField string
+
+// Policy fields, as the file names them.
+const (
+	policyCaller policyField = "caller" // the From header's number
+	policyDialed policyField = "dialed" // the Request-URI's number: where the trunk routed the call
+)
 
 // LoadPolicy reads a policy file.
 func LoadPolicy(path string) (*Policy, error) {
@@ -39,10 +48,10 @@ func LoadPolicy(path string) (*Policy, error) {
 		if len(fields) == 0 {
 			continue
 		}
-		if len(fields) != 2 || (fields[0] != "caller" && fields[0] != "dialed") {
+		if f := policyField(fields[0]); len(fields) != 2 || (f != policyCaller && f != policyDialed) {
 			return nil, fmt.Errorf("record policy %s:%d: want \"caller <number>\" or \"dialed <number>\" (a trailing * matches a prefix)", path, n)
 		}
-		p.rules = append(p.rules, policyRule{fields[0], fields[1]})
+		p.rules = append(p.rules, policyRule{policyField(fields[0]), fields[1]})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("record policy: %w", err)
@@ -57,7 +66,7 @@ func (p *Policy) Match(caller, dialed string) bool {
 	}
 	for _, r := range p.rules {
 		n := caller
-		if r.field == "dialed" {
+		if r.field == policyDialed {
 			n = dialed
 		}
 		if prefix, ok := strings.CutSuffix(r.pattern, "*"); ok && strings.HasPrefix(n, prefix) || r.pattern == n {

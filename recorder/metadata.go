@@ -21,12 +21,12 @@ type Metadata struct {
 	RecordingInfo        RecordingInfo   `json:"recordingInfo"`
 	Participants         []Participant   `json:"participants"`
 
-	RecordingID    string `json:"recordingId"`
-	ConversationID string `json:"conversationId,omitempty"`
-	CallerNumber   string `json:"callerNumber,omitempty"`
-	DialedNumber   string `json:"dialedNumber,omitempty"`
-	Direction      string `json:"direction,omitempty"` // inbound
-	ChunkEndTime   string `json:"chunkEndTime,omitempty"`
+	RecordingID    string    `json:"recordingId"`
+	ConversationID string    `json:"conversationId,omitempty"`
+	CallerNumber   string    `json:"callerNumber,omitempty"`
+	DialedNumber   string    `json:"dialedNumber,omitempty"`
+	Direction      Direction `json:"direction,omitempty"`
+	ChunkEndTime   string    `json:"chunkEndTime,omitempty"`
 	// EndReason is empty while the chunk is being written, then one of the
 	// End* constants.
 	EndReason string `json:"endReason,omitempty"`

@@ -2,6 +2,16 @@ package recorder
 
 import "fmt"
 
+// Direction is which way a recorded call was placed ("direction" in its
+// metadata); a SIPREC session, recorded for another system, has none.
+type Direction string
+
+// Directions.
+const (
+	DirectionInbound  Direction = "inbound"  // the caller called the gateway
+	DirectionOutbound Direction = "outbound" // the gateway called out
+)
+
 // Layout is a recording's channel layout ("contentType" in its metadata).
 type Layout string
 

@@ -28,7 +28,7 @@ type Config struct {
 	Participants   []string // participant ids: the caller, then the bot
 	CallerNumber   string
 	DialedNumber   string
-	Direction      string // "inbound"
+	Direction      Direction
 	Logger         *slog.Logger
 	Now            func() time.Time // clock, for tests; default time.Now
 	// Recipients, if set, encrypt every file of every recording to these

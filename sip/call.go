@@ -14,20 +14,42 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// EndReason says why a call ended (Handler.CallEnded); its text is what
-// logs and the bot's endOfConversation say.
+// EndReason says why a call ended (Handler.CallEnded): a code, the key of
+// /stats' endReasons and the reason label of /metrics; Text gives the
+// wording logs and the bot's endOfConversation use.
 type EndReason string
 
 // End reasons.
 const (
-	EndRemoteHangup EndReason = "caller hung up"
-	EndLocalHangup  EndReason = "gateway hung up"
-	EndNoAck        EndReason = "no ACK for 200 OK"
-	EndShutdown     EndReason = "gateway shutting down"
-	EndRTPTimeout   EndReason = "no RTP from the caller"
+	EndRemoteHangup EndReason = "remote_hangup"
+	EndLocalHangup  EndReason = "local_hangup"
+	EndNoAck        EndReason = "no_ack"
+	EndShutdown     EndReason = "shutdown"
+	EndRTPTimeout   EndReason = "rtp_timeout"
 	EndTransferred  EndReason = "transferred"
-	EndTargetHungUp EndReason = "transfer target hung up"
+	EndTargetHungUp EndReason = "target_hung_up"
 )
+
+// Text is the reason in words.
+func (r EndReason) Text() string {
+	switch r {
+	case EndRemoteHangup:
+		return "caller hung up"
+	case EndLocalHangup:
+		return "gateway hung up"
+	case EndNoAck:
+		return "no ACK for 200 OK"
+	case EndShutdown:
+		return "gateway shutting down"
+	case EndRTPTimeout:
+		return "no RTP from the caller"
+	case EndTransferred:
+		return "transferred"
+	case EndTargetHungUp:
+		return "transfer target hung up"
+	}
+	return string(r)
+}
 
 // Call is one answered call.
 type Call struct {

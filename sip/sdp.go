@@ -27,9 +27,9 @@ type Offer struct {
 	DTMF    uint8          // telephone-event payload type, 0 if not offered
 	Ptime   time.Duration  // the offerer's packet time, 0 if not given
 	HasDTMF bool
-	// Direction is the offer's sendrecv, sendonly, recvonly or inactive
-	// (default sendrecv); "sendonly" or "inactive" puts the call on hold.
-	Direction string
+	// Direction is the offer's (default SendRecv); SendOnly or Inactive
+	// puts the call on hold.
+	Direction Direction
 
 	// Crypto are the chosen line's usable SDES keys (a=crypto), in the
 	// offer's order of preference.
@@ -75,27 +75,39 @@ func (o *Offer) params(hold bool) media.Params {
 // nothing to us to play (sendonly), nothing at all (inactive), or gave the
 // RFC 2543 hold address 0.0.0.0.
 func (o *Offer) Hold() bool {
-	return o.Direction == "sendonly" || o.Direction == "inactive" || (o.Remote.IsValid() && o.Remote.Addr().IsUnspecified() && o.Remote.Addr().Is4())
+	return o.Direction == SendOnly || o.Direction == Inactive || (o.Remote.IsValid() && o.Remote.Addr().IsUnspecified() && o.Remote.Addr().Is4())
 }
 
-// answerDirection is the direction an answer gives to the offer's.
-func answerDirection(offer string) string {
-	switch offer {
-	case "sendonly":
-		return "recvonly"
-	case "recvonly":
-		return "sendonly"
-	case "inactive":
-		return "inactive"
+// Direction is an SDP media direction attribute (RFC 4566 6, RFC 3264 5.1).
+type Direction string
+
+// Directions, as the attribute names them.
+const (
+	SendRecv Direction = "sendrecv"
+	SendOnly Direction = "sendonly"
+	RecvOnly Direction = "recvonly"
+	Inactive Direction = "inactive"
+)
+
+// answer is the direction an answer gives to an offer of d.
+func (d Direction) answer() Direction {
+	switch d {
+	case SendOnly:
+		return RecvOnly
+	case RecvOnly:
+		return SendOnly
+	case Inactive:
+		return Inactive
 	}
-	return "sendrecv"
+	return SendRecv
 }
 
-func direction(attrs []sdp.Attribute, def string) string {
+// direction is the direction attribute among attrs, def if none.
+func direction(attrs []sdp.Attribute, def Direction) Direction {
 	for _, a := range attrs {
-		switch a.Key {
-		case "sendrecv", "sendonly", "recvonly", "inactive":
-			return a.Key
+		switch d := Direction(a.Key); d {
+		case SendRecv, SendOnly, RecvOnly, Inactive:
+			return d
 		}
 	}
 	return def
@@ -135,7 +147,7 @@ func ParseOffer(body []byte) (*Offer, error) {
 		if port < 0 || port > 65535 {
 			return nil, fmt.Errorf("%w: port %d", ErrMalformedSDP, port)
 		}
-		o := &Offer{Remote: netip.AddrPortFrom(ip, uint16(port)), Direction: direction(md.Attributes, direction(sd.Attributes, "sendrecv")),
+		o := &Offer{Remote: netip.AddrPortFrom(ip, uint16(port)), Direction: direction(md.Attributes, direction(sd.Attributes, SendRecv)),
 			lines: lines, chosen: i}
 		names := rtpmaps(md)
 		chosen := false
@@ -231,7 +243,7 @@ func answerVersion(o *Offer, ip netip.Addr, port int, sessionID, version uint64)
 			sdp.Attribute{Key: "rtpmap", Value: fmt.Sprintf("%d telephone-event/8000", o.DTMF)},
 			sdp.Attribute{Key: "fmtp", Value: fmt.Sprintf("%d 0-16", o.DTMF)})
 	}
-	attrs = append(attrs, sdp.Attribute{Key: "ptime", Value: "20"}, sdp.Attribute{Key: answerDirection(o.Direction)})
+	attrs = append(attrs, sdp.Attribute{Key: "ptime", Value: "20"}, sdp.Attribute{Key: string(o.Direction.answer())})
 	if o.local != nil {
 		attrs = append(attrs, sdp.Attribute{Key: "crypto", Value: o.local.String()})
 	}

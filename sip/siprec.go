@@ -10,7 +10,6 @@ package sip
 import (
 	"bytes"
 	"cmp"
-	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -202,10 +201,9 @@ func recordingAnswer(rec *Recording, offers [2]*Offer, ip netip.Addr, ports [2]i
 
 // answerRecording answers a SIPREC INVITE: two recvonly streams, no
 // ringing, and the handler told of the call as of any other, with
-// c.SIPREC set. registered is onInvite's: set once the call is the
-// server's.
-func (s *Server) answerRecording(req *sip.Request, tx sip.ServerTransaction, rec *Recording, offers [2]*Offer, metadata []byte,
-	received time.Time, log *slog.Logger, registered *bool) {
+// c.SIPREC set.
+func (s *Server) answerRecording(in *invite, rec *Recording, offers [2]*Offer, metadata []byte) {
+	req, tx, log := in.req, in.tx, in.log
 	socks, err := s.media.ListenPair()
 	if err != nil {
 		log.Error("recording session refused", "status", 503, "err", err)
@@ -241,7 +239,7 @@ func (s *Server) answerRecording(req *sip.Request, tx sip.ServerTransaction, rec
 	}
 	s.mu.Lock()
 	s.calls[dlg.ID] = c
-	*registered = true
+	in.registered = true
 	s.mu.Unlock()
 	c.Answered = time.Now()
 	noAck := time.AfterFunc(s.cfg.AckTimeout, tx.Terminate)
@@ -254,33 +252,23 @@ func (s *Server) answerRecording(req *sip.Request, tx sip.ServerTransaction, rec
 		log.Warn("recording session not established", "err", err)
 		return
 	}
-	s.setup.Observe(time.Since(received))
+	s.setup.Observe(time.Since(in.received))
 	log.Info("recording session answered", "from", c.FromURI, "left", rec.Streams[0].AOR, "right", rec.Streams[1].AOR,
 		"codec", c.Codec, "rtpLocal", fmt.Sprintf("%v,%v", socks[0].LocalAddr(), socks[1].LocalAddr()))
 	stream := func(sock media.Socket, o *Offer, timeout time.Duration) *media.Stream {
 		return s.media.NewStream(media.StreamConfig{
 			Socket: sock, Params: o.params(true), // recvonly: a recorder sends nothing
-			SSRC: rand.Uint32(), Log: log, SignalIP: sourceIP(req), Timeout: timeout,
-			OnTimeout: func() {
-				log.Warn("ending recording session: no RTP", "timeout", timeout.String())
-				go func() {
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					defer cancel()
-					_ = c.hangup(ctx, EndRTPTimeout)
-				}()
-			},
+			SSRC: rand.Uint32(), Log: log, SignalIP: sourceIP(req),
+			Timeout: timeout, OnTimeout: s.onRTPTimeout(c, log, "ending recording session: no RTP"),
 		})
 	}
-	m1, m2 := stream(socks[0], offers[0], s.cfg.RTPTimeout), stream(socks[1], offers[1], 0)
+	m1, m2 := stream(socks[0], offers[0], s.cfg.RTPTimeout), stream(socks[1], offers[1], 0) // the first stream's timeout ends it
 	c.setMedia(m1)
 	c.media2 = m2
 	first, second := media.JoinPair(s.cfg.Handler.CallAnswered(c))
 	m2.Start(second)
 	m1.Start(first)
-	s.ends.Add(1)
-	s.ending.Add(1)
-	c.answered = true
-	close(c.ready)
+	s.up(c)
 }
 
 // reinviteRecording answers a re-INVITE of a SIPREC session (an SBC

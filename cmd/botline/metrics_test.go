@@ -83,7 +83,7 @@ func TestMetricsAfterSIPpCalls(t *testing.T) {
 	_, body := gw.request(t, "GET", "/stats", "", gw.token)
 	json.Unmarshal(body, &st)
 	for name, want := range map[string]float64{
-		`botline_calls_total{reason="caller hung up"}`:    20,
+		`botline_calls_total{reason="remote_hangup"}`:     20,
 		`botline_call_setup_seconds_count`:                20,
 		`botline_recordings_finished_total`:               20,
 		`botline_sip_responses_total{code="200"}`:         40, // 20 INVITEs, 20 BYEs
