@@ -43,10 +43,15 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	go vet ./...
 
-## hygiene: go.mod is tidy, and git tracks only source: no binary file, no executable but
-## scripts, no run leftovers (logs, captures, profiles)
+## hygiene: go.mod is tidy, git tracks only source (no binary file, no executable but
+## scripts, no run leftovers: logs, captures, profiles), the import rules of
+## docs/ARCHITECTURE.md hold (.ci/layers.sh) and no function is over 120 lines
 hygiene:
 	go mod tidy -diff
+	.ci/layers.sh
+	@long=$$(for f in $$(git ls-files '*.go' | grep -v '_test\.go$$'); do \
+		awk -v f="$$f" '/^func /{s=NR; n=$$0} /^}/{ if (s && NR-s+1 > 120) print f ": " NR-s+1 " lines: " substr(n, 1, 70); s=0 }' "$$f"; done); \
+	[ -z "$$long" ] || { echo "functions over 120 lines (split them into named steps):"; echo "$$long"; exit 1; }
 	@bin=$$(comm -23 <(git ls-files | sort) <(git grep -I -l -e '' | sort)); \
 	exe=$$(git ls-files -s | awk '$$1 == "100755" {print $$4}' | grep -v -E '^\.ci/|\.sh$$'); \
 	junk=$$(git ls-files | grep -E '(\.log|\.pcap|\.prof|\.test|\.wav)$$' | grep -v -E '(^|/)testdata/'); \
@@ -54,6 +59,9 @@ hygiene:
 	[ -z "$$bad" ] || { echo "tracked files that are not source (git rm --cached them; .gitignore keeps them out):"; echo "$$bad"; exit 1; }
 	@missing=$$(grep -oE '[a-z]+(/[a-zA-Z0-9_.-]+)+(\.go|/)' docs/ARCHITECTURE.md | sort -u | while read -r p; do [ -e "$$p" ] || echo "$$p"; done); \
 	[ -z "$$missing" ] || { echo "docs/ARCHITECTURE.md names files that do not exist:"; echo "$$missing"; exit 1; }
+	@unnamed=$$(for f in $$(git ls-files '*.go' | grep -v -E '_test\.go$$|(^|/)doc\.go$$'); do \
+		grep -q -F "$$f" docs/ARCHITECTURE.md || grep -q -F "\`$$(dirname $$f)/\`" docs/ARCHITECTURE.md || echo "$$f"; done); \
+	[ -z "$$unnamed" ] || { echo "docs/ARCHITECTURE.md does not name these files (or their directory):"; echo "$$unnamed"; exit 1; }
 
 deps: deps-sipp deps-node deps-speech deps-trunk deps-browser deps-kamailio deps-minio
 

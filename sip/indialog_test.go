@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/botline/botline/internal/caller"
+	"github.com/botline/botline/sip/siptest"
 	siplib "github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
 )
@@ -25,7 +25,7 @@ func awaitKey(t *testing.T, keys <-chan byte, want byte) {
 }
 
 // placeCall starts a server and places one call to it from a Go caller.
-func placeCall(t *testing.T) (context.Context, *handler, *caller.Call) {
+func placeCall(t *testing.T) (context.Context, *handler, *siptest.Call) {
 	t.Helper()
 	addr, h := startServer(t, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -81,7 +81,7 @@ func TestReinvite(t *testing.T) {
 	<-h.answered
 	port := call.RTP.LocalAddr().(*net.UDPAddr).Port
 	offer := func(dir string, pts ...uint8) []byte {
-		return []byte(strings.TrimRight(string(caller.Offer("127.0.0.1", port, pts...)), "\r\n") + "\r\na=" + dir + "\r\n")
+		return []byte(strings.TrimRight(string(siptest.Offer("127.0.0.1", port, pts...)), "\r\n") + "\r\na=" + dir + "\r\n")
 	}
 	reinvite := func(body []byte, want ...string) {
 		t.Helper()

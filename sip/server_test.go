@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/botline/botline/internal/audio"
-	"github.com/botline/botline/internal/caller"
 	"github.com/botline/botline/media"
 	"github.com/botline/botline/sip"
+	"github.com/botline/botline/sip/siptest"
 	"github.com/emiago/sipgo"
 	siplib "github.com/emiago/sipgo/sip"
 )
@@ -57,7 +57,7 @@ func (h *handler) WriteAudio(caller, played []int16) {
 // freePort returns a port free for both UDP and TCP on 127.0.0.1.
 func freePort(t testing.TB) int {
 	t.Helper()
-	port, err := caller.FreePort()
+	port, err := siptest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,10 +188,10 @@ func rms(s []int16) float64 {
 	return math.Sqrt(sum / float64(len(s)))
 }
 
-func newPhone(t *testing.T) *caller.Phone {
+func newPhone(t *testing.T) *siptest.Phone {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	p, err := caller.NewPhone(ctx, "127.0.0.1")
+	p, err := siptest.NewPhone(ctx, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestRefusals(t *testing.T) {
 		t.Fatalf("not a SIP refusal: %v", err)
 		return 0
 	}
-	_, err := p.DialSDP(ctx, addr, "a", "b", "application/sdp", caller.Offer("127.0.0.1", 7000, 18), nil)
+	_, err := p.DialSDP(ctx, addr, "a", "b", "application/sdp", siptest.Offer("127.0.0.1", 7000, 18), nil)
 	if got := status(err); got != 488 {
 		t.Fatalf("G.729-only offer: %d, want 488", got)
 	}
@@ -370,7 +370,7 @@ func BenchmarkInvite(b *testing.B) {
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	p, err := caller.NewPhone(ctx, "127.0.0.1")
+	p, err := siptest.NewPhone(ctx, "127.0.0.1")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -401,7 +401,7 @@ func TestUnackedInviteFreesPort(t *testing.T) {
 	}
 	defer spoofed.Close()
 	local := spoofed.LocalAddr().String()
-	body := string(caller.Offer("127.0.0.1", 7000, 0))
+	body := string(siptest.Offer("127.0.0.1", 7000, 0))
 	fmt.Fprintf(spoofed, "INVITE sip:svc@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKnoack\r\nFrom: <sip:x@%s>;tag=1\r\nTo: <sip:svc@%s>\r\n"+
 		"Call-ID: noack-%d\r\nCSeq: 1 INVITE\r\nContact: <sip:x@%s>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
 		addr, local, local, addr, time.Now().UnixNano(), local, len(body), body)

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/botline/botline/internal/caller"
 	"github.com/botline/botline/sip"
+	"github.com/botline/botline/sip/siptest"
 	"github.com/emiago/sipgo"
 	siplib "github.com/emiago/sipgo/sip"
 )
@@ -47,7 +47,7 @@ func startTarget(t *testing.T) *target {
 			return
 		case <-tg.answer:
 		}
-		ok := siplib.NewResponseFromRequest(req, 200, "OK", caller.Offer("127.0.0.1", 7300, 0))
+		ok := siplib.NewResponseFromRequest(req, 200, "OK", siptest.Offer("127.0.0.1", 7300, 0))
 		ok.To().Params.Add("tag", "target")
 		ok.AppendHeader(siplib.NewHeader("Content-Type", "application/sdp"))
 		ok.AppendHeader(&siplib.ContactHeader{Address: siplib.Uri{User: "target", Host: "127.0.0.1", Port: portOf(tg.addr)}})

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/botline/botline/internal/audio"
-	"github.com/botline/botline/internal/caller"
 	"github.com/botline/botline/internal/udpbatch"
+	"github.com/botline/botline/sip/siptest"
 	"github.com/emiago/sipgo"
 	"github.com/zaf/g711"
 )
@@ -55,18 +55,18 @@ type callStats struct {
 // port, its calls' packets of a tick leave in batches.
 type pacer struct {
 	mu      sync.Mutex
-	calls   map[*caller.Call]*uint64
-	skipped uint64          // packets not sent because the generator fell behind
-	port    *caller.RTPPort // nil: every call has a socket of its own
+	calls   map[*siptest.Call]*uint64
+	skipped uint64           // packets not sent because the generator fell behind
+	port    *siptest.RTPPort // nil: every call has a socket of its own
 }
 
-func (p *pacer) add(c *caller.Call, sent *uint64) {
+func (p *pacer) add(c *siptest.Call, sent *uint64) {
 	p.mu.Lock()
 	p.calls[c] = sent
 	p.mu.Unlock()
 }
 
-func (p *pacer) remove(c *caller.Call) {
+func (p *pacer) remove(c *siptest.Call) {
 	p.mu.Lock()
 	delete(p.calls, c)
 	p.mu.Unlock()
@@ -128,7 +128,7 @@ var encodeUlaw = g711.EncodeUlawFrame
 func run(ctx context.Context, cfg config) (*report, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.maxTime)
 	defer cancel()
-	phone, err := caller.NewPhone(ctx, cfg.localIP)
+	phone, err := siptest.NewPhone(ctx, cfg.localIP)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +137,7 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	pctx, pcancel := context.WithCancel(ctx)
 	defer pcancel()
 	for i := range pacers {
-		pacers[i] = &pacer{calls: map[*caller.Call]*uint64{}}
+		pacers[i] = &pacer{calls: map[*siptest.Call]*uint64{}}
 		if cfg.sharedRTP {
 			var opts []udpbatch.Option
 			if !cfg.offload {
@@ -201,11 +201,11 @@ launch:
 	return rep, nil
 }
 
-func placeCall(ctx context.Context, cfg config, phone *caller.Phone, p *pacer, i int) result {
+func placeCall(ctx context.Context, cfg config, phone *siptest.Phone, p *pacer, i int) result {
 	var r result
 	t0 := time.Now()
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	var call *caller.Call
+	var call *siptest.Call
 	var err error
 	if p.port != nil {
 		call, err = phone.DialVia(dctx, p.port, cfg.target, fmt.Sprintf("+1555%07d", i), "+18005550199", nil)

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/botline/botline/activity"
-	"github.com/botline/botline/internal/caller"
 	"github.com/botline/botline/recorder"
+	"github.com/botline/botline/sip/siptest"
 	"github.com/go-audio/wav"
 )
 
@@ -150,11 +150,11 @@ func post(t *testing.T, url, body string) (int, string) {
 
 // dial places a call from +14255550123 to +18005550199 at the gateway with
 // a Go SIP caller; the context bounds the whole test's use of the call.
-func dial(t *testing.T, gw *gateway, timeout time.Duration) (context.Context, *caller.Phone, *caller.Call) {
+func dial(t *testing.T, gw *gateway, timeout time.Duration) (context.Context, *siptest.Phone, *siptest.Call) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	t.Cleanup(cancel)
-	phone, err := caller.NewPhone(ctx, "127.0.0.1")
+	phone, err := siptest.NewPhone(ctx, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,28 +1,19 @@
-// Command botline is the telephony channel for Bot Framework bots: it
-// answers SIP calls, turns each into a conversation with a bot, and records
-// calls on the bot's command.
 package main
 
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
-	"net/netip"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"time"
 
 	"github.com/botline/botline/channel"
-	"github.com/botline/botline/channel/streaming"
 	"github.com/botline/botline/internal/auth"
 	"github.com/botline/botline/internal/botauth"
 	"github.com/botline/botline/internal/httpjson"
@@ -110,101 +101,30 @@ func verify(args []string) int {
 	return 0
 }
 
+// run assembles the gateway from the options and serves until ctx ends.
+// Each step checks its own flags and refuses, in one line naming the flag,
+// before anything listens.
 func run(ctx context.Context, o *options, log *slog.Logger) error {
 	ctx, stopAll := context.WithCancel(ctx)
 	defer stopAll()
-	mediaIP, err := netip.ParseAddr(o.mediaIP)
-	if err != nil || mediaIP.IsUnspecified() {
-		return fmt.Errorf("--media-ip %q: need a concrete IP address (set --media-ip when --sip-listen is a wildcard)", o.mediaIP)
-	}
-	if o.outboundProxy != "" {
-		if _, port, err := net.SplitHostPort(o.outboundProxy); err != nil || port == "" {
-			return fmt.Errorf("--outbound-proxy %q: want host:port", o.outboundProxy)
-		}
-	}
-	layout, err := recorder.ParseLayout(o.layout)
-	if err != nil {
-		return fmt.Errorf("--recording-channel-type: %w", err)
-	}
-	if o.sampleRate != 8000 && o.sampleRate != 16000 {
-		return fmt.Errorf("--recording-sample-rate %d: want 8000 or 16000", o.sampleRate)
-	}
-	ports, err := media.ParsePortRange(o.rtpPorts)
+	var atExit cleanups
+	defer atExit.run()
+	sipCfg, engineCfg, err := o.signalling(log)
 	if err != nil {
 		return err
 	}
-	sipCfg := sip.Config{
-		Listen: o.sipListen, RingTime: o.ringTime, RTPTimeout: o.rtpTimeout, Logger: log, OutboundProxy: o.outboundProxy,
-	}
-	if err := o.sip.apply(o.sipListen, &sipCfg); err != nil {
-		return err
-	}
-	dir, err := filepath.Abs(o.recordingsDir)
-	if err != nil {
-		return fmt.Errorf("--recordings-dir: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("--recordings-dir: %w", err)
-	}
-	gwCfg := channel.Config{PublicURL: o.publicURL, RecordingsDir: dir, ResourceID: "botline@" + o.nodeID, NodeTag: recorder.NodeTag(o.nodeID), Logger: log,
-		RecordingLayout: layout, RecordingSampleRate: o.sampleRate}
-	store, uploads, err := o.store.open(ctx, dir, log)
+	dir, err := recordingsDir(o.recordingsDir)
 	if err != nil {
 		return err
 	}
-	gwCfg.Store = store
-	cluster, err := parsePeers(o.peers, o.nodeID, uploads == nil, log)
+	gwCfg, uploads, cluster, err := o.gatewayConfig(ctx, dir, log)
 	if err != nil {
-		return err
-	}
-	gwCfg.PolicyRequired = o.policyRequired
-	pb, err := recorder.ParsePauseBehavior(o.pauseBehavior)
-	if err != nil {
-		return fmt.Errorf("--recording-pause-behavior: %w", err)
-	}
-	gwCfg.RecordingPauseBehavior = pb
-	if gwCfg.Recipients, err = recorder.ParseRecipients(o.recipients); err != nil {
-		return fmt.Errorf("--recording-recipient: %w", err)
-	}
-	gwCfg.RecipientKeys = o.recipients
-	gwCfg.SIPRECBot = o.siprecBot
-	if o.evidenceKey != "none" {
-		path := o.evidenceKey
-		if path == "" {
-			path = filepath.Join(dir, ".auth", "evidence-key.pem")
-		}
-		if gwCfg.EvidenceKey, err = recorder.LoadOrCreateEvidenceKey(path); err != nil {
-			return err
-		}
-	}
-	if o.policyFile != "" {
-		if gwCfg.Policy, err = channel.LoadPolicy(o.policyFile); err != nil {
-			return err
-		}
-	}
-	if gwCfg.Notice, err = loadNotice(o.notice); err != nil {
-		return err
-	}
-	if gwCfg.ChunkMax, gwCfg.ChunkMaxBytes, err = parseChunkMax(o.chunkMax); err != nil {
-		return err
-	}
-	if err := voiceConfig(o, &gwCfg); err != nil {
-		return err
-	}
-	if err := o.unavailable.apply(&gwCfg); err != nil {
 		return err
 	}
 	if t := gwCfg.BotUnavailable.Target; t != "" { // the operator's own number
 		sipCfg.TransferAllow = append(sipCfg.TransferAllow, t)
 	}
-	ba, err := o.auth.authority(o.publicURL, dir)
-	if err != nil {
-		return err
-	}
-	if ba == nil && o.botEndpoint != "" && !loopback(o.httpListen) {
-		return fmt.Errorf("--bot-app-id is required when --http-listen (%s) is not a loopback address and the bot is external: anyone who learns a conversation id could act on its call", o.httpListen)
-	}
-	useTLS, err := o.auth.tls()
+	ba, useTLS, err := o.botAuthority(dir)
 	if err != nil {
 		return err
 	}
@@ -213,112 +133,38 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		return err
 	}
 	gwCfg.Bot = bot
-	var events *recordingsapi.Notifier
-	if len(o.eventsURLs) > 0 {
-		n := &recordingsapi.Notifier{URLs: o.eventsURLs, SpoolDir: filepath.Join(dir, ".events"), Logger: log,
-			Handshake: o.eventsHandshake}
-		if n.Secret, err = webhookSecret(o.eventsSecret); err != nil {
-			return err
-		}
-		if err := n.Start(ctx); err != nil {
-			return err
-		}
-		defer n.Wait()
-		gwCfg.Events, events = n, n
-	}
-	if uploads != nil { // the event follows the recording into the bucket
-		if events != nil {
-			uploads.Next = events
-		}
-		gwCfg.Events = uploads
-	}
-	gw := channel.New(gwCfg)
-	if sc, ok := bot.(*streaming.Client); ok {
-		defer sc.Close()
-		go func() { // the bot may start after us: deliveries wait for the socket
-			if err := sc.Connect(ctx); err != nil {
-				log.Warn("bot not reachable over streaming yet", "err", err)
-			}
-		}()
-	}
-	// Recordings a crash left unfinished: repair, then announce them.
-	repaired, err := recorder.Repair(dir)
-	if err != nil {
-		log.Error("repairing unfinished recordings", "err", err)
-	}
-	for _, md := range repaired {
-		log.Warn("recording left unfinished by a crash was repaired", "recordingId", md.RecordingID, "callId", md.CallID,
-			"duration", time.Duration(md.ChunkDuration)*time.Millisecond, "endReason", md.EndReason)
-		if gwCfg.Events != nil {
-			if err := gwCfg.Events.Publish(recorder.NewFileReadyEvent([]recorder.Metadata{md}, recorder.SessionEndServiceRestarted, gwCfg.ResourceID, o.publicURL)); err != nil {
-				log.Error("file-ready event not queued", "recordingId", md.RecordingID, "err", err)
-			}
-		}
-	}
-	if uploads != nil {
-		if err := uploads.Start(ctx); err != nil {
-			return err
-		}
-		defer uploads.Wait()
-	}
-	if o.retention > 0 {
-		go recorder.Retain(ctx, gwCfg.Store, o.retention, min(time.Minute, max(o.retention/4, 100*time.Millisecond)), log)
-	}
-
-	engine, err := media.NewEngine(media.EngineConfig{IP: mediaIP, Ports: *ports, Mux: o.rtpMux, NoOffload: !o.rtpOffload})
+	events, err := o.fileReadyEvents(ctx, dir, &gwCfg, uploads, &atExit, log)
 	if err != nil {
 		return err
 	}
-	defer engine.Close() // after the SIP server hung up every call
+	gw := channel.New(gwCfg)
+	connectStreaming(ctx, bot, &atExit, log)
+	announceRepaired(dir, gwCfg, o.publicURL, log)
+	if err := o.startStorage(ctx, gwCfg.Store, uploads, &atExit, log); err != nil {
+		return err
+	}
+	engine, err := media.NewEngine(engineCfg)
+	if err != nil {
+		return err
+	}
+	atExit.add(engine.Close) // after the SIP server hung up every call
 	sipCfg.Handler, sipCfg.Media = gw, engine
 	srv, err := sip.NewServer(sipCfg)
 	if err != nil {
 		return err
 	}
-	if o.apiToken == "" && !loopback(o.httpListen) {
-		return fmt.Errorf("--api-token is required when --http-listen (%s) is not a loopback address: the recordings API would be open to the network", o.httpListen)
-	}
-	ln, err := net.Listen("tcp", o.httpListen)
+	ln, err := o.httpListener(useTLS)
 	if err != nil {
-		return fmt.Errorf("--http-listen: %w", err)
+		return err
 	}
-	if useTLS {
-		cert, err := tls.LoadX509KeyPair(o.auth.tlsCert, o.auth.tlsKey)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("--http-tls-cert/--http-tls-key: %w", err)
-		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-	}
-	drainReq := make(chan struct{}, 1)
-	go drainOnRequest(ctx, srv, backlog(uploads, events), drainReq, o.drainTimeout, stopAll, log)
-	requestDrain := func() {
-		select {
-		case drainReq <- struct{}{}:
-		default:
-		}
-	}
-	httpSrv := &http.Server{Handler: cluster.wrap(routes(o, gw, srv, gwCfg.Store, events, uploads, ba, requestDrain, log)),
-		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
-		MaxHeaderBytes: 64 << 10}
-	go func() {
-		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server", "err", err)
-		}
-	}()
+	drain := drainer(ctx, srv, backlog(uploads, events), o.drainTimeout, stopAll, log)
+	httpSrv := serveHTTP(ln, cluster.wrap(routes(o, gw, srv, gwCfg.Store, events, uploads, ba, drain, log)), log)
 	log.Info("botline ready", "sip", o.sipListen, "sipTls", o.sip.tlsListen, "srtp", o.sip.srtp, "sipAllow", o.sip.allow,
 		"sipAuth", o.sip.auth != "", "http", ln.Addr().String(), "https", useTLS, "serviceUrl", o.publicURL, "botAppId", o.auth.appID,
-		"bot", botDesc, "recordings", dir, "mediaIp", mediaIP.String(), "rtpPorts", o.rtpPorts, "rtpMux", o.rtpMux,
+		"bot", botDesc, "recordings", dir, "mediaIp", engineCfg.IP.String(), "rtpPorts", o.rtpPorts, "rtpMux", o.rtpMux,
 		"evidencePublicKey", evidencePublicKey(gwCfg.EvidenceKey))
-
 	sipErr := srv.ListenAndServe(ctx) // returns after hanging up live calls
-	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := gw.Wait(shutCtx); err != nil {
-		log.Warn("shutdown", "err", err)
-	}
-	_ = httpSrv.Shutdown(shutCtx)
-	log.Info("botline stopped")
+	shutdown(gw, httpSrv, log)
 	return sipErr
 }
 

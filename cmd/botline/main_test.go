@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/botline/botline/internal/caller"
+	"github.com/botline/botline/sip/siptest"
 )
 
 // binary is the botline binary built once for the end-to-end tests.
@@ -67,7 +67,7 @@ type gateway struct {
 // freePort returns a port free for both UDP and TCP on 127.0.0.1.
 func freePort(t *testing.T) int {
 	t.Helper()
-	port, err := caller.FreePort()
+	port, err := siptest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/botline/botline/internal/audio"
-	"github.com/botline/botline/internal/caller"
+	"github.com/botline/botline/sip/siptest"
 )
 
 // TestRTPMux: with --rtp-mux, 8 calls at once share the gateway's RTP
@@ -67,7 +67,7 @@ func eightCallers(t *testing.T, gw *gateway, same bool) []muxResult {
 	results := make([]muxResult, calls)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	phone, err := caller.NewPhone(ctx, "127.0.0.1")
+	phone, err := siptest.NewPhone(ctx, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func eightCallers(t *testing.T, gw *gateway, same bool) []muxResult {
 		t.Fatal(err)
 	}
 	defer port.Close()
-	calls8 := make([]*caller.Call, calls)
+	calls8 := make([]*siptest.Call, calls)
 	var wg sync.WaitGroup
 	for i := range calls {
 		wg.Go(func() {
@@ -214,7 +214,7 @@ func checkEightRecordings(t *testing.T, gw *gateway, results []muxResult, mux bo
 }
 
 // statsLost is how many of the gateway's packets a caller missed.
-func statsLost(c *caller.Call) int64 {
+func statsLost(c *siptest.Call) int64 {
 	st := c.Stats()
 	return int64(st.Lost())
 }

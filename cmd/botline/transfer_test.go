@@ -13,8 +13,8 @@ import (
 
 	"github.com/botline/botline/activity"
 	"github.com/botline/botline/internal/audio"
-	"github.com/botline/botline/internal/caller"
 	"github.com/botline/botline/recorder"
+	"github.com/botline/botline/sip/siptest"
 )
 
 // A bot transfers a call whose caller refuses REFER (the Go caller answers
@@ -120,7 +120,7 @@ func TestTransferByREFER(t *testing.T) {
 	botSay(t, gw, conv, `{"type":"command","name":"channel/vnd.microsoft.telephony.recording.start"}`)
 	bot.next(t, activity.TypeCommandResult, 10*time.Second)
 	botSay(t, gw, conv, `{"type":"event","name":"handoff.initiate","value":{"TargetPhoneNumber":"+14255550100"}}`)
-	var r caller.Referred
+	var r siptest.Referred
 	select {
 	case r = <-referred:
 		if r.Err != nil {

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/botline/botline/internal/audio"
-	"github.com/botline/botline/internal/caller"
 	"github.com/botline/botline/sip"
+	"github.com/botline/botline/sip/siptest"
 )
 
 // baresip is one run of the baresip softphone inside a peerNet: it dials
@@ -283,7 +283,7 @@ func TestScannersGetNothing(t *testing.T) {
 		go func() { flooded <- flood.Run() }() // exits non-zero: every call failed
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		phone, err := caller.NewPhone(ctx, pn.host)
+		phone, err := siptest.NewPhone(ctx, pn.host)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/botline/botline/activity"
-	"github.com/botline/botline/internal/caller"
+	"github.com/botline/botline/sip/siptest"
 	"github.com/emiago/sipgo"
 )
 
@@ -78,7 +78,7 @@ func TestBotUnavailable(t *testing.T) {
 			"--outbound-proxy", fmt.Sprintf("127.0.0.1:%d", uasPort))
 		_, phone, call := dial(t, gw, 60*time.Second)
 		referred := phone.AcceptRefer()
-		var r caller.Referred
+		var r siptest.Referred
 		select {
 		case r = <-referred:
 			if r.Err != nil {
@@ -124,10 +124,10 @@ func TestBotUnavailableReject(t *testing.T) {
 		}
 		return refused.Res.StatusCode, ra
 	}
-	dial := func(gw *gateway) (*caller.Call, error) {
+	dial := func(gw *gateway) (*siptest.Call, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		t.Cleanup(cancel)
-		p, err := caller.NewPhone(ctx, "127.0.0.1")
+		p, err := siptest.NewPhone(ctx, "127.0.0.1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +163,7 @@ func TestBotUnavailableReject(t *testing.T) {
 	t.Run("live bot", func(t *testing.T) {
 		bot := startHTTPBot(t)
 		gw := startGateway(t, "--bot-endpoint", bot.url, "--stt", "none", "--bot-unavailable", "reject", "--recording-notice", "none")
-		calls := make(chan *caller.Call, 1)
+		calls := make(chan *siptest.Call, 1)
 		go func() {
 			c, err := dial(gw)
 			if err != nil {

@@ -1,4 +1,3 @@
-// Package auth guards botline's HTTP routes.
 package auth
 
 import (

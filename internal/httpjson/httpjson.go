@@ -1,13 +1,8 @@
-// Package httpjson writes JSON answers, and errors in the one shape every
-// botline route uses: {"error":{"code":"...","message":"..."}} (the Bot
-// Framework ErrorResponse).
 package httpjson
 
 import (
 	"encoding/json"
 	"net/http"
-
-	"github.com/botline/botline/activity"
 )
 
 // Write answers status with v as JSON.
@@ -17,7 +12,15 @@ func Write(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// Error answers status with an ErrorResponse.
+// Error answers status with {"error": {"code", "message"}}: the Connector
+// API's ErrorResponse (activity.ErrorResponse), which the recordings API
+// shares.
 func Error(w http.ResponseWriter, status int, code, msg string) {
-	Write(w, status, activity.ErrorResponse{Error: activity.Error{Code: code, Message: msg}})
+	type body struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
+	Write(w, status, struct {
+		Error body `json:"error"`
+	}{body{code, msg}})
 }

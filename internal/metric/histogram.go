@@ -1,5 +1,3 @@
-// Package metric holds the counters botline keeps for /metrics without
-// any lock or allocation: a fixed-bucket histogram of durations.
 package metric
 
 import (

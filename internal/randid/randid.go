@@ -1,4 +1,3 @@
-// Package randid makes unguessable, URL-safe identifiers.
 package randid
 
 import (

@@ -1,8 +1,4 @@
-// Package caller is a SIP caller on sipgo and pion/rtp: it places calls
-// (phone.go), streams G.711 audio with real pacing and measures what comes
-// back (rtp.go), and answers the far end's BYE (call.go). The tests and the
-// load generator use it as a real SIP peer.
-package caller
+package siptest
 
 import (
 	"context"

@@ -1,0 +1,2 @@
+// Package auth guards botline's HTTP routes.
+package auth

@@ -1,0 +1,3 @@
+// Package credfile reads the name:password files botline's flags take
+// (--sip-auth, --bot-credentials).
+package credfile

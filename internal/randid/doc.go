@@ -1,0 +1,2 @@
+// Package randid makes unguessable, URL-safe identifiers.
+package randid
