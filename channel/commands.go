@@ -23,11 +23,12 @@ var recordingCommands = map[string]recorder.Command{
 	activity.CommandRecordingStop:   recorder.Stop,
 }
 
-// doRecording applies a recording command from the bot or the HTTP API
+// record applies a recording command from the bot or the HTTP API
 // (o: a start's recordingChannelType, a start's or pause's pauseBehavior;
 // zero for the defaults), remembering the sessions a call made so the API
-// can find them.
-func (g *Gateway) doRecording(conv *conversation, c recorder.Command, o recorder.Options) (recorder.Info, error) {
+// can find them. notice, if set, is played to the caller when a recording
+// starts.
+func (conv *conversation) record(c recorder.Command, o recorder.Options, notice []int16) (recorder.Info, error) {
 	conv.mu.Lock()
 	defer conv.mu.Unlock()
 	if c == recorder.Stop && conv.policy {
@@ -38,8 +39,8 @@ func (g *Gateway) doRecording(conv *conversation, c recorder.Command, o recorder
 	info, err = conv.rec.DoWith(c, o)
 	if err == nil && c == recorder.Start {
 		conv.recordings = append(conv.recordings, info.RecordingID)
-		if g.cfg.Notice != nil {
-			conv.call.Play(g.cfg.Notice, noticeTag) // the caller is told, as Teams tells PSTN callers
+		if notice != nil {
+			conv.call.Play(notice, noticeTag) // the caller is told, as Teams tells PSTN callers
 		}
 	}
 	return info, err
@@ -66,7 +67,7 @@ func (g *Gateway) command(conv *conversation, cmd commandRequest, log *slog.Logg
 		if rc != recorder.Start {
 			o.Layout = "" // a layout is a start's alone
 		}
-		info, err := g.doRecording(conv, rc, o) // an unknown layout or behaviour is RecordingFailed
+		info, err := conv.record(rc, o, g.cfg.Notice) // an unknown layout or behaviour is RecordingFailed
 		if err != nil {
 			var re *recorder.Error
 			if !errors.As(err, &re) {

@@ -24,7 +24,7 @@ func (g *Gateway) Handler() http.Handler {
 
 func (g *Gateway) serveActivity(w http.ResponseWriter, r *http.Request) {
 	convID := r.PathValue("conversationId")
-	if g.conversation(convID) == nil {
+	if g.calls.get(convID) == nil {
 		httpjson.Error(w, http.StatusNotFound, "ConversationNotFound", fmt.Sprintf("conversation %q not found", convID))
 		return
 	}

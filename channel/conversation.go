@@ -11,6 +11,7 @@ import (
 
 	"github.com/botline/botline/activity"
 	"github.com/botline/botline/recorder"
+	"github.com/botline/botline/recordingsapi"
 	"github.com/botline/botline/sip"
 )
 
@@ -36,7 +37,7 @@ type conversation struct {
 	channelData json.RawMessage
 	out         *outbox
 	voice       *voice
-	listen      listeners // live listeners of the call's audio
+	listen      recordingsapi.Listeners // live listeners of the call's audio
 
 	mu         sync.Mutex
 	recordings []string // ids of the recording sessions of this call
@@ -68,6 +69,19 @@ func (c *conversation) newActivity(typ string) *activity.Activity {
 		Conversation: &activity.ConversationAccount{ID: c.id},
 		ChannelData:  c.channelData,
 	}
+}
+
+// recordingIDs are the ids of the recording sessions the call made.
+func (c *conversation) recordingIDs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.recordings
+}
+
+// sendEvent queues an event activity named name with value v.
+func (c *conversation) sendEvent(name string, v any) {
+	b, _ := json.Marshal(v)
+	c.send(&activity.Activity{Type: activity.TypeEvent, Name: name, Value: b})
 }
 
 // send queues an activity for the bot, filling in the envelope.

@@ -19,13 +19,14 @@ import (
 	"github.com/botline/botline/activity"
 	"github.com/botline/botline/media"
 	"github.com/botline/botline/recorder"
+	"github.com/botline/botline/recordingsapi"
 	"github.com/botline/botline/sip"
 	"github.com/botline/botline/speech"
 )
 
 // message speaks a bot's message (speak, else text), or sends its text as
 // keys when it carries a DTMF entity.
-func (g *Gateway) message(conv *conversation, a *activity.Activity, id string, log *slog.Logger) {
+func (conv *conversation) message(a *activity.Activity, id string, canSpeak bool, log *slog.Logger) {
 	if a.HasEntity(activity.EntityDTMF) {
 		if err := conv.call.SendDTMF(strings.TrimSpace(a.Text)); err != nil {
 			log.Warn("keys not sent", "id", id, "err", err)
@@ -42,7 +43,7 @@ func (g *Gateway) message(conv *conversation, a *activity.Activity, id string, l
 		log.Info("message with nothing to say", "id", id)
 		return
 	}
-	if g.cfg.TTS == nil {
+	if !canSpeak {
 		log.Info("message not spoken: no TTS engine", "id", id)
 		return
 	}
@@ -145,11 +146,7 @@ type Gateway struct {
 	cfg Config
 	log *slog.Logger
 
-	mu    sync.Mutex
-	convs map[string]*conversation
-	// byCall holds the live conversations by their call (a SIP dialog:
-	// two dialogs may share a Call-ID, forked or forged).
-	byCall   map[*sip.Call]*conversation
+	calls    registry
 	live     atomic.Int64   // conversations whose call has not fully ended
 	outboxes sync.WaitGroup // outboxes still delivering
 
@@ -169,7 +166,7 @@ func New(cfg Config) *Gateway {
 	}
 	cfg.VAD.KeepAudio = cfg.STT != nil // nothing is buffered for a recognizer there is not
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/") + "/"
-	g := &Gateway{cfg: cfg, log: cfg.Logger, convs: map[string]*conversation{}, byCall: map[*sip.Call]*conversation{}, metrics: newMetrics()}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, calls: newRegistry(), metrics: newMetrics()}
 	switch b := cfg.Bot.(type) {
 	case *inProcess:
 		b.sender = g
@@ -202,7 +199,7 @@ type channelData struct {
 // CallAnswered opens the call's conversation and tells the bot the caller
 // joined.
 func (g *Gateway) CallAnswered(c *sip.Call) media.AudioSink {
-	conv := g.byDialog(c) // opened while ringing (AnswerAfterBot)
+	conv := g.calls.byDialog(c) // opened while ringing (AnswerAfterBot)
 	if conv == nil {
 		conv = g.open(c, c)
 	}
@@ -243,7 +240,7 @@ func (g *Gateway) CallOffered(ctx context.Context, c *sip.Call) (int, string) {
 
 // CallDTMF hands a key press to the call's conversation.
 func (g *Gateway) CallDTMF(c *sip.Call, digit byte) {
-	if conv := g.byDialog(c); conv != nil {
+	if conv := g.calls.byDialog(c); conv != nil {
 		conv.voice.push(voiceEvent{kind: evDTMF, digit: digit})
 	}
 }
@@ -279,16 +276,13 @@ func (g *Gateway) open(c *sip.Call, ctl callControl) *conversation {
 		OnFailed: func(info recorder.Info, err error) { recordingFailed(conv, err) },
 	})
 	conv.voice = newVoice(g, conv, log)
-	g.mu.Lock()
-	g.convs[id] = conv
-	g.byCall[c] = conv
-	g.mu.Unlock()
+	g.calls.add(conv)
 	g.live.Add(1)
 	log.Info("conversation started", "caller", c.Caller, "dialed", c.Dialed)
 	up := &activity.Activity{Type: activity.TypeConversationUpdate, MembersAdded: []activity.ChannelAccount{conv.caller}}
 	conv.send(up)
 	if c.SIPREC != nil {
-		g.recordSIPREC(conv, log)
+		conv.recordSIPREC(g.cfg.Notice, log)
 		return conv
 	}
 	g.policyRecording(conv, c, log)
@@ -301,9 +295,9 @@ var discardBot = BotFunc(func(context.Context, *activity.Activity) error { retur
 // recordSIPREC records a SIPREC session from answer to BYE, unmixed: the
 // first stream left, the second right. It cannot be stopped (as a policy
 // recording); its recvonly media sends nothing, the notice included.
-func (g *Gateway) recordSIPREC(conv *conversation, log *slog.Logger) {
+func (conv *conversation) recordSIPREC(notice []int16, log *slog.Logger) {
 	conv.policy = true
-	info, err := g.doRecording(conv, recorder.Start, recorder.Options{Layout: recorder.LayoutUnmixed})
+	info, err := conv.record(recorder.Start, recorder.Options{Layout: recorder.LayoutUnmixed}, notice)
 	if err != nil {
 		log.Error("SIPREC recording failed to start", "err", err)
 		conv.hangUp(log.With("why", "recording failed"))
@@ -322,7 +316,7 @@ func (g *Gateway) policyRecording(conv *conversation, c *sip.Call, log *slog.Log
 		return
 	}
 	conv.policy = true
-	info, err := g.doRecording(conv, recorder.Start, recorder.Options{})
+	info, err := conv.record(recorder.Start, recorder.Options{}, g.cfg.Notice)
 	if err == nil {
 		log.Info("recording start", "by", "policy", "recordingId", info.RecordingID, "file", info.AudioPath)
 		return
@@ -355,7 +349,7 @@ const EventRecordingFailed = "recording.failed"
 
 // CallEnded stops the call's recording and ends the conversation.
 func (g *Gateway) CallEnded(c *sip.Call, reason sip.EndReason) {
-	if conv := g.byDialog(c); conv != nil {
+	if conv := g.calls.byDialog(c); conv != nil {
 		end := recorder.SessionEndCallEnded
 		if reason == sip.EndTransferred {
 			end = recorder.SessionEndCallTransferred
@@ -376,10 +370,8 @@ func (g *Gateway) end(conv *conversation, reason string, end recorder.SessionEnd
 	}
 	log := g.log.With("conversationId", conv.id, "callId", conv.callID)
 	conv.voice.close()
-	conv.listen.closeAll()
-	g.mu.Lock()
-	delete(g.byCall, conv.sip)
-	g.mu.Unlock()
+	conv.listen.CloseAll()
+	g.calls.callGone(conv)
 	if info, had, err := conv.rec.Close(end); had {
 		if err != nil {
 			log.Error("recording finalized with errors", "recordingId", info.RecordingID, "file", info.AudioPath, "err", err)
@@ -396,11 +388,13 @@ func (g *Gateway) end(conv *conversation, reason string, end recorder.SessionEnd
 	g.live.Add(-1)
 	log.Info("conversation ended", "reason", reason)
 	time.AfterFunc(endedRetention, func() {
-		g.mu.Lock()
-		delete(g.convs, conv.id)
-		g.mu.Unlock()
+		g.calls.remove(conv)
 	})
 }
+
+// Recordings are the gateway's live calls as the recordings API
+// (recordingsapi.Control) controls them.
+func (g *Gateway) Recordings() recordingsapi.Calls { return apiCalls{g} }
 
 // Live is the number of calls whose conversation has not fully ended.
 func (g *Gateway) Live() int64 { return g.live.Load() }
@@ -439,12 +433,6 @@ func (g *Gateway) fileReady(conv *conversation, chunks []recorder.Metadata, reas
 	conv.send(&activity.Activity{Type: activity.TypeEvent, Name: EventFileReady, Value: v})
 }
 
-func (g *Gateway) conversation(id string) *conversation {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.convs[id]
-}
-
 // Send takes one activity from the bot for its conversation (the Connector
 // API's work, also called in-process by the embedded bot) and returns the
 // id the channel assigned to it.
@@ -456,7 +444,7 @@ func (g *Gateway) Send(ctx context.Context, a *activity.Activity) (string, error
 }
 
 func (g *Gateway) post(ctx context.Context, convID string, a *activity.Activity) (string, error) {
-	conv := g.conversation(convID)
+	conv := g.calls.get(convID)
 	if conv == nil {
 		return "", ErrUnknownConversation
 	}
@@ -486,7 +474,7 @@ func (g *Gateway) post(ctx context.Context, convID string, a *activity.Activity)
 		conv.hungUpByBot.Store(true)
 		conv.hangUp(log)
 	case activity.TypeMessage:
-		g.message(conv, a, id, log)
+		conv.message(a, id, g.cfg.TTS != nil, log)
 	case activity.TypeEvent:
 		if a.Name == activity.EventHandoffInitiate {
 			go g.handoff(conv, a, id, log)

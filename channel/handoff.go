@@ -30,21 +30,22 @@ func (g *Gateway) handoff(conv *conversation, a *activity.Activity, id string, l
 		target = strings.TrimSpace(v.Target)
 	}
 	if target == "" {
-		g.handoffFailed(conv, "handoff.initiate needs value.TargetPhoneNumber", log)
+		conv.handoffFailed("handoff.initiate needs value.TargetPhoneNumber", log)
 		return
 	}
 	log.Info("transfer requested", "id", id, "target", target)
 	ctx, cancel := context.WithTimeout(context.Background(), handoffWait)
 	defer cancel()
 	if err := conv.call.Transfer(ctx, target); err != nil {
-		g.handoffFailed(conv, err.Error(), log)
+		conv.handoffFailed(err.Error(), log)
 		return
 	}
 	log.Info("call transferred", "target", target)
 	g.end(conv, "transferred to "+target, recorder.SessionEndCallTransferred)
 }
 
-func (g *Gateway) handoffFailed(conv *conversation, msg string, log *slog.Logger) {
+// handoffFailed tells the bot its transfer failed; the call goes on.
+func (conv *conversation) handoffFailed(msg string, log *slog.Logger) {
 	log.Warn("transfer failed", "err", msg)
 	v, _ := json.Marshal(map[string]string{"state": "failed", "message": msg})
 	conv.send(&activity.Activity{Type: activity.TypeEvent, Name: activity.EventHandoffStatus, Value: v})

@@ -58,13 +58,7 @@ func (g *Gateway) Metrics() Metrics {
 		TTS:                g.ttsTime.Snapshot(),
 		STT:                g.sttTime.Snapshot(),
 	}
-	g.mu.Lock()
-	convs := make([]*conversation, 0, len(g.byCall))
-	for _, c := range g.byCall {
-		convs = append(convs, c)
-	}
-	g.mu.Unlock()
-	for _, c := range convs {
+	for _, c := range g.calls.live() {
 		switch c.rec.State() {
 		case recorder.Recording:
 			m.Recording++

@@ -56,22 +56,21 @@ func (g *Gateway) botUnavailable(conv *conversation, err error, log *slog.Logger
 			defer cancel()
 			if err := conv.call.Transfer(ctx, u.Target); err != nil {
 				log.Warn("bot unavailable: transfer failed, playing the prompt", "target", u.Target, "err", err)
-				g.unavailablePrompt(conv, log)
+				conv.unavailablePrompt(u.Prompt, log)
 				return
 			}
 			log.Info("bot unavailable: call transferred", "target", u.Target)
 			g.end(conv, "transferred to "+u.Target+" (bot unavailable)", recorder.SessionEndCallTransferred)
 		}()
 	default:
-		g.unavailablePrompt(conv, log)
+		conv.unavailablePrompt(u.Prompt, log)
 	}
 }
 
 // unavailablePrompt queues the prompt after what is playing (a recording
 // notice is never cut short), then hangs up once it has played, or was cut
 // by barge-in, or after a bound.
-func (g *Gateway) unavailablePrompt(conv *conversation, log *slog.Logger) {
-	p := g.cfg.BotUnavailable.Prompt
+func (conv *conversation) unavailablePrompt(p []int16, log *slog.Logger) {
 	conv.call.Play(p, unavailableTag)
 	go func() {
 		limit := time.Now().Add(time.Duration(len(p))*time.Second/8000 + 10*time.Second)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/botline/botline/activity"
 	"github.com/botline/botline/recorder"
+	"github.com/botline/botline/recordingsapi"
 	"github.com/botline/botline/speech"
 )
 
@@ -117,7 +118,7 @@ func (v *voice) close() { v.stop() }
 type sink struct {
 	rec    *recorder.Recorder
 	v      *voice
-	listen *listeners
+	listen *recordingsapi.Listeners
 }
 
 // WriteAudio records the frame and looks for speech in the caller's part.
@@ -125,8 +126,8 @@ type sink struct {
 // events.
 func (s sink) WriteAudio(caller, played []int16) {
 	s.rec.WriteAudio(caller, played)
-	if s.listen.active() {
-		s.listen.write(caller, played, s.rec.State() == recorder.Paused)
+	if s.listen.Active() {
+		s.listen.Write(caller, played, s.rec.State() == recorder.Paused)
 	}
 	switch s.v.det.Frame(caller) {
 	case speech.VADStart:

@@ -201,7 +201,7 @@ func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Sto
 	mux.Handle("GET /metrics", auth.RequireBearer(o.apiToken, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP))
 	(&recordingsapi.Downloads{Store: store, Token: o.apiToken, Logger: log}).Register(mux)
 	(&recordingsapi.UI{Token: o.apiToken, Logger: log}).Register(mux)
-	gw.RegisterRecordingsAPI(mux, o.apiToken)
+	(&recordingsapi.Control{Calls: gw.Recordings(), Token: o.apiToken, Logger: log}).Register(mux)
 	if o.pprof {
 		mux.HandleFunc("/debug/pprof/", auth.RequireBearer(o.apiToken, pprof.Index))
 		mux.HandleFunc("/debug/pprof/profile", auth.RequireBearer(o.apiToken, pprof.Profile))

@@ -1,8 +1,9 @@
-package channel
+package recordingsapi
 
 // This file serves live listening: a supervisor's WebSocket gets a call's
-// mixed audio as it happens. The media path only copies a frame into a
-// buffer the listener lent it; nothing is allocated or blocked per frame.
+// mixed audio as it happens. The media path (the call's sink) only copies
+// a frame into a buffer the listener lent it; nothing is allocated or
+// blocked per frame.
 
 import (
 	"encoding/binary"
@@ -27,13 +28,14 @@ type listener struct {
 	dropped atomic.Uint64
 }
 
-// listeners are a call's live listeners.
-type listeners struct {
-	mu  sync.Mutex
-	set atomic.Pointer[[]*listener] // read per frame, replaced on change
+// Listeners are a call's live listeners; the zero value has none.
+type Listeners struct {
+	mu     sync.Mutex
+	set    atomic.Pointer[[]*listener] // read per frame, replaced on change
+	closed atomic.Bool                 // the call ended: CloseAll ran
 }
 
-func (ls *listeners) add(l *listener) {
+func (ls *Listeners) add(l *listener) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	var next []*listener
@@ -44,7 +46,7 @@ func (ls *listeners) add(l *listener) {
 	ls.set.Store(&next)
 }
 
-func (ls *listeners) remove(l *listener) {
+func (ls *Listeners) remove(l *listener) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	p := ls.set.Load()
@@ -60,10 +62,11 @@ func (ls *listeners) remove(l *listener) {
 	ls.set.Store(&next)
 }
 
-// closeAll tells every listener the call ended.
-func (ls *listeners) closeAll() {
+// CloseAll tells every listener the call ended.
+func (ls *Listeners) CloseAll() {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
+	ls.closed.Store(true)
 	if p := ls.set.Swap(nil); p != nil {
 		for _, l := range *p {
 			close(l.done)
@@ -71,16 +74,17 @@ func (ls *listeners) closeAll() {
 	}
 }
 
-// active reports whether anyone listens; the per-frame check.
-func (ls *listeners) active() bool {
+// Active reports whether anyone listens; the per-frame check.
+func (ls *Listeners) Active() bool {
 	p := ls.set.Load()
 	return p != nil && len(*p) > 0
 }
 
-// write hands one frame to every listener: the caller and what was played
+// Write hands one frame to every listener: the caller and what was played
 // mixed, as 16-bit little-endian PCM, or silence while silent (the
-// recording is paused).
-func (ls *listeners) write(caller, played []int16, silent bool) {
+// recording is paused). It never blocks: a listener that lags loses the
+// frame.
+func (ls *Listeners) Write(caller, played []int16, silent bool) {
 	p := ls.set.Load()
 	if p == nil {
 		return
@@ -117,15 +121,15 @@ type listenHeader struct {
 
 var listenUpgrader = websocket.Upgrader{ReadBufferSize: 512, WriteBufferSize: 4096}
 
-// serveListen is GET /calls/{callId}/listen: a WebSocket that carries the
+// listen is GET /calls/{callId}/listen: a WebSocket that carries the
 // call's mixed audio, one binary message per 20 ms frame (8 kHz mono
 // 16-bit little-endian PCM) after a JSON header, until the call ends or
 // the listener leaves. While the recording is paused the listener hears
 // silence, as the recording keeps nothing.
-func (g *Gateway) serveListen(w http.ResponseWriter, r *http.Request) {
+func (c *Control) listen(w http.ResponseWriter, r *http.Request) {
 	callID := r.PathValue("callId")
-	conv := g.byCallID(callID)
-	if conv == nil {
+	call, ok := c.Calls.ByCallID(callID)
+	if !ok {
 		httpjson.Error(w, http.StatusNotFound, "CallNotFound", "no active call with that id")
 		return
 	}
@@ -138,13 +142,14 @@ func (g *Gateway) serveListen(w http.ResponseWriter, r *http.Request) {
 	for range listenBuffers {
 		l.free <- make([]byte, 0, 2*160)
 	}
-	log := g.log.With("callId", callID, "listener", r.RemoteAddr)
+	log := c.logger().With("callId", callID, "listener", r.RemoteAddr)
 	if err := ws.WriteJSON(listenHeader{CallID: callID, Format: "pcm_s16le", SampleRate: 8000, Channels: 1, FrameMs: 20}); err != nil {
 		return
 	}
-	conv.listen.add(l)
-	defer conv.listen.remove(l)
-	if conv.ended.Load() { // ended between the lookup and add: closeAll has run
+	ls := call.Listeners()
+	ls.add(l)
+	defer ls.remove(l)
+	if ls.closed.Load() { // ended between the lookup and add: CloseAll has run
 		ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "call ended"))
 		return
 	}
