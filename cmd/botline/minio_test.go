@@ -6,124 +6,37 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/botline/botline/recorder"
+	"github.com/botline/botline/recorder/s3store/s3test"
 )
 
-// The test MinIO's root credentials, given to botline as AWS_* variables.
-const minioUser, minioPassword = "botline-test", "botline-test-secret"
-
-// minioServer is a real MinIO server on 127.0.0.1 with its data in a
-// temporary directory; stop and start it to play an outage.
+// minioServer is a real MinIO server (s3test) and the bucket reads the
+// tests check recordings with.
 type minioServer struct {
-	endpoint string // http://127.0.0.1:port
-	addr     string
-	dir      string
-	log      *syncBuffer
-	client   *minio.Client
-	cmd      *exec.Cmd
-	exited   chan struct{}
-}
-
-// minioBinary finds the server `make deps-minio` built.
-func minioBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("BOTLINE_TEST_MINIO"); p != "" {
-		return p
-	}
-	home, _ := os.UserHomeDir()
-	if found, _ := filepath.Glob(filepath.Join(home, ".cache", "botline", "minio-*", "minio")); len(found) > 0 {
-		sort.Strings(found)
-		return found[len(found)-1]
-	}
-	if p, err := exec.LookPath("minio"); err == nil {
-		return p
-	}
-	t.Fatal("MinIO not built: run `make test` (or `make deps-minio`), which builds it from the Go module proxy")
-	return ""
+	*s3test.Server
+	client *minio.Client
 }
 
 // startMinIO runs MinIO and sets the AWS_* credentials botline reads, for
 // this test.
 func startMinIO(t *testing.T) *minioServer {
 	t.Helper()
-	m := &minioServer{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), dir: t.TempDir(), log: &syncBuffer{}}
-	m.endpoint = "http://" + m.addr
-	c, err := minio.New(m.addr, &minio.Options{Creds: credentials.NewStaticV4(minioUser, minioPassword, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.client = c
-	t.Setenv("AWS_ACCESS_KEY_ID", minioUser)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", minioPassword)
-	m.start(t)
-	t.Cleanup(func() {
-		m.stop()
-		if t.Failed() {
-			t.Logf("MinIO log:\n%s", m.log.String())
-		}
-	})
-	return m
-}
-
-// start runs the server (again, on the same port and data) and waits until
-// it is ready.
-func (m *minioServer) start(t *testing.T) {
-	t.Helper()
-	m.cmd = exec.Command(minioBinary(t), "server", m.dir, "--address", m.addr, "--console-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--quiet")
-	m.cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+minioUser, "MINIO_ROOT_PASSWORD="+minioPassword,
-		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CALLHOME_ENABLE=off")
-	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
-	if err := m.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	m.exited = make(chan struct{})
-	go func(cmd *exec.Cmd, exited chan struct{}) { cmd.Wait(); close(exited) }(m.cmd, m.exited)
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		res, err := http.Get(m.endpoint + "/minio/health/ready")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return
-			}
-		}
-		select {
-		case <-m.exited:
-			t.Fatalf("MinIO exited at start:\n%s", m.log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("MinIO not ready on %s:\n%s", m.addr, m.log.String())
-		}
-	}
-}
-
-// stop kills the server (an outage, as far as botline can tell).
-func (m *minioServer) stop() {
-	if m.cmd == nil {
-		return
-	}
-	m.cmd.Process.Kill()
-	<-m.exited
-	m.cmd = nil
+	s := s3test.Start(t)
+	return &minioServer{Server: s, client: s.Client}
 }
 
 // storeArgs point botline at the bucket "recordings" under prefix.
 func (m *minioServer) storeArgs(prefix string) []string {
-	return []string{"--store", "s3://recordings/" + prefix, "--store-endpoint", m.endpoint}
+	return []string{"--store", "s3://recordings/" + prefix, "--store-endpoint", m.Endpoint}
 }
 
 // object reads one object whole.

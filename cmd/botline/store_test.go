@@ -93,7 +93,7 @@ func TestStoreOutage(t *testing.T) {
 
 	// The first call's event shows the store works; then the outage.
 	first := hook.next(t, 30*time.Second)
-	m.stop()
+	m.Stop()
 	down := time.Now()
 	t.Log("MinIO stopped")
 	// Once the uploader has hit the outage and the webhook queue is empty,
@@ -117,7 +117,7 @@ func TestStoreOutage(t *testing.T) {
 	if n := len(hook.events) - heldBack; n != 0 {
 		t.Fatalf("%d file-ready events went out while their recordings could not reach the store", n)
 	}
-	m.start(t)
+	m.Start(t)
 	t.Log("MinIO started again")
 	if r := <-run; r.err != nil {
 		t.Fatalf("SIPp: %v\n%s", r.err, r.out)
