@@ -94,7 +94,7 @@ type Config struct {
 	// Notice is played to the caller whenever a recording starts (nil: none).
 	Notice []int16
 	// Events, if set, is given every file-ready event (for webhooks).
-	Events EventPublisher
+	Events recorder.Publisher
 	// TTS speaks the bot's messages (nil: they are not spoken).
 	TTS speech.Engine
 	// BotUnavailable is what a call gets when a delivery to the bot fails
@@ -130,11 +130,6 @@ type systemClock struct{}
 
 func (systemClock) Now() time.Time                      { return time.Now() }
 func (systemClock) AfterFunc(d time.Duration, f func()) { time.AfterFunc(d, f) }
-
-// EventPublisher takes file-ready events for delivery.
-type EventPublisher interface {
-	Publish(ev recorder.FileReadyEvent) error
-}
 
 // EventFileReady is the name of the event activity a bot gets when one of
 // its recordings is finished and downloadable.

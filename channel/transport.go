@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/botline/botline/activity"
+	"github.com/botline/botline/internal/retry"
 )
 
 // BotTransport delivers one activity to the bot and returns when the bot
@@ -84,16 +85,13 @@ func (b *HTTPBot) Deliver(ctx context.Context, a *activity.Activity) error {
 		}
 		authorization = "Bearer " + tok
 	}
-	backoff := 200 * time.Millisecond
+	backoff := retry.Backoff{First: 200 * time.Millisecond, Max: 5 * time.Second}
 	for i := 1; ; i++ {
 		err = b.post(ctx, client, body, authorization)
 		if err == nil || i == attempts || !retryable(err) {
 			return err
 		}
-		select {
-		case <-time.After(backoff):
-			backoff *= 2
-		case <-ctx.Done():
+		if !retry.Sleep(ctx, backoff.Next()) {
 			return fmt.Errorf("deliver %s: %w", a.Type, ctx.Err())
 		}
 	}

@@ -5,6 +5,12 @@ import (
 	"time"
 )
 
+// Publisher takes file-ready events for delivery: the webhook notifier,
+// or the uploader to a bucket, which hands each on once its files are up.
+type Publisher interface {
+	Publish(ev FileReadyEvent) error
+}
+
 // EventTypeFileReady is the Event Grid type of a file-ready notification.
 const EventTypeFileReady = "Microsoft.Communication.RecordingFileStatusUpdated"
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/botline/botline/activity"
+	"github.com/botline/botline/internal/retry"
 	"github.com/gorilla/websocket"
 )
 
@@ -112,7 +113,7 @@ func (c *Client) Close() error {
 
 // connection returns the open socket, dialing with backoff until ctx ends.
 func (c *Client) connection(ctx context.Context) (*conn, error) {
-	backoff := 50 * time.Millisecond
+	backoff := retry.Backoff{First: 50 * time.Millisecond, Max: 2 * time.Second}
 	for {
 		c.mu.Lock()
 		cn, closed := c.conn, c.closed
@@ -127,11 +128,9 @@ func (c *Client) connection(ctx context.Context) (*conn, error) {
 		if err == nil {
 			return cn, nil
 		}
-		c.log.Warn("bot streaming connection failed", "endpoint", c.endpoint, "err", err, "retryIn", backoff.String())
-		select {
-		case <-time.After(backoff):
-			backoff = min(2*backoff, 2*time.Second)
-		case <-ctx.Done():
+		wait := backoff.Next()
+		c.log.Warn("bot streaming connection failed", "endpoint", c.endpoint, "err", err, "retryIn", wait.String())
+		if !retry.Sleep(ctx, wait) {
 			return nil, fmt.Errorf("connect to bot %s: %w (last error: %w)", c.endpoint, ctx.Err(), err)
 		}
 	}

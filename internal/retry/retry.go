@@ -9,13 +9,13 @@ import (
 // then 2 s, 4 s... up to maxBackoff; after one that succeeded, idle (the
 // backoff starts over). A send on wake cuts any wait short.
 func Loop(ctx context.Context, wake <-chan struct{}, maxBackoff, idle time.Duration, pass func() (failed bool)) {
-	backoff := time.Second
+	backoff := Backoff{First: time.Second, Max: maxBackoff}
 	for {
 		wait := idle
 		if pass() {
-			wait, backoff = backoff, min(2*backoff, maxBackoff)
+			wait = backoff.Next()
 		} else {
-			backoff = time.Second
+			backoff.Reset()
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -26,5 +26,41 @@ func Loop(ctx context.Context, wake <-chan struct{}, maxBackoff, idle time.Durat
 		case <-t.C:
 		}
 		t.Stop()
+	}
+}
+
+// Backoff is a doubling wait between tries: First, twice that, and so on
+// up to Max (no bound when 0). The zero value waits nothing.
+type Backoff struct {
+	First, Max time.Duration
+	next       time.Duration
+}
+
+// Next returns the wait before the next try.
+func (b *Backoff) Next() time.Duration {
+	if b.next == 0 {
+		b.next = b.First
+	}
+	d := b.next
+	b.next *= 2
+	if b.Max > 0 {
+		b.next = min(b.next, b.Max)
+	}
+	return d
+}
+
+// Reset starts over at First (a try succeeded).
+func (b *Backoff) Reset() { b.next = 0 }
+
+// Sleep waits d, or less if ctx ends first; it reports whether the whole
+// wait passed.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }

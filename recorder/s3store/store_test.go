@@ -86,7 +86,7 @@ func openStore(t *testing.T, m *s3test.Server, dir, prefix string) *Store {
 	return &Store{Bucket: b, Local: recorder.LocalStore{Dir: dir}}
 }
 
-func startUploader(t *testing.T, s *Store, next Publisher) *Uploader {
+func startUploader(t *testing.T, s *Store, next recorder.Publisher) *Uploader {
 	t.Helper()
 	u := &Uploader{Store: s, SpoolDir: filepath.Join(s.Local.Dir, ".uploads"), Next: next, Logger: slog.New(slog.DiscardHandler),
 		MaxBackoff: 200 * time.Millisecond}

@@ -20,12 +20,6 @@ import (
 	"github.com/botline/botline/recorder"
 )
 
-// Publisher takes a file-ready event once its objects are in the bucket
-// (the webhook notifier).
-type Publisher interface {
-	Publish(ev recorder.FileReadyEvent) error
-}
-
 // Uploader moves finished recordings from the recordings directory into the
 // bucket. Each recording is a job in the spool (<dir>/.uploads) before
 // anything is sent, so uploads go on after a restart; a failing store is
@@ -36,7 +30,7 @@ type Publisher interface {
 type Uploader struct {
 	Store    *Store
 	SpoolDir string
-	Next     Publisher // nil: no webhooks
+	Next     recorder.Publisher // the event, once its files are up (the webhook notifier); nil: none
 	Logger   *slog.Logger
 	// MaxBackoff caps the retry interval; default 10 s (a retry costs one
 	// failed request, and recordings should not wait long once it is back).
