@@ -157,32 +157,24 @@ func (o *options) botAuthority(dir string) (*botauth.Authority, bool, error) {
 	return ba, useTLS, err
 }
 
-// fileReadyEvents starts the webhook notifier (--events-url) and routes
-// finished recordings' events: to the notifier, or through the uploader
-// first when recordings go to a bucket. It returns the notifier, nil
-// without --events-url.
-func (o *options) fileReadyEvents(ctx context.Context, dir string, cfg *channel.Config, uploads *s3store.Uploader, atExit *cleanups, log *slog.Logger) (*recordingsapi.Notifier, error) {
-	var events *recordingsapi.Notifier
-	if len(o.eventsURLs) > 0 {
-		n := &recordingsapi.Notifier{URLs: o.eventsURLs, SpoolDir: filepath.Join(dir, ".events"), Logger: log,
-			Handshake: o.eventsHandshake}
-		var err error
-		if n.Secret, err = webhookSecret(o.eventsSecret); err != nil {
-			return nil, err
-		}
-		if err := n.Start(ctx); err != nil {
-			return nil, err
-		}
-		atExit.add(n.Wait)
-		cfg.Events, events = n, n
+// afterCall builds the after-call pipeline when recordings go anywhere
+// after the call (a bucket, webhooks): the gateway hands it every
+// file-ready event. It returns nil when they go nowhere.
+func (o *options) afterCall(dir string, cfg *channel.Config, uploads *s3store.Uploader, log *slog.Logger) (*recordingsapi.AfterCall, error) {
+	if len(o.eventsURLs) == 0 && uploads == nil {
+		return nil, nil
 	}
-	if uploads != nil { // the event follows the recording into the bucket
-		if events != nil {
-			uploads.Next = events
-		}
-		cfg.Events = uploads
+	a := &recordingsapi.AfterCall{SpoolDir: filepath.Join(dir, ".events"), Upload: uploads, Logger: log,
+		Webhooks: recordingsapi.Webhooks{URLs: o.eventsURLs, Handshake: o.eventsHandshake}}
+	var err error
+	if a.Webhooks.Secret, err = webhookSecret(o.eventsSecret); err != nil {
+		return nil, err
 	}
-	return events, nil
+	if err := a.Init(); err != nil {
+		return nil, err
+	}
+	cfg.Events = a
+	return a, nil
 }
 
 // connectStreaming connects a streaming-transport bot; it may start after
@@ -218,13 +210,14 @@ func announceRepaired(dir string, cfg channel.Config, publicURL string, log *slo
 	}
 }
 
-// startStorage starts the uploads to a bucket and the retention sweeper.
-func (o *options) startStorage(ctx context.Context, store recorder.Store, uploads *s3store.Uploader, atExit *cleanups, log *slog.Logger) error {
-	if uploads != nil {
-		if err := uploads.Start(ctx); err != nil {
+// startStorage starts the after-call pipeline (uploads, webhooks) and
+// the retention sweeper.
+func (o *options) startStorage(ctx context.Context, store recorder.Store, after *recordingsapi.AfterCall, atExit *cleanups, log *slog.Logger) error {
+	if after != nil {
+		if err := after.Start(ctx); err != nil {
 			return err
 		}
-		atExit.add(uploads.Wait)
+		atExit.add(after.Wait)
 	}
 	if o.retention > 0 {
 		go recorder.Retain(ctx, store, o.retention, min(time.Minute, max(o.retention/4, 100*time.Millisecond)), log)
@@ -255,9 +248,9 @@ func (o *options) httpListener(useTLS bool) (net.Listener, error) {
 
 // drainer starts the drain on SIGTERM's behalf (drainOnRequest) and
 // returns what asks for it (/admin/drain).
-func drainer(ctx context.Context, srv *sip.Server, backlog []queue, timeout time.Duration, stop func(), log *slog.Logger) func() {
+func drainer(ctx context.Context, srv *sip.Server, after *recordingsapi.AfterCall, timeout time.Duration, stop func(), log *slog.Logger) func() {
 	req := make(chan struct{}, 1)
-	go drainOnRequest(ctx, srv, backlog, req, timeout, stop, log)
+	go drainOnRequest(ctx, srv, after, req, timeout, stop, log)
 	return func() {
 		select {
 		case req <- struct{}{}:

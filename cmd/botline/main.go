@@ -133,14 +133,14 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		return err
 	}
 	gwCfg.Bot = bot
-	events, err := o.fileReadyEvents(ctx, dir, &gwCfg, uploads, &atExit, log)
+	after, err := o.afterCall(dir, &gwCfg, uploads, log)
 	if err != nil {
 		return err
 	}
 	gw := channel.New(gwCfg)
 	connectStreaming(ctx, bot, &atExit, log)
 	announceRepaired(dir, gwCfg, o.publicURL, log)
-	if err := o.startStorage(ctx, gwCfg.Store, uploads, &atExit, log); err != nil {
+	if err := o.startStorage(ctx, gwCfg.Store, after, &atExit, log); err != nil {
 		return err
 	}
 	engine, err := media.NewEngine(engineCfg)
@@ -157,8 +157,8 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	drain := drainer(ctx, srv, backlog(uploads, events), o.drainTimeout, stopAll, log)
-	httpSrv := serveHTTP(ln, cluster.wrap(routes(o, gw, srv, gwCfg.Store, events, uploads, ba, drain, log)), log)
+	drain := drainer(ctx, srv, after, o.drainTimeout, stopAll, log)
+	httpSrv := serveHTTP(ln, cluster.wrap(routes(o, gw, srv, gwCfg.Store, after, uploads, ba, drain, log)), log)
 	log.Info("botline ready", "sip", o.sipListen, "sipTls", o.sip.tlsListen, "srtp", o.sip.srtp, "sipAllow", o.sip.allow,
 		"sipAuth", o.sip.auth != "", "http", ln.Addr().String(), "https", useTLS, "serviceUrl", o.publicURL, "botAppId", o.auth.appID,
 		"bot", botDesc, "recordings", dir, "mediaIp", engineCfg.IP.String(), "rtpPorts", o.rtpPorts, "rtpMux", o.rtpMux,
@@ -173,7 +173,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 // recordings or the gateway's state needs --api-token when one is set;
 // /healthz answers anyone that the gateway is up, and only a token holder
 // how many calls it carries.
-func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Store, events *recordingsapi.Notifier, uploads *s3store.Uploader, ba *botauth.Authority, drain func(), log *slog.Logger) http.Handler {
+func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Store, after *recordingsapi.AfterCall, uploads *s3store.Uploader, ba *botauth.Authority, drain func(), log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v3/", connectorAPI(gw.Handler(), ba, o.httpListen))
 	if ba != nil {
@@ -197,7 +197,7 @@ func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Sto
 		httpjson.Write(w, http.StatusOK, srv.Stats())
 	}))
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector{srv: srv, gw: gw, events: events, uploads: uploads}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collector{srv: srv, gw: gw, after: after, webhooks: len(o.eventsURLs) > 0, uploads: uploads}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux.Handle("GET /metrics", auth.RequireBearer(o.apiToken, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP))
 	(&recordingsapi.Downloads{Store: store, Token: o.apiToken, Logger: log}).Register(mux)
 	(&recordingsapi.UI{Token: o.apiToken, Logger: log}).Register(mux)

@@ -19,10 +19,11 @@ import (
 // collector turns the SIP server's and the gateway's counters into
 // Prometheus metrics at scrape time.
 type collector struct {
-	srv     *sip.Server
-	gw      *channel.Gateway
-	events  *recordingsapi.Notifier // nil without --events-url
-	uploads *s3store.Uploader       // nil without --store
+	srv      *sip.Server
+	gw       *channel.Gateway
+	after    *recordingsapi.AfterCall // nil without --events-url or --store
+	webhooks bool                     // --events-url given
+	uploads  *s3store.Uploader        // nil without --store
 }
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -42,7 +43,7 @@ var (
 	descRecordingsDone  = desc("recordings_finished_total", "Recording sessions finalized.")
 	descRecordedSeconds = desc("recorded_seconds_total", "Audio in finalized recordings.")
 	descRecordedBytes   = desc("recorded_bytes_total", "Bytes of the audio files of finalized recordings.")
-	descWebhookQueue    = desc("webhook_queue", "File-ready events spooled and not yet taken by every webhook.")
+	descWebhookQueue    = desc("webhook_queue", "File-ready events spooled, their recordings uploaded (with --store), and not yet taken by every webhook.")
 	descWebhookPosts    = desc("webhook_posts_total", "File-ready event posts to webhooks, by result: delivered, or failed (retried with backoff).", "result")
 	descDiskQueue       = desc("recording_disk_queue", "Recording writes queued for the disk goroutines, not yet written.")
 	descDiskWaits       = desc("recording_disk_waits_total", "Recording writes that found the disk queue full and held up the media clock: the disk does not keep up.")
@@ -105,15 +106,18 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	disk := recorder.Disk()
 	gauge(descDiskQueue, float64(disk.Queued))
 	counter(descDiskWaits, float64(disk.Waits))
-	if c.events != nil {
-		ev := c.events.Stats()
-		gauge(descWebhookQueue, float64(ev.Queued))
-		counter(descWebhookPosts, float64(ev.Delivered), "delivered")
-		counter(descWebhookPosts, float64(ev.Failures), "failed")
+	var queues recordingsapi.AfterCallStats
+	if c.after != nil {
+		queues = c.after.Stats()
+	}
+	if c.webhooks {
+		gauge(descWebhookQueue, float64(queues.Notifying))
+		counter(descWebhookPosts, float64(queues.Delivered), "delivered")
+		counter(descWebhookPosts, float64(queues.Failures), "failed")
 	}
 	if c.uploads != nil {
 		up := c.uploads.Stats()
-		gauge(descUploadQueue, float64(up.Queued))
+		gauge(descUploadQueue, float64(queues.Uploading))
 		counter(descUploads, float64(up.Uploaded), "uploaded")
 		counter(descUploads, float64(up.Failures), "failed")
 		counter(descUploadedBytes, float64(up.Bytes))

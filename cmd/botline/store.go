@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"log/slog"
-	"path/filepath"
 	"time"
 
 	"github.com/botline/botline/recorder"
@@ -43,9 +42,5 @@ func (s *storeOptions) open(ctx context.Context, dir string, log *slog.Logger) (
 		log.Warn("recording store not answering: recordings stay on disk until it does", "store", s.url, "endpoint", b.Client.EndpointURL().String())
 	}
 	st := &s3store.Store{Bucket: b, Local: local}
-	up := &s3store.Uploader{Store: st, SpoolDir: filepath.Join(dir, ".uploads"), Logger: log}
-	if err := up.Init(); err != nil {
-		return nil, nil, err
-	}
-	return st, up, nil
+	return st, &s3store.Uploader{Store: st, Logger: log}, nil
 }

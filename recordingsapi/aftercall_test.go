@@ -84,9 +84,12 @@ func testEvent(id string) recorder.FileReadyEvent {
 	return recorder.FileReadyEvent{ID: id, Subject: "/recording/call/c1", EventType: recorder.EventTypeFileReady}
 }
 
-func startNotifier(t *testing.T, n *Notifier) (stop func()) {
+func startNotifier(t *testing.T, n *AfterCall) (stop func()) {
 	t.Helper()
 	n.Logger = slog.New(slog.DiscardHandler)
+	if err := n.Init(); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := n.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -103,7 +106,7 @@ func startNotifier(t *testing.T, n *Notifier) (stop func()) {
 	return stop
 }
 
-func waitEmpty(t *testing.T, n *Notifier) {
+func waitEmpty(t *testing.T, n *AfterCall) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -118,7 +121,7 @@ func TestNotifierRetriesSignsAndValidates(t *testing.T) {
 	h, url := newHook(t, 2)
 	secret := []byte("whsec-test")
 	spool := t.TempDir()
-	n := &Notifier{URLs: []string{url}, SpoolDir: spool, Secret: secret, Handshake: true}
+	n := &AfterCall{SpoolDir: spool, Webhooks: Webhooks{URLs: []string{url}, Secret: secret, Handshake: true}}
 	startNotifier(t, n)
 	if err := n.Publish(testEvent("ev-1")); err != nil {
 		t.Fatal(err)
@@ -144,7 +147,7 @@ func TestNotifierRetriesSignsAndValidates(t *testing.T) {
 	if json.Unmarshal(posts[2].body, &evs) != nil || len(evs) != 1 || evs[0].ID != "ev-1" {
 		t.Fatalf("body %s: want an Event Grid batch of the one event", posts[2].body)
 	}
-	if st := n.Stats(); st.Delivered != 1 || st.Failures != 2 || st.Queued != 0 {
+	if st := n.Stats(); st.Delivered != 1 || st.Failures != 2 || st.Notifying != 0 {
 		t.Fatalf("stats %+v, want 1 delivered, 2 failures, none queued", st)
 	}
 	left, _ := filepath.Glob(filepath.Join(spool, "*.json"))
@@ -162,7 +165,7 @@ func TestNotifierRetriesSignsAndValidates(t *testing.T) {
 func TestNotifierResumesAfterRestart(t *testing.T) {
 	h, url := newHook(t, 1000) // refuses every event for now
 	spool := t.TempDir()
-	n := &Notifier{URLs: []string{url}, SpoolDir: spool, Handshake: true}
+	n := &AfterCall{SpoolDir: spool, Webhooks: Webhooks{URLs: []string{url}, Handshake: true}}
 	stop := startNotifier(t, n)
 	n.Publish(testEvent("ev-2"))
 	deadline := time.Now().Add(10 * time.Second)
@@ -173,13 +176,13 @@ func TestNotifierResumesAfterRestart(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	stop()
-	if st := n.Stats(); st.Queued != 1 {
-		t.Fatalf("queued %d after the stop, want 1", st.Queued)
+	if st := n.Stats(); st.Notifying != 1 {
+		t.Fatalf("queued %d after the stop, want 1", st.Notifying)
 	}
 	h.mu.Lock()
 	h.failFirst = 0
 	h.mu.Unlock()
-	again := &Notifier{URLs: []string{url}, SpoolDir: spool, Handshake: true}
+	again := &AfterCall{SpoolDir: spool, Webhooks: Webhooks{URLs: []string{url}, Handshake: true}}
 	startNotifier(t, again)
 	waitEmpty(t, again)
 	if id := <-h.delivered; id != "ev-2" {
@@ -195,7 +198,7 @@ func TestNotifierResumesAfterRestart(t *testing.T) {
 func TestNotifierHandshakeRefused(t *testing.T) {
 	h, url := newHook(t, 0)
 	h.refuse = true
-	n := &Notifier{URLs: []string{url}, SpoolDir: t.TempDir(), Handshake: true}
+	n := &AfterCall{SpoolDir: t.TempDir(), Webhooks: Webhooks{URLs: []string{url}, Handshake: true}}
 	startNotifier(t, n)
 	n.Publish(testEvent("ev-3"))
 	select {
@@ -203,10 +206,14 @@ func TestNotifierHandshakeRefused(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no validation was asked")
 	}
-	if posts, _ := h.snapshot(); len(posts) != 0 || n.Stats().Queued != 1 {
-		t.Fatalf("%d events posted to an unvalidated URL, %d queued; want 0 and 1", len(posts), n.Stats().Queued)
+	if posts, _ := h.snapshot(); len(posts) != 0 || n.Stats().Notifying != 1 {
+		t.Fatalf("%d events posted to an unvalidated URL, %d queued; want 0 and 1", len(posts), n.Stats().Notifying)
 	}
-	if err := (&Notifier{}).Publish(testEvent("x")); err != nil {
-		t.Fatalf("a notifier without URLs refused an event: %v", err)
+	none := &AfterCall{SpoolDir: t.TempDir()}
+	if err := none.Init(); err != nil {
+		t.Fatal(err)
+	}
+	if err := none.Publish(testEvent("x")); err != nil || none.Stats().Notifying != 0 {
+		t.Fatalf("a pipeline with nowhere to send took an event: %v %+v", err, none.Stats())
 	}
 }
