@@ -76,7 +76,7 @@ func recordingsDir(path string) (string, error) {
 // gatewayConfig checks the recording, storage, cluster, voice and
 // unavailable-bot flags into the gateway's config (without its bot and
 // events), and opens the store: an S3 store also gives its uploader.
-func (o *options) gatewayConfig(ctx context.Context, dir string, log *slog.Logger) (channel.Config, *s3store.Uploader, *peers, error) {
+func (o *options) gatewayConfig(ctx context.Context, dir string, log *slog.Logger) (channel.Config, *s3store.Uploader, *recordingsapi.Peers, error) {
 	var cfg channel.Config
 	layout, err := recorder.ParseLayout(o.layout)
 	if err != nil {
@@ -92,7 +92,7 @@ func (o *options) gatewayConfig(ctx context.Context, dir string, log *slog.Logge
 		return cfg, nil, nil, err
 	}
 	cfg.Store = store
-	cluster, err := parsePeers(o.peers, o.nodeID, uploads == nil, log)
+	cluster, err := recordingsapi.ParsePeers(o.peers, o.nodeID, uploads == nil, log)
 	if err != nil {
 		return cfg, nil, nil, err
 	}

@@ -158,7 +158,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		return err
 	}
 	drain := drainer(ctx, srv, after, o.drainTimeout, stopAll, log)
-	httpSrv := serveHTTP(ln, cluster.wrap(routes(o, gw, srv, gwCfg.Store, after, uploads, ba, drain, log)), log)
+	httpSrv := serveHTTP(ln, cluster.Wrap(routes(o, gw, srv, gwCfg.Store, after, uploads, ba, drain, log)), log)
 	log.Info("botline ready", "sip", o.sipListen, "sipTls", o.sip.tlsListen, "srtp", o.sip.srtp, "sipAllow", o.sip.allow,
 		"sipAuth", o.sip.auth != "", "http", ln.Addr().String(), "https", useTLS, "serviceUrl", o.publicURL, "botAppId", o.auth.appID,
 		"bot", botDesc, "recordings", dir, "mediaIp", engineCfg.IP.String(), "rtpPorts", o.rtpPorts, "rtpMux", o.rtpMux,

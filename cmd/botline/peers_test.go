@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/botline/botline/recorder"
+	"github.com/botline/botline/recordingsapi"
 )
 
 // TestPeersForwardRecordingControl: two nodes that know each other
@@ -62,7 +63,7 @@ func TestPeersForwardRecordingControl(t *testing.T) {
 	// Passed on once at most: node A answers a forwarded request itself.
 	req, _ := http.NewRequest("GET", a.httpURL+"/calling/recordings/"+id, nil)
 	req.Header.Set("Authorization", "Bearer tok")
-	req.Header.Set(forwardedBy, "node-b")
+	req.Header.Set(recordingsapi.ForwardedBy, "node-b")
 	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 404 {
 		t.Fatalf("a forwarded request for B's recording at A: %v %v; want A's own 404", err, res)
 	}

@@ -1,4 +1,4 @@
-package main
+package recordingsapi
 
 import (
 	"bytes"
@@ -15,14 +15,14 @@ import (
 	"github.com/botline/botline/recorder"
 )
 
-// forwardedBy marks a request one node passed to another: it is answered
-// there and never passed on again.
-const forwardedBy = "Botline-Forwarded-By"
+// ForwardedBy marks a request one node passed to another (its value is
+// the node id): it is answered there and never passed on again.
+const ForwardedBy = "Botline-Forwarded-By"
 
-// peers are the other nodes of a cluster (--peer NODE_ID=URL). Every id a
-// node issues starts with its node tag, so a request for a recording
-// another node owns goes straight to that node.
-type peers struct {
+// Peers are the other nodes of a cluster (--peer NODE_ID=URL). Every id a
+// node issues starts with its node tag (recorder.NodeTag), so a request
+// for a recording another node owns goes straight to that node.
+type Peers struct {
 	nodeID string
 	byTag  map[string]*url.URL
 	all    []*url.URL
@@ -33,13 +33,15 @@ type peers struct {
 	log       *slog.Logger
 }
 
-// parsePeers reads --peer values; nil when there are none. Two nodes
-// whose tags collide cannot be told apart: that refuses to start.
-func parsePeers(list []string, nodeID string, downloads bool, log *slog.Logger) (*peers, error) {
+// ParsePeers reads --peer values (NODE_ID=http(s)://host:port) for the
+// node nodeID; nil when there are none. downloads forwards downloads and
+// erasure too (nodes without a shared store each keep their own files).
+// Two nodes whose tags collide cannot be told apart: that is an error.
+func ParsePeers(list []string, nodeID string, downloads bool, log *slog.Logger) (*Peers, error) {
 	if len(list) == 0 {
 		return nil, nil
 	}
-	p := &peers{nodeID: nodeID, byTag: map[string]*url.URL{}, downloads: downloads, log: log,
+	p := &Peers{nodeID: nodeID, byTag: map[string]*url.URL{}, downloads: downloads, log: log,
 		client: &http.Client{Timeout: 10 * time.Second}}
 	owner := map[string]string{recorder.NodeTag(nodeID): nodeID}
 	for _, v := range list {
@@ -59,16 +61,16 @@ func parsePeers(list []string, nodeID string, downloads bool, log *slog.Logger) 
 	return p, nil
 }
 
-// wrap serves what this node owns with h, and passes on the rest:
+// Wrap serves what this node owns with h, and passes on the rest:
 // recording control (/calling/recordings/{id}...) and, without a shared
 // store, downloads go to the node the id names; a start by serverCallId
 // (a SIP Call-ID names no node) is tried here, then on each peer.
-func (p *peers) wrap(h http.Handler) http.Handler {
+func (p *Peers) Wrap(h http.Handler) http.Handler {
 	if p == nil {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get(forwardedBy) != "" {
+		if r.Header.Get(ForwardedBy) != "" {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -86,7 +88,7 @@ func (p *peers) wrap(h http.Handler) http.Handler {
 
 // owner is the peer that owns the recording a path names, nil for this
 // node or a path that names none.
-func (p *peers) owner(path string) *url.URL {
+func (p *Peers) owner(path string) *url.URL {
 	rest, ok := strings.CutPrefix(path, "/calling/recordings/")
 	if !ok && p.downloads { // downloads and erasure: /recording/download/{id}..., /recording/{id}
 		rest, ok = strings.CutPrefix(path, "/recording/")
@@ -100,12 +102,12 @@ func (p *peers) owner(path string) *url.URL {
 	return p.byTag[recorder.IDTag(id)]
 }
 
-func (p *peers) proxy(peer *url.URL) http.Handler {
+func (p *Peers) proxy(peer *url.URL) http.Handler {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(peer)
 			pr.SetXForwarded()
-			pr.Out.Header.Set(forwardedBy, p.nodeID)
+			pr.Out.Header.Set(ForwardedBy, p.nodeID)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			p.log.Warn("peer unreachable", "peer", peer.String(), "path", r.URL.Path, "err", err)
@@ -116,7 +118,7 @@ func (p *peers) proxy(peer *url.URL) http.Handler {
 
 // startAnywhere starts a recording on the node that carries the call: this
 // one if it does, else the first peer that does not answer 404.
-func (p *peers) startAnywhere(w http.ResponseWriter, r *http.Request, h http.Handler) {
+func (p *Peers) startAnywhere(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
 	if err != nil {
 		http.Error(w, "reading the request", http.StatusBadRequest)
@@ -147,13 +149,13 @@ func (p *peers) startAnywhere(w http.ResponseWriter, r *http.Request, h http.Han
 	w.Write(local.Body.Bytes())
 }
 
-func (p *peers) forward(r *http.Request, peer *url.URL, body []byte) (*http.Response, error) {
+func (p *Peers) forward(r *http.Request, peer *url.URL, body []byte) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, peer.JoinPath(r.URL.Path).String(), bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
 	req.Header = r.Header.Clone()
-	req.Header.Set(forwardedBy, p.nodeID)
+	req.Header.Set(ForwardedBy, p.nodeID)
 	return p.client.Do(req)
 }
 
