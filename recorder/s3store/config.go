@@ -77,8 +77,9 @@ func Open(cfg Config) (*Bucket, error) {
 			&credentials.EnvAWS{}, &credentials.FileAWSCredentials{}, &credentials.IAM{},
 		})
 	}
-	// Few retries inside one call: the Uploader retries with its own backoff,
-	// and says when the store is down rather than hanging in a call.
+	// Few retries inside one call: the after-call pipeline retries uploads
+	// with its backoff, and says when the store is down rather than hanging
+	// in a call.
 	c, err := minio.New(host, &minio.Options{Creds: creds, Secure: secure, Region: region, MaxRetries: 2})
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
