@@ -56,10 +56,14 @@ type Stream struct {
 	// ours.
 	sock   Socket
 	remote netip.AddrPort // where the caller's RTP comes from and ours goes
+	// sdpRemote is the address the caller's SDP gave: its packets are
+	// always the caller's, and once one came no other source is taken.
+	sdpRemote netip.AddrPort
 	// latched: remote is the source the caller's RTP was seen from; every
 	// other source is dropped. Until then the first packet from the SDP's
 	// address, or from the SDP's or the signalling's IP (a caller behind
-	// NAT), latches (symmetric RTP).
+	// NAT), latches (symmetric RTP); a packet from the SDP's address takes
+	// the call back from a NAT latch, never the other way.
 	latched bool
 	// remoteSSRC is the SSRC the caller's offer declared (a=ssrc), 0 if
 	// none: on a shared port it tells apart calls from one address.
@@ -155,7 +159,7 @@ func (e *Engine) NewStream(cfg StreamConfig) *Stream {
 	}
 	m := &Stream{
 		engine: e,
-		sock:   cfg.Socket, remote: p.Remote, remoteSSRC: p.RemoteSSRC, codec: p.Codec, dtmfPT: p.DTMF, hold: p.Hold,
+		sock:   cfg.Socket, remote: p.Remote, sdpRemote: unmap(p.Remote), remoteSSRC: p.RemoteSSRC, codec: p.Codec, dtmfPT: p.DTMF, hold: p.Hold,
 		log: log, signalIP: cfg.SignalIP.Unmap(),
 		timeout: cfg.Timeout, onTimeout: cfg.OnTimeout, onDTMF: cfg.OnDTMF, srtp: cfg.SRTP,
 		jb:     newJitterBuffer(uint32(playoutDelay.Milliseconds() * 8)),
@@ -249,17 +253,25 @@ func (m *Stream) receive(b []byte, from netip.AddrPort) (digit byte, pressed boo
 // fromCaller reports whether a packet from `from` is the caller's, latching
 // to the first acceptable source (see media.latched); m.mu is held.
 func (m *Stream) fromCaller(from netip.AddrPort) bool {
-	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-	if m.latched {
-		return from == m.remote
+	from = unmap(from)
+	sdp := m.sdpRemote.Addr()
+	usable := sdp.IsValid() && !sdp.IsUnspecified()
+	if usable && from == m.sdpRemote { // the SDP's own address: always the caller's
+		m.remote, m.latched = from, true
+		return true
 	}
-	sdp := m.remote.Addr()
-	if from == m.remote || (sdp.IsValid() && !sdp.IsUnspecified() && from.Addr() == sdp) || from.Addr() == m.signalIP {
+	if m.latched {
+		return from == m.remote && m.remote != m.sdpRemote
+	}
+	if (usable && from.Addr() == sdp) || from.Addr() == m.signalIP {
 		m.remote, m.latched = from, true
 		return true
 	}
 	return false
 }
+
+// unmap is the address with an IPv4-mapped IPv6 IP as IPv4.
+func unmap(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
 
 // tick moves one frame: caller audio out of the jitter buffer into the sink,
 // and the gateway's audio (silence until prompts exist) out to the caller.
@@ -419,6 +431,7 @@ func (m *Stream) updateLocked(p Params) (moved bool) {
 	defer m.mu.Unlock()
 	if p.Remote.IsValid() && !p.Remote.Addr().IsUnspecified() && (p.Remote != m.remote || p.RemoteSSRC != m.remoteSSRC) {
 		m.remote, m.remoteSSRC, m.latched, moved = p.Remote, p.RemoteSSRC, false, true // a new address: latch again
+		m.sdpRemote = unmap(p.Remote)
 	}
 	if p.Codec.PayloadType != m.codec.PayloadType || p.Codec.Name != m.codec.Name {
 		m.codec = p.Codec

@@ -570,3 +570,52 @@ func TestPortRange(t *testing.T) {
 		t.Fatal("shared ports on IPv6 were taken")
 	}
 }
+
+// A packet from the caller's IP on another port (a NAT's, or another
+// program's on the caller's host) latches only until the SDP's own
+// address sends: from then on the call is the SDP's, and the other
+// source's packets are dropped; audio goes back to the SDP's address.
+func TestSDPAddressTakesTheCallBackFromANATLatch(t *testing.T) {
+	e := newTestEngine(t, false)
+	real := newPeer(t)
+	s, k := startStream(t, e, real, StreamConfig{})
+	squatter := newPeer(t) // 127.0.0.1 too, another port
+	squatter.to = real.to
+	squatter.ssrc = 99
+	squatter.sendTone(t, PCMU, 3000, 3)
+	k.waitHeard(t)
+	real.sendTone(t, PCMU, -3000, 3)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.mu.Lock()
+		remote := s.remote
+		s.mu.Unlock()
+		if remote == real.addr() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the call stayed with %v, not the SDP's %v", remote, real.addr())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	squatter.sendTone(t, PCMU, 3000, 5)
+	real.sendTone(t, PCMU, -3000, 1) // after the squatter's: once taken, theirs were judged
+	for {
+		s.mu.Lock()
+		strangers, got := s.stats.Strangers, s.rtp.Received
+		s.mu.Unlock()
+		if got == 7 {
+			if strangers != 5 {
+				t.Fatalf("%d of the other source's packets dropped, want 5", strangers)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d packets taken, want 7 (3 before the SDP's address spoke, 3 + 1 from it)", got)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if pkt := real.read(t); pkt.SSRC != 1234 {
+		t.Fatalf("the SDP's address gets SSRC %d, want the stream's", pkt.SSRC)
+	}
+}
