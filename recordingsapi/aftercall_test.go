@@ -3,6 +3,7 @@ package recordingsapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -215,5 +216,34 @@ func TestNotifierHandshakeRefused(t *testing.T) {
 	}
 	if err := none.Publish(testEvent("x")); err != nil || none.Stats().Notifying != 0 {
 		t.Fatalf("a pipeline with nowhere to send took an event: %v %+v", err, none.Stats())
+	}
+}
+
+// A webhook that redirects is a failed delivery: the event and its
+// signature never reach the host it points at.
+func TestWebhookRedirectsAreNotFollowed(t *testing.T) {
+	elsewhere, elsewhereURL := newHook(t, 0)
+	for _, code := range []int{302, 307} {
+		redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, elsewhereURL, code)
+		}))
+		defer redirect.Close()
+		n := &AfterCall{SpoolDir: t.TempDir(), Webhooks: Webhooks{URLs: []string{redirect.URL}, Secret: []byte("s")}}
+		stop := startNotifier(t, n)
+		n.Publish(testEvent(fmt.Sprintf("ev-%d", code)))
+		deadline := time.Now().Add(10 * time.Second)
+		for n.Stats().Failures == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d: no delivery was tried", code)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		stop()
+		if st := n.Stats(); st.Delivered != 0 || st.Notifying != 1 {
+			t.Fatalf("%d: %+v, want nothing delivered and the event kept", code, st)
+		}
+	}
+	if posts, _ := elsewhere.snapshot(); len(posts) != 0 {
+		t.Fatalf("the redirect's target got %d posts", len(posts))
 	}
 }

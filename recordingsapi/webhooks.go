@@ -45,6 +45,9 @@ func (n *AfterCall) post(ctx context.Context, url string, ev recorder.FileReadyE
 	}
 	io.Copy(io.Discard, io.LimitReader(res.Body, 4096))
 	res.Body.Close()
+	if res.StatusCode/100 == 3 {
+		return fmt.Errorf("webhook answered %d, a redirect to %q: botline posts only to the configured URL", res.StatusCode, res.Header.Get("Location"))
+	}
 	if res.StatusCode/100 != 2 {
 		return fmt.Errorf("webhook answered %d", res.StatusCode)
 	}
@@ -129,11 +132,20 @@ func (n *AfterCall) handshake(ctx context.Context, url string) error {
 // statePath holds the validated URLs; not *.json, which are events.
 func (n *AfterCall) statePath() string { return filepath.Join(n.SpoolDir, "validated-webhooks") }
 
+// client is the webhooks' HTTP client, which never follows a redirect: a
+// 3xx would send the event and its signature to another host (307 re-posts
+// the body; 302 turns into a GET there, retried forever).
 func (n *AfterCall) client() *http.Client {
-	if n.Webhooks.Client == nil {
-		return defaultClient
+	c := defaultClient
+	if n.Webhooks.Client != nil {
+		own := *n.Webhooks.Client
+		own.CheckRedirect = noRedirects
+		c = &own
 	}
-	return n.Webhooks.Client
+	return c
 }
 
-var defaultClient = &http.Client{Timeout: 10 * time.Second}
+var defaultClient = &http.Client{Timeout: 10 * time.Second, CheckRedirect: noRedirects}
+
+// noRedirects makes a client answer with the 3xx itself.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
