@@ -15,10 +15,22 @@ type CallQuality struct {
 	// the received stream's loss (lost and late packets, random loss, no
 	// packet-loss concealment) and 80 ms of mouth-to-ear delay (20 ms
 	// packets and the 60 ms jitter buffer; the network's delay is not
-	// known).
-	RFactor float64 `json:"rFactor"`
-	MOS     float64 `json:"mos"`
+	// known). With no packet received there is nothing to rate: both are
+	// absent and Unrated says why.
+	RFactor *float64 `json:"rFactor,omitempty"`
+	MOS     *float64 `json:"mos,omitempty"`
+	Unrated Unrated  `json:"unrated,omitempty"`
 }
+
+// Unrated says why a call has no quality estimate.
+type Unrated string
+
+// Why a call is not rated.
+const (
+	// UnratedNoPackets: the caller's stream brought no packet (one-way
+	// audio, or a caller gone silent); a MOS would be invented.
+	UnratedNoPackets Unrated = "NoPacketsReceived"
+)
 
 // StreamQuality is one direction's RTP figures.
 type StreamQuality struct {
@@ -39,13 +51,15 @@ const (
 // NewCallQuality computes the estimate from the two streams' figures.
 func NewCallQuality(received, sent StreamQuality) *CallQuality {
 	q := &CallQuality{Received: received, Sent: sent}
-	expected := received.Packets + received.Lost
-	ppl := 0.0
-	if expected > 0 {
-		ppl = 100 * float64(received.Lost+received.Late) / float64(expected)
+	if received.Packets == 0 {
+		q.Unrated = UnratedNoPackets
+		return q
 	}
-	q.RFactor = round2(emodelR(ppl, emodelDelayM))
-	q.MOS = round2(emodelMOS(q.RFactor))
+	expected := received.Packets + received.Lost
+	ppl := 100 * float64(received.Lost+received.Late) / float64(expected)
+	r := round2(emodelR(ppl, emodelDelayM))
+	mos := round2(emodelMOS(r))
+	q.RFactor, q.MOS = &r, &mos
 	return q
 }
 

@@ -1,6 +1,10 @@
 package recorder
 
-import "testing"
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
 
 // The E-model estimate for G.711: a clean line is "very satisfied" (MOS
 // about 4.4), and loss without concealment drags it down fast, as G.113
@@ -16,8 +20,18 @@ func TestCallQualityEModel(t *testing.T) {
 		{500, 0, 500, 1, 1.3},   // half the call gone
 	} {
 		q := NewCallQuality(StreamQuality{Packets: tc.received, Lost: tc.lost, Late: tc.late}, StreamQuality{Packets: 1000})
-		if q.MOS < tc.minMOS || q.MOS > tc.maxMOS {
-			t.Errorf("lost %d late %d of %d: MOS %.2f (R %.1f), want %.2f-%.2f", tc.lost, tc.late, tc.received+tc.lost, q.MOS, q.RFactor, tc.minMOS, tc.maxMOS)
+		if q.MOS == nil || *q.MOS < tc.minMOS || *q.MOS > tc.maxMOS || q.Unrated != "" {
+			t.Errorf("lost %d late %d of %d: %+v, want MOS %.2f-%.2f", tc.lost, tc.late, tc.received+tc.lost, q, tc.minMOS, tc.maxMOS)
 		}
+	}
+}
+
+// A call that received nothing gets no MOS, and says why.
+func TestCallQualityWithoutPackets(t *testing.T) {
+	q := NewCallQuality(StreamQuality{}, StreamQuality{Packets: 400})
+	b, _ := json.Marshal(q)
+	if q.MOS != nil || q.RFactor != nil || q.Unrated != UnratedNoPackets || strings.Contains(string(b), "mos") ||
+		!strings.Contains(string(b), `"unrated":"NoPacketsReceived"`) {
+		t.Fatalf("no packets received: %s, want no mos and unrated NoPacketsReceived", b)
 	}
 }
