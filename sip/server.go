@@ -65,10 +65,18 @@ type Config struct {
 	// gone, holds its RTP port and is answered with retransmissions this
 	// long at most, plus one retransmission interval (4 s).
 	AckTimeout time.Duration
-	// TCPIdleTimeout closes a SIP connection over TCP that sent nothing
-	// this long (default 3 minutes): a caller on TCP keeps its connection
-	// with CRLF keep-alives (RFC 5626) or in-dialog requests.
+	// TCPIdleTimeout closes a SIP connection over TCP or TLS that sent
+	// nothing this long (default 3 minutes): a caller on TCP keeps its
+	// connection with CRLF keep-alives (RFC 5626) or in-dialog requests.
 	TCPIdleTimeout time.Duration
+	// MaxConnections bounds the TCP and TLS connections held at once, per
+	// listener (default 4096), and MaxConnectionsPerSource those from one
+	// IP not in Allow (default 64); past them a new connection is closed
+	// at once. A connection from a source Allow refuses is closed at once.
+	MaxConnections, MaxConnectionsPerSource int
+	// TLSHandshakeTimeout bounds a TLS connection's handshake (default
+	// 10 s): one that has not finished by then is closed.
+	TLSHandshakeTimeout time.Duration
 
 	// Allow lists the sources (the trunk's or proxy's addresses) whose
 	// requests are served; empty = every source. A request from elsewhere
@@ -131,6 +139,7 @@ type Server struct {
 
 	responses [700]atomic.Uint64 // sent, by status code
 	setup     *metric.Histogram
+	conns     connStats // what the TCP and TLS listeners turned away
 }
 
 // refusals counts the requests turned away, by why.
@@ -162,6 +171,15 @@ type Totals struct {
 	RefusedRateLimited  uint64 `json:"sipRefusedRateLimited"`
 	RefusedOverCapacity uint64 `json:"sipRefusedOverCapacity"`
 	RefusedDraining     uint64 `json:"sipRefusedDraining"` // new INVITEs while draining
+
+	// TCP and TLS connections turned away: from a source not in
+	// Config.Allow, past the connection bounds, TLS handshakes that failed
+	// or timed out; and accept errors (out of file descriptors) the
+	// listeners backed off from.
+	ConnRefusedSource   uint64 `json:"sipConnRefusedSource"`
+	ConnRefusedLimit    uint64 `json:"sipConnRefusedLimit"`
+	ConnHandshakeFailed uint64 `json:"sipConnHandshakeFailed"`
+	ConnAcceptErrors    uint64 `json:"sipConnAcceptErrors"`
 }
 
 // totals is updated once per ended call, never per packet.
@@ -203,6 +221,10 @@ func (s *Server) Stats() Totals {
 	t.RefusedRateLimited = s.refusals.rateLimited.Load()
 	t.RefusedOverCapacity = s.refusals.overCapacity.Load()
 	t.RefusedDraining = s.refusals.draining.Load()
+	t.ConnRefusedSource = s.conns.refused.Load()
+	t.ConnRefusedLimit = s.conns.overLimit.Load()
+	t.ConnHandshakeFailed = s.conns.handshake.Load()
+	t.ConnAcceptErrors = s.conns.acceptErrors.Load()
 	t.RTPStrangers += s.media.Strangers() // on shared ports strangers belong to no call
 	return t
 }
@@ -221,13 +243,23 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.TCPIdleTimeout <= 0 {
 		cfg.TCPIdleTimeout = 3 * time.Minute
 	}
+	if cfg.TLSHandshakeTimeout <= 0 {
+		cfg.TLSHandshakeTimeout = handshakeTimeout
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = defaultMaxConns
+	}
+	if cfg.MaxConnectionsPerSource <= 0 {
+		cfg.MaxConnectionsPerSource = defaultMaxConnsPerSource
+	}
 	host, port, err := hostPort(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("sip listen: %w", err)
 	}
 	tcp := &sip.TransportTCP{ReadTimeout: cfg.TCPIdleTimeout, WriteTimeout: 10 * time.Second}
+	tlsTransport := &sip.TransportTLS{TransportTCP: &sip.TransportTCP{ReadTimeout: cfg.TCPIdleTimeout, WriteTimeout: 10 * time.Second}}
 	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent("botline"), sipgo.WithUserAgentHostname(host),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: tcp}))}
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: tcp, TLS: tlsTransport}))}
 	if cfg.Resolver != nil {
 		uaOpts = append(uaOpts, sipgo.WithUserAgentDNSResolver(cfg.Resolver))
 	}
@@ -321,14 +353,24 @@ func (s *Server) dialogUA(req *sip.Request) *sipgo.DialogUA {
 // then hangs up the calls still up and returns once every call has ended
 // (its handler told, its recording finalized).
 func (s *Server) ListenAndServe(ctx context.Context) error {
-	errc := make(chan error, 3)
-	for _, network := range []string{"udp", "tcp"} {
-		go func() { errc <- s.srv.ListenAndServe(ctx, network, s.cfg.Listen) }()
+	ctx, cancel := context.WithCancel(ctx) // closes the stream listeners
+	defer cancel()
+	tcp, err := s.listenStream(ctx, s.cfg.Listen, nil)
+	if err != nil {
+		return err
 	}
+	var tl *guardedListener
 	if s.cfg.TLSListen != "" {
-		go func() { errc <- s.srv.ListenAndServeTLS(ctx, "tls", s.cfg.TLSListen, s.cfg.TLSConfig) }()
+		if tl, err = s.listenStream(ctx, s.cfg.TLSListen, s.cfg.TLSConfig); err != nil {
+			return err
+		}
 	}
-	var err error
+	errc := make(chan error, 3)
+	go func() { errc <- s.srv.ListenAndServe(ctx, "udp", s.cfg.Listen) }()
+	go func() { errc <- s.srv.ServeTCP(tcp) }()
+	if tl != nil {
+		go func() { errc <- s.srv.ServeTLS(tl) }()
+	}
 	select {
 	case err = <-errc:
 	case <-ctx.Done():

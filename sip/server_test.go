@@ -78,6 +78,13 @@ func newEngine(t testing.TB, min, max int) *media.Engine {
 
 func startServer(t testing.TB, ring time.Duration, opts ...func(*sip.Config)) (string, *handler) {
 	t.Helper()
+	addr, h, _ := startServerWith(t, ring, opts...)
+	return addr, h
+}
+
+// startServerWith is startServer, and the server.
+func startServerWith(t testing.TB, ring time.Duration, opts ...func(*sip.Config)) (string, *handler, *sip.Server) {
+	t.Helper()
 	h := newHandler()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	base := 20000 + freePort(t)%50*200 // below the ephemeral range (32768+)
@@ -101,7 +108,7 @@ func startServer(t testing.TB, ring time.Duration, opts ...func(*sip.Config)) (s
 	} else {
 		waitSIP(t, addr)
 	}
-	return addr, h
+	return addr, h, srv
 }
 
 // noDNS fails every lookup at once: the tests' messages name hosts (Via,

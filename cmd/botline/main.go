@@ -197,7 +197,7 @@ func routes(o *options, gw *channel.Gateway, srv *sip.Server, store recorder.Sto
 		httpjson.Write(w, http.StatusOK, srv.Stats())
 	}))
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector{srv: srv, gw: gw, after: after, webhooks: len(o.eventsURLs) > 0, uploads: uploads}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collector{srv: srv, gw: gw, after: after, uploads: uploads}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux.Handle("GET /metrics", auth.RequireBearer(o.apiToken, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP))
 	(&recordingsapi.Downloads{Store: store, Token: o.apiToken, Logger: log}).Register(mux)
 	(&recordingsapi.UI{Token: o.apiToken, Logger: log}).Register(mux)

@@ -19,11 +19,10 @@ import (
 // collector turns the SIP server's and the gateway's counters into
 // Prometheus metrics at scrape time.
 type collector struct {
-	srv      *sip.Server
-	gw       *channel.Gateway
-	after    *recordingsapi.AfterCall // nil without --events-url or --store
-	webhooks bool                     // --events-url given
-	uploads  *s3store.Uploader        // nil without --store
+	srv     *sip.Server
+	gw      *channel.Gateway
+	after   *recordingsapi.AfterCall // nil without --events-url or --store
+	uploads *s3store.Uploader        // nil without --store
 }
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -90,6 +89,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRefused, float64(st.RefusedRateLimited), "rate_limited")
 	counter(descRefused, float64(st.RefusedOverCapacity), "over_capacity")
 	counter(descRefused, float64(st.RefusedDraining), "draining")
+	counter(descRefused, float64(st.ConnRefusedSource), "connection_source")
+	counter(descRefused, float64(st.ConnRefusedLimit), "connection_limit")
+	counter(descRefused, float64(st.ConnHandshakeFailed), "tls_handshake")
+	counter(descRefused, float64(st.ConnAcceptErrors), "accept_error")
 	histogram(descSetup, c.srv.Setup())
 	for kind, n := range map[string]uint64{"received": st.RTPReceived, "sent": st.RTPSent, "lost": st.RTPLost, "late": st.RTPLate,
 		"foreign": st.RTPForeign, "strangers": st.RTPStrangers, "skipped": st.RTPSkipped, "srtp_failed": st.SRTPFailed} {
@@ -106,22 +109,23 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	disk := recorder.Disk()
 	gauge(descDiskQueue, float64(disk.Queued))
 	counter(descDiskWaits, float64(disk.Waits))
+	// Served from start, zero without --events-url or --store: a dashboard
+	// or an alert never finds them missing.
 	var queues recordingsapi.AfterCallStats
 	if c.after != nil {
 		queues = c.after.Stats()
 	}
-	if c.webhooks {
-		gauge(descWebhookQueue, float64(queues.Notifying))
-		counter(descWebhookPosts, float64(queues.Delivered), "delivered")
-		counter(descWebhookPosts, float64(queues.Failures), "failed")
-	}
+	gauge(descWebhookQueue, float64(queues.Notifying))
+	counter(descWebhookPosts, float64(queues.Delivered), "delivered")
+	counter(descWebhookPosts, float64(queues.Failures), "failed")
+	var up s3store.UploadStats
 	if c.uploads != nil {
-		up := c.uploads.Stats()
-		gauge(descUploadQueue, float64(queues.Uploading))
-		counter(descUploads, float64(up.Uploaded), "uploaded")
-		counter(descUploads, float64(up.Failures), "failed")
-		counter(descUploadedBytes, float64(up.Bytes))
+		up = c.uploads.Stats()
 	}
+	gauge(descUploadQueue, float64(queues.Uploading))
+	counter(descUploads, float64(up.Uploaded), "uploaded")
+	counter(descUploads, float64(up.Failures), "failed")
+	counter(descUploadedBytes, float64(up.Bytes))
 	histogram(descDelivery, m.Delivery)
 	counter(descDeliveryFailed, float64(m.DeliveryFailures))
 	histogram(descTTS, m.TTS)

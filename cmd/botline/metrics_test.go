@@ -123,7 +123,13 @@ func TestMetricsAfterSIPpCalls(t *testing.T) {
 		t.Errorf("bot deliveries %v, want at least one per call", m["botline_bot_delivery_seconds_count"])
 	}
 
-	// The example dashboard queries only metrics botline serves.
+	checkDashboard(t, m)
+}
+
+// checkDashboard checks that the example dashboard queries only metrics
+// the scrape m holds.
+func checkDashboard(t *testing.T, m map[string]float64) {
+	t.Helper()
 	dash, err := os.ReadFile(filepath.Join("..", "..", "examples", "grafana", "botline.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -148,4 +154,19 @@ func TestMetricsAfterSIPpCalls(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestMetricsServedFromStart: a gateway without --events-url or --store
+// serves the webhook and upload metrics too, at zero, so the dashboard
+// and alerts never find them missing.
+func TestMetricsServedFromStart(t *testing.T) {
+	gw := startGateway(t, "--stt", "none", "--tts", "none")
+	m := scrape(t, gw)
+	for _, name := range []string{"botline_webhook_queue", `botline_webhook_posts_total{result="failed"}`, "botline_upload_queue",
+		`botline_uploads_total{result="failed"}`, "botline_uploaded_bytes_total"} {
+		if v, ok := m[name]; !ok || v != 0 {
+			t.Errorf("%s = %v (served %v), want 0 from start", name, v, ok)
+		}
+	}
+	checkDashboard(t, m)
 }
