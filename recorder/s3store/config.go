@@ -88,7 +88,8 @@ func Open(cfg Config) (*Bucket, error) {
 }
 
 // Prepare checks the bucket at start-up and creates it when it does not
-// exist. A server that does not answer within timeout is not an error:
+// exist. A server that does not answer within timeout, or answers that it
+// is not ready, is not an error:
 // recordings wait in the upload spool until it is back. Wrong credentials
 // or a bucket that cannot be created are.
 func (b *Bucket) Prepare(ctx context.Context, timeout time.Duration) (reachable bool, err error) {
@@ -110,12 +111,15 @@ func (b *Bucket) Prepare(ctx context.Context, timeout time.Duration) (reachable 
 	return true, nil
 }
 
-// unreachable tells a server that did not answer from one that said no.
+// unreachable tells a server that did not answer, or is not ready (a 5xx:
+// MinIO's "Server not initialized yet" while it starts), from one that
+// said no.
 func unreachable(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
 		return true
 	}
-	return minio.ToErrorResponse(err).StatusCode == 0
+	code := minio.ToErrorResponse(err).StatusCode
+	return code == 0 || code >= 500
 }
 
 // notFound reports whether err is the server saying the object is not there.

@@ -1,8 +1,13 @@
 package s3store
 
 import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestOpen: the --store URL and endpoint forms an operator writes, and
@@ -32,5 +37,30 @@ func TestOpen(t *testing.T) {
 		if _, err := Open(bad); err == nil || strings.Contains(err.Error(), "\n") {
 			t.Fatalf("%+v: %v", bad, err)
 		}
+	}
+}
+
+// A store that answers it is not ready yet (MinIO starting: 503
+// XMinioServerNotInitialized) is a store to wait for, not a reason to
+// refuse to start; one that says no is.
+func TestPrepareWaitsForAStoreStarting(t *testing.T) {
+	status := http.StatusServiceUnavailable
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>m</Message></Error>`,
+			map[int]string{503: "XMinioServerNotInitialized", 403: "AccessDenied"}[status])
+	}))
+	defer srv.Close()
+	b, err := Open(Config{URL: "s3://recordings", Endpoint: srv.URL, AccessKey: "k", SecretKey: "s", Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.Prepare(context.Background(), 5*time.Second); ok || err != nil {
+		t.Fatalf("a store starting: %v %v, want not reachable and no error", ok, err)
+	}
+	status = http.StatusForbidden
+	if ok, err := b.Prepare(context.Background(), 5*time.Second); ok || err == nil {
+		t.Fatalf("a store refusing: %v %v, want an error", ok, err)
 	}
 }

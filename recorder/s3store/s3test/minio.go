@@ -2,6 +2,7 @@ package s3test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -81,8 +82,9 @@ func Start(t testing.TB) *Server {
 }
 
 // Start runs the server (again, on the same port and data) and waits
-// until it is ready; the test fails with MinIO's log if it is not within
-// 30 s.
+// until it serves the S3 API (its health check answers before its object
+// layer is up: "Server not initialized yet"); the test fails with MinIO's
+// log if it does not within 30 s.
 func (s *Server) Start(t testing.TB) {
 	t.Helper()
 	console, err := freePort()
@@ -103,7 +105,12 @@ func (s *Server) Start(t testing.TB) {
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
-				return
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, err = s.Client.ListBuckets(ctx)
+				cancel()
+				if err == nil {
+					return
+				}
 			}
 		}
 		select {
