@@ -87,12 +87,13 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		_ = loginPage.Execute(w, "Wrong token.")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: auth.SessionCookie, Value: auth.SessionValue(u.Token), Path: "/",
+	http.SetCookie(w, &http.Cookie{Name: auth.SessionCookie, Value: auth.NewSession(u.Token, sessionLife), Path: "/",
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: int(sessionLife.Seconds())})
 	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 }
 
 func (u *UI) logout(w http.ResponseWriter, r *http.Request) {
+	auth.EndSession(r)
 	http.SetCookie(w, &http.Cookie{Name: auth.SessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 }

@@ -1,19 +1,20 @@
 package auth
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/botline/botline/internal/httpjson"
 )
 
 // RequireBearer wraps h so that, when token is set, a request without
-// "Authorization: Bearer <token>" gets 401. The comparison takes the same
-// time whatever the token sent.
+// "Authorization: Bearer <token>" (or the recordings page's session) gets
+// 401. The comparison takes the same time whatever the token sent. A
+// request that changes state on the strength of the session cookie alone
+// must come from this site's own page (its Origin, or else its Referer, is
+// this host): another site's form or script gets 403.
 func RequireBearer(token string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !Allowed(token, r) {
@@ -21,8 +22,38 @@ func RequireBearer(token string, h http.HandlerFunc) http.HandlerFunc {
 			httpjson.Error(w, http.StatusUnauthorized, "Unauthorized", "a valid bearer token is required")
 			return
 		}
+		if token != "" && !bearer(r) && changesState(r) && !sameOrigin(r) {
+			httpjson.Error(w, http.StatusForbidden, "CrossSiteRequest", "a request from another site's page is refused")
+			return
+		}
 		h(w, r)
 	}
+}
+
+// bearer reports whether r carries an Authorization bearer token (which a
+// browser never adds by itself).
+func bearer(r *http.Request) bool {
+	_, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok
+}
+
+func changesState(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	return true
+}
+
+// sameOrigin reports whether r's Origin (or, without one, its Referer)
+// names this host; a request with neither is refused.
+func sameOrigin(r *http.Request) bool {
+	from := r.Header.Get("Origin")
+	if from == "" || from == "null" {
+		from = r.Header.Get("Referer")
+	}
+	u, err := url.Parse(from)
+	return from != "" && err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
 }
 
 // Allowed reports whether r carries token as "Authorization: Bearer
@@ -36,17 +67,5 @@ func Allowed(token string, r *http.Request) bool {
 		return subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
 	}
 	c, err := r.Cookie(SessionCookie)
-	return err == nil && subtle.ConstantTimeCompare([]byte(c.Value), []byte(SessionValue(token))) == 1
-}
-
-// SessionCookie is the cookie the recordings page's login sets: HttpOnly,
-// SameSite=Strict, so no other site's page can send it.
-const SessionCookie = "botline_session"
-
-// SessionValue is the session cookie's value for token: an HMAC of it, so
-// the cookie is not the token itself.
-func SessionValue(token string) string {
-	m := hmac.New(sha256.New, []byte(token))
-	m.Write([]byte("botline recordings page session"))
-	return hex.EncodeToString(m.Sum(nil))
+	return err == nil && validSession(c.Value, token)
 }
