@@ -241,7 +241,7 @@ func (o *options) httpListener(useTLS bool) (net.Listener, error) {
 			ln.Close()
 			return nil, fmt.Errorf("--http-tls-cert/--http-tls-key: %w", err)
 		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		ln = tls.NewListener(ln, serverTLS(cert))
 	}
 	return ln, nil
 }

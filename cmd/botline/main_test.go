@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -234,4 +235,37 @@ func TestRefusesOpenSIP(t *testing.T) {
 			t.Fatalf("%v: started open, or did not say why in one line: %v\n%s", args, err, out)
 		}
 	}
+}
+
+// TestTLSRefusesWeakSuitesAndPlainSDES: the SIP TLS listener (and HTTPS,
+// by the same configuration) takes TLS 1.2 only with AEAD suites (a client offering CBC-SHA1 alone is
+// refused; one with GCM is served), and --srtp required without a TLS
+// listener refuses to start, in one line, unless told plain signalling is
+// meant.
+func TestTLSRefusesWeakSuitesAndPlainSDES(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := selfSignedCert(t, dir, "127.0.0.1")
+	tlsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startGateway(t, "--sip-tls-listen", tlsAddr, "--sip-tls-cert", cert, "--sip-tls-key", key, "--stt", "none", "--tts", "none")
+	weak := &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12,
+		CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA}}
+	if c, err := tls.Dial("tcp", tlsAddr, weak); err == nil {
+		c.Close()
+		t.Fatal("SIP over TLS took a CBC-SHA1 suite")
+	}
+	strong := &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12,
+		CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}
+	c, err := tls.Dial("tcp", tlsAddr, strong)
+	if err != nil {
+		t.Fatalf("SIP over TLS refused TLS 1.2 with AES-GCM: %v", err)
+	}
+	c.Close()
+	args := []string{"--srtp", "required", "--sip-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"--http-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--recordings-dir", t.TempDir(), "--tts", "none", "--stt", "none"}
+	out, err := exec.Command(binary, args...).CombinedOutput()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err == nil || len(lines) != 1 || !strings.Contains(lines[0], "--srtp required without --sip-tls-listen") {
+		t.Fatalf("--srtp required over plain signalling: %v\n%s", err, out)
+	}
+	startGateway(t, "--srtp", "required", "--srtp-allow-plain-signalling", "--stt", "none", "--tts", "none")
 }

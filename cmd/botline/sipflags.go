@@ -20,6 +20,7 @@ type sipOptions struct {
 	allowSilent                        bool
 	tlsListen, tlsCert, tlsKey         string
 	srtp                               string
+	srtpPlainSignalling                bool
 	transferAllow                      string
 	maxCalls                           int
 	inviteRate                         float64
@@ -34,6 +35,7 @@ func (o *sipOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.tlsListen, "sip-tls-listen", "", "host:port to serve SIP over TLS too (needs --sip-tls-cert and --sip-tls-key); its calls get a sips: Contact")
 	fs.StringVar(&o.tlsCert, "sip-tls-cert", "", "PEM certificate (chain) of --sip-tls-listen")
 	fs.StringVar(&o.tlsKey, "sip-tls-key", "", "PEM private key of --sip-tls-listen")
+	fs.BoolVar(&o.srtpPlainSignalling, "srtp-allow-plain-signalling", false, "allow --srtp required without --sip-tls-listen, though SDES keys then cross the network in clear")
 	fs.StringVar(&o.srtp, "srtp", "optional", "media encryption (SDES a=crypto, RFC 4568): off (plain RTP; RTP/SAVP offers get 488), optional (SRTP when offered), required (plain offers get 488)")
 	fs.StringVar(&o.transferAllow, "transfer-allow", "", "comma-separated numbers a bot may transfer calls to; a trailing * matches a prefix, * alone any (default: no transfers)")
 	fs.IntVar(&o.maxCalls, "max-calls", 0, "calls set up or up at once; past it INVITEs get 503 with Retry-After (0 = bounded by --rtp-ports only)")
@@ -85,11 +87,14 @@ func (o *sipOptions) apply(sipListen string, cfg *sip.Config) error {
 			return fmt.Errorf("--sip-tls-cert/--sip-tls-key: %w", err)
 		}
 		cfg.TLSListen = o.tlsListen
-		cfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		cfg.TLSConfig = serverTLS(cert)
 	}
 	mode, err := sip.ParseSRTPMode(o.srtp)
 	if err != nil {
 		return err
+	}
+	if mode == sip.SRTPRequired && o.tlsListen == "" && !o.srtpPlainSignalling {
+		return fmt.Errorf("--srtp required without --sip-tls-listen sends every call's SRTP keys (SDES, in the SDP) in clear over UDP/TCP: add --sip-tls-listen, or --srtp-allow-plain-signalling to accept that")
 	}
 	cfg.SRTP = mode
 	for _, p := range strings.Split(o.transferAllow, ",") {
@@ -112,4 +117,16 @@ func nonLoopback(addrs ...string) string {
 		}
 	}
 	return ""
+}
+
+// serverTLS is the TLS configuration of botline's listeners (SIP over TLS,
+// HTTPS): TLS 1.2 or newer, and under 1.2 only AEAD suites with forward
+// secrecy (1.3's are all AEAD): no CBC, no SHA-1 MACs, no RSA key
+// exchange.
+func serverTLS(cert tls.Certificate) *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, CipherSuites: []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	}}
 }
