@@ -24,6 +24,7 @@ type invite struct {
 	req      *sip.Request
 	tx       sip.ServerTransaction
 	log      *slog.Logger
+	noisy    *slog.Logger // for what a remote party can cause at will: refusals
 	received time.Time
 	// registered: the call is in the server's table (and counted there),
 	// so a refusal no longer gives back its admission.
@@ -42,18 +43,19 @@ type invite struct {
 
 // refuse answers the INVITE with a final status, logged with why.
 func (in *invite) refuse(code int, reason string, why ...any) {
-	in.log.Warn("call refused", append([]any{"status", code}, why...)...)
+	in.noisy.Warn("call refused", append([]any{"status", code}, why...)...)
 	respond(in.tx, in.req, code, reason, in.log)
 }
 
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
-	in := &invite{req: req, tx: tx, received: time.Now(), log: s.log.With("callId", req.CallID().Value())}
+	callID := req.CallID().Value()
+	in := &invite{req: req, tx: tx, received: time.Now(), log: s.log.With("callId", callID), noisy: s.noisy.With("callId", callID)}
 	defer s.guard(req, tx)
 	if c := s.lookup(req); c != nil {
 		s.onReinvite(c, req, tx)
 		return
 	}
-	if !s.admitCall(req, tx, in.log) {
+	if !s.admitCall(req, tx, in.noisy) {
 		return
 	}
 	defer func() {
@@ -95,7 +97,7 @@ func (s *Server) readBody(in *invite) ([]byte, bool) {
 			rec, offers, err := parseRecording(sdpBody, metadata)
 			if err != nil {
 				code, reason := offerStatus(err)
-				in.log.Warn("recording session refused", "status", code, "err", err)
+				in.noisy.Warn("recording session refused", "status", code, "err", err)
 				respond(in.tx, req, code, reason, in.log)
 				return nil, false
 			}
@@ -108,7 +110,7 @@ func (s *Server) readBody(in *invite) ([]byte, bool) {
 			return nil, false
 		}
 	case len(body) > 0 && mediaType(ct) != "application/sdp":
-		in.log.Warn("call refused", "status", 415, "reason", "INVITE body is not SDP")
+		in.noisy.Warn("call refused", "status", 415, "reason", "INVITE body is not SDP")
 		res := sip.NewResponseFromRequest(req, 415, "Unsupported Media Type", nil)
 		res.AppendHeader(sip.NewHeader("Accept", "application/sdp, multipart/mixed"))
 		if err := in.tx.Respond(res); err != nil {
@@ -149,7 +151,7 @@ func (s *Server) takeDialog(in *invite) bool {
 	req := in.req
 	sock, err := s.media.Socket()
 	if err != nil {
-		in.log.Error("call refused", "status", 503, "err", err)
+		in.noisy.Error("call refused", "status", 503, "err", err)
 		respond(in.tx, req, 503, "Service Unavailable", in.log)
 		return false
 	}

@@ -1,6 +1,7 @@
 package sip_test
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,11 +9,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -182,4 +185,57 @@ func selfSigned(t *testing.T) *tls.Config {
 		t.Fatal(err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
+}
+
+// With --sip-allow-silent, junk from a refused source is dropped before
+// it is parsed: counted, never logged, whatever its size and number.
+func TestJunkFromRefusedSourcesIsCountedNotLogged(t *testing.T) {
+	var log syncBuffer
+	addr, _, srv := startServerWith(t, 0, func(c *sip.Config) {
+		c.Allow, c.AllowSilent = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, true
+		c.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	junk := []byte(strings.Repeat("INVITE junk ", 5000)) // 60 KB
+	deadline := time.Now().Add(20 * time.Second)
+	for i := range 200 { // one at a time: a burst of 12 MB would overflow the socket's buffer
+		c.Write(junk)
+		for srv.Stats().RefusedSource <= uint64(i) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d junk datagrams counted", srv.Stats().RefusedSource, i+1)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if n := log.Len(); n > 4096 {
+		t.Fatalf("%d bytes of log for junk from a refused source:\n%.500s", n, log.String())
+	}
+}
+
+// syncBuffer is a log written from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Len()
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/botline/botline/internal/lograte"
 	"github.com/botline/botline/internal/metric"
 	"github.com/botline/botline/media"
 	"github.com/emiago/sipgo"
@@ -114,8 +115,12 @@ const retryAfter = "5"
 
 // Server is the SIP user-agent server.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
+	cfg Config
+	log *slog.Logger
+	// noisy logs what a remote party can cause at will (refusals, junk,
+	// the SIP stack's parse errors): each message at most 20 at once and
+	// 5 a second, long values cut.
+	noisy  *slog.Logger
 	ua     *sipgo.UserAgent
 	srv    *sipgo.Server
 	dialog *sipgo.DialogUA
@@ -256,10 +261,19 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sip listen: %w", err)
 	}
+	noisy := slog.New(lograte.New(cfg.Logger.Handler(), 5, 20))
+	s := &Server{
+		cfg: cfg, log: cfg.Logger, noisy: noisy, calls: map[string]*Call{}, legs: map[string]*Call{}, media: cfg.Media,
+		idle:    make(chan struct{}, 1),
+		limiter: newInviteLimiter(cfg.InviteRate),
+		setup:   metric.NewHistogram(SetupBounds...),
+	}
 	tcp := &sip.TransportTCP{ReadTimeout: cfg.TCPIdleTimeout, WriteTimeout: 10 * time.Second}
 	tlsTransport := &sip.TransportTLS{TransportTCP: &sip.TransportTCP{ReadTimeout: cfg.TCPIdleTimeout, WriteTimeout: 10 * time.Second}}
 	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent("botline"), sipgo.WithUserAgentHostname(host),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: tcp, TLS: tlsTransport}))}
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(noisy), sip.WithTransportLayerReadFilter(s.readFilter),
+			sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: tcp, TLS: tlsTransport})),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(noisy))}
 	if cfg.Resolver != nil {
 		uaOpts = append(uaOpts, sipgo.WithUserAgentDNSResolver(cfg.Resolver))
 	}
@@ -267,23 +281,18 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sip user agent: %w", err)
 	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(cfg.Logger))
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(noisy))
 	if err != nil {
 		return nil, fmt.Errorf("sip server: %w", err)
 	}
-	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientLogger(cfg.Logger))
+	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientLogger(noisy))
 	if err != nil {
 		return nil, fmt.Errorf("sip client: %w", err)
 	}
-	s := &Server{
-		cfg: cfg, log: cfg.Logger, ua: ua, srv: srv, calls: map[string]*Call{}, legs: map[string]*Call{}, media: cfg.Media,
-		idle: make(chan struct{}, 1),
-		dialog: &sipgo.DialogUA{
-			Client:     client,
-			ContactHDR: sip.ContactHeader{Address: sip.Uri{User: "botline", Host: host, Port: port}},
-		},
-		limiter: newInviteLimiter(cfg.InviteRate),
-		setup:   metric.NewHistogram(SetupBounds...),
+	s.ua, s.srv = ua, srv
+	s.dialog = &sipgo.DialogUA{
+		Client:     client,
+		ContactHDR: sip.ContactHeader{Address: sip.Uri{User: "botline", Host: host, Port: port}},
 	}
 	if cfg.TLSListen != "" {
 		if cfg.TLSConfig == nil {
