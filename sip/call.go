@@ -30,6 +30,9 @@ const (
 	EndTargetHungUp EndReason = "target_hung_up"
 )
 
+// EndReasons are every end reason, for counters served from start.
+var EndReasons = []EndReason{EndRemoteHangup, EndLocalHangup, EndNoAck, EndShutdown, EndRTPTimeout, EndTransferred, EndTargetHungUp}
+
 // Text is the reason in words.
 func (r EndReason) Text() string {
 	switch r {

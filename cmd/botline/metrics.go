@@ -55,6 +55,9 @@ var (
 	descSTT             = desc("stt_seconds", "Recognition of one utterance.")
 )
 
+// servedCodes are the SIP responses counted from start, at zero until sent.
+var servedCodes = []int{180, 200, 400, 401, 403, 404, 481, 486, 487, 488, 500, 503}
+
 // Describe sends every metric's description.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descCallsActive, descCallsTotal, descResponses, descRefused, descSetup, descRTP,
@@ -78,10 +81,16 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	st := c.srv.Stats()
 	gauge(descCallsActive, float64(c.srv.Active()))
-	for reason, n := range st.EndReasons {
-		counter(descCallsTotal, float64(n), string(reason))
+	for _, reason := range sip.EndReasons { // every reason from start, zero or not
+		counter(descCallsTotal, float64(st.EndReasons[reason]), string(reason))
 	}
-	for code, n := range c.srv.Responses() {
+	responses := c.srv.Responses()
+	for _, code := range servedCodes { // the usual codes from start; any other once sent
+		if _, ok := responses[code]; !ok {
+			responses[code] = 0
+		}
+	}
+	for code, n := range responses {
 		counter(descResponses, float64(n), strconv.Itoa(code))
 	}
 	counter(descRefused, float64(st.RefusedSource), "source")
