@@ -237,7 +237,7 @@ func (s *Server) admitCall(req *sip.Request, tx sip.ServerTransaction, log *slog
 		return false
 	}
 	if s.cfg.Auth != nil {
-		user, verdict := s.cfg.Auth.check(req, now)
+		user, verdict := s.cfg.Auth.check(req, ip, inPrefixes(s.cfg.Allow, ip), now)
 		switch verdict {
 		case authChallenge, authStale:
 			s.refusals.unauthorized.Add(1)
@@ -249,6 +249,11 @@ func (s *Server) admitCall(req *sip.Request, tx sip.ServerTransaction, log *slog
 		case authForbidden:
 			s.refusals.unauthorized.Add(1)
 			log.Warn("call refused", "status", 403, "reason", "wrong SIP credentials", "source", req.Source())
+			respond(tx, req, 403, "Forbidden", log)
+			return false
+		case authLockedOut:
+			s.refusals.lockedOut.Add(1)
+			log.Warn("call refused", "status", 403, "reason", "too many wrong SIP credentials: locked out for a while", "source", req.Source())
 			respond(tx, req, 403, "Forbidden", log)
 			return false
 		}

@@ -3,6 +3,7 @@ package sip_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -262,4 +263,56 @@ func TestMissingHeaders(t *testing.T) {
 	<-h.answered
 	call.Hangup(ctx)
 	<-h.ended
+}
+
+// Digest cannot be brute-forced: every use spends a nonce (a spent one is
+// answered stale whatever the password, so it tells nothing), a digest for
+// another target is refused, and a source with ten wrong answers is locked
+// out, right password or not.
+func TestDigestBruteForce(t *testing.T) {
+	addr, _, srv := startServerWith(t, 0, func(c *sip.Config) {
+		c.Auth = sip.NewDigestAuth("botline", map[string]string{"alice": "s3cret"})
+	})
+	challenge := func() *digest.Challenge {
+		for _, line := range strings.Split(rawResponse(t, addr, "INVITE", "", 2*time.Second), "\r\n") {
+			if v, ok := strings.CutPrefix(line, "WWW-Authenticate: "); ok {
+				c, err := digest.ParseChallenge(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+		}
+		t.Fatal("no challenge")
+		return nil
+	}
+	answer := func(chal *digest.Challenge, uri, password string) string {
+		cred, err := digest.Digest(chal, digest.Options{Method: "INVITE", URI: uri, Username: "alice", Password: password})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rawResponse(t, addr, "INVITE", "CSeq: 2 INVITE\r\nAuthorization: "+cred.String()+"\r\n", 2*time.Second)
+	}
+	target := "sip:svc@" + addr
+	if got := answer(challenge(), "sip:other@evil.example", "s3cret"); !strings.HasPrefix(got, "SIP/2.0 403") {
+		t.Fatalf("the right password for another target: %.40q, want 403", got)
+	}
+	chal := challenge()
+	if got := answer(chal, target, "guess-1"); !strings.HasPrefix(got, "SIP/2.0 403") {
+		t.Fatalf("a wrong password: %.40q, want 403", got)
+	}
+	for _, pw := range []string{"guess-2", "s3cret"} { // the same nonce again: no oracle
+		if got := answer(chal, target, pw); !strings.HasPrefix(got, "SIP/2.0 401") || !strings.Contains(got, "stale=true") {
+			t.Fatalf("a spent nonce with %q: %.60q, want 401 stale, whatever the password", pw, got)
+		}
+	}
+	for i := 3; i <= 10; i++ {
+		answer(challenge(), target, fmt.Sprintf("guess-%d", i))
+	}
+	if got := answer(challenge(), target, "s3cret"); !strings.HasPrefix(got, "SIP/2.0 403") {
+		t.Fatalf("the right password after ten wrong ones: %.40q, want 403 (locked out)", got)
+	}
+	if n := srv.Stats().RefusedLockedOut; n != 1 {
+		t.Fatalf("%d INVITEs refused as locked out, want 1", n)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -25,8 +26,12 @@ const nonceLife = 5 * time.Minute
 // DigestAuth authenticates new INVITEs with SIP digest authentication
 // (RFC 3261 section 22; SHA-256 of RFC 8760 on request).
 // Its nonces are signed and dated, so a challenge keeps no state; each
-// nonce authenticates one INVITE, and a replayed or expired one is
-// challenged again (stale=true) rather than let in.
+// nonce is spent by its first use, right or wrong, and a spent or expired
+// one is challenged again (stale=true) whatever the password (no oracle).
+// The digest's uri must name the Request-URI's user and host. Failures
+// are throttled: a source outside the allow list with lockoutFailures
+// wrong answers within lockoutWindow is refused for lockoutTime, and so is
+// a user with userLockoutFailures (from anywhere).
 type DigestAuth struct {
 	realm string
 	// algorithms are the challenges sent, most preferred first (default
@@ -35,14 +40,30 @@ type DigestAuth struct {
 	users      map[string]string // user -> password
 	key        [32]byte          // signs nonces
 
-	mu   sync.Mutex
-	used map[string]time.Time // nonces that let a call in, until they expire
+	mu       sync.Mutex
+	used     map[string]time.Time // spent nonces, until they expire
+	failures map[string]*failures // wrong answers, by "ip:<addr>" and "user:<name>"
+}
+
+// Throttling of wrong answers.
+const (
+	lockoutWindow       = time.Minute
+	lockoutTime         = 5 * time.Minute
+	lockoutFailures     = 10 // by one source outside the allow list, within the window
+	userLockoutFailures = 30 // for one user, from anywhere, within the window
+)
+
+// failures counts one key's wrong answers in the current window.
+type failures struct {
+	n           int
+	since       time.Time
+	lockedUntil time.Time
 }
 
 // NewDigestAuth returns an authenticator for realm and users (user ->
 // password).
 func NewDigestAuth(realm string, users map[string]string) *DigestAuth {
-	a := &DigestAuth{realm: realm, users: users, used: map[string]time.Time{}, algorithms: []string{"MD5"}}
+	a := &DigestAuth{realm: realm, users: users, used: map[string]time.Time{}, failures: map[string]*failures{}, algorithms: []string{"MD5"}}
 	if _, err := rand.Read(a.key[:]); err != nil {
 		panic(fmt.Sprintf("sip digest key: %v", err)) // crypto/rand never fails on Linux
 	}
@@ -88,12 +109,14 @@ type authVerdict int
 const (
 	authOK        authVerdict = iota
 	authChallenge             // no or unusable credentials: 401 with a fresh nonce
-	authStale                 // right password, spent nonce: 401 stale=true
-	authForbidden             // wrong user or password: 403
+	authStale                 // spent or expired nonce, whatever the password: 401 stale=true
+	authForbidden             // wrong user, password or uri: 403
+	authLockedOut             // too many wrong answers from the source or for the user: 403
 )
 
-// check authenticates req; it returns the user on authOK.
-func (a *DigestAuth) check(req *sip.Request, now time.Time) (string, authVerdict) {
+// check authenticates req from src (exempt: in the allow list, so not
+// locked out by source); it returns the user on authOK.
+func (a *DigestAuth) check(req *sip.Request, src netip.Addr, exempt bool, now time.Time) (string, authVerdict) {
 	h := req.GetHeader("Authorization")
 	if h == nil {
 		h = req.GetHeader("Proxy-Authorization")
@@ -116,8 +139,18 @@ func (a *DigestAuth) check(req *sip.Request, now time.Time) (string, authVerdict
 	if !ok {
 		return "", authChallenge
 	}
+	srcKey, userKey := "ip:"+src.String(), "user:"+cred.Username
+	if (!exempt && a.locked(srcKey, now)) || a.locked(userKey, now) {
+		return "", authLockedOut
+	}
+	// Any use spends the nonce: one guess per challenge, and a spent or
+	// expired nonce gets the same answer whatever the password.
+	if now.Sub(issued) > nonceLife || !a.spend(cred.Nonce, issued.Add(nonceLife), now) {
+		return "", authStale
+	}
 	pass, known := a.users[cred.Username]
-	if !known {
+	if !known || !sameTarget(cred.URI, req.Recipient) {
+		a.fail(srcKey, userKey, exempt, now)
 		return "", authForbidden
 	}
 	chal := &digest.Challenge{Realm: a.realm, Nonce: cred.Nonce, Algorithm: cred.Algorithm}
@@ -127,12 +160,60 @@ func (a *DigestAuth) check(req *sip.Request, now time.Time) (string, authVerdict
 	want, err := digest.Digest(chal, digest.Options{Method: req.Method.String(), URI: cred.URI,
 		Username: cred.Username, Password: pass, Cnonce: cred.Cnonce, Count: cred.Nc})
 	if err != nil || subtle.ConstantTimeCompare([]byte(want.Response), []byte(strings.ToLower(cred.Response))) != 1 {
+		a.fail(srcKey, userKey, exempt, now)
 		return "", authForbidden
 	}
-	if now.Sub(issued) > nonceLife || !a.spend(cred.Nonce, issued.Add(nonceLife), now) {
-		return "", authStale
-	}
 	return cred.Username, authOK
+}
+
+// sameTarget reports whether a digest's uri names the request's target:
+// its user and host (a credential computed for another target is not one
+// for this request).
+func sameTarget(uri string, target sip.Uri) bool {
+	var u sip.Uri
+	if sip.ParseUri(uri, &u) != nil {
+		return false
+	}
+	return u.User == target.User && strings.EqualFold(u.Host, target.Host)
+}
+
+// locked reports whether key is locked out now.
+func (a *DigestAuth) locked(key string, now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f := a.failures[key]
+	return f != nil && now.Before(f.lockedUntil)
+}
+
+// fail counts a wrong answer for the source (unless exempt) and the user,
+// locking out a key past its bound.
+func (a *DigestAuth) fail(srcKey, userKey string, exempt bool, now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.failures) >= 4096 {
+		for k, f := range a.failures {
+			if now.Sub(f.since) > lockoutWindow && now.After(f.lockedUntil) {
+				delete(a.failures, k)
+			}
+		}
+	}
+	count := func(key string, bound int) {
+		f := a.failures[key]
+		if f == nil || now.Sub(f.since) > lockoutWindow {
+			f = &failures{since: now, lockedUntil: time.Time{}}
+			if old := a.failures[key]; old != nil {
+				f.lockedUntil = old.lockedUntil
+			}
+			a.failures[key] = f
+		}
+		if f.n++; f.n >= bound {
+			f.lockedUntil = now.Add(lockoutTime)
+		}
+	}
+	if !exempt {
+		count(srcKey, lockoutFailures)
+	}
+	count(userKey, userLockoutFailures)
 }
 
 // spend marks a nonce used; it reports false if it already was.

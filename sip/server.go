@@ -149,7 +149,7 @@ type Server struct {
 
 // refusals counts the requests turned away, by why.
 type refusals struct {
-	source, unauthorized, rateLimited, overCapacity, draining atomic.Uint64
+	source, unauthorized, rateLimited, overCapacity, draining, lockedOut atomic.Uint64
 }
 
 // Totals sums the media of every ended call.
@@ -176,6 +176,9 @@ type Totals struct {
 	RefusedRateLimited  uint64 `json:"sipRefusedRateLimited"`
 	RefusedOverCapacity uint64 `json:"sipRefusedOverCapacity"`
 	RefusedDraining     uint64 `json:"sipRefusedDraining"` // new INVITEs while draining
+	// RefusedLockedOut counts INVITEs refused because their source or user
+	// gave too many wrong digest answers (DigestAuth).
+	RefusedLockedOut uint64 `json:"sipRefusedLockedOut"`
 
 	// TCP and TLS connections turned away: from a source not in
 	// Config.Allow, past the connection bounds, TLS handshakes that failed
@@ -226,6 +229,7 @@ func (s *Server) Stats() Totals {
 	t.RefusedRateLimited = s.refusals.rateLimited.Load()
 	t.RefusedOverCapacity = s.refusals.overCapacity.Load()
 	t.RefusedDraining = s.refusals.draining.Load()
+	t.RefusedLockedOut = s.refusals.lockedOut.Load()
 	t.ConnRefusedSource = s.conns.refused.Load()
 	t.ConnRefusedLimit = s.conns.overLimit.Load()
 	t.ConnHandshakeFailed = s.conns.handshake.Load()

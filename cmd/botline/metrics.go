@@ -98,6 +98,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRefused, float64(st.RefusedRateLimited), "rate_limited")
 	counter(descRefused, float64(st.RefusedOverCapacity), "over_capacity")
 	counter(descRefused, float64(st.RefusedDraining), "draining")
+	counter(descRefused, float64(st.RefusedLockedOut), "locked_out")
 	counter(descRefused, float64(st.ConnRefusedSource), "connection_source")
 	counter(descRefused, float64(st.ConnRefusedLimit), "connection_limit")
 	counter(descRefused, float64(st.ConnHandshakeFailed), "tls_handshake")
