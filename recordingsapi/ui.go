@@ -78,7 +78,12 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 		return
 	}
+	if auth.Throttled(r) {
+		auth.TooMany(w)
+		return
+	}
 	if subtle.ConstantTimeCompare([]byte(r.PostFormValue("token")), []byte(u.Token)) != 1 {
+		auth.Failed(r)
 		if u.Logger != nil {
 			u.Logger.Warn("recordings page: wrong token", "remote", r.RemoteAddr)
 		}

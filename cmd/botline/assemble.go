@@ -146,12 +146,16 @@ func (o *options) recordingConfig(dir string, cfg *channel.Config) error {
 // and whether the HTTP listener serves TLS; an external bot's Connector
 // API is never served unauthenticated off loopback.
 func (o *options) botAuthority(dir string) (*botauth.Authority, bool, error) {
-	ba, err := o.auth.authority(o.publicURL, dir)
+	exposed := !loopback(o.httpListen)
+	ba, err := o.auth.authority(o.publicURL, dir, exposed)
 	if err != nil {
 		return nil, false, err
 	}
-	if ba == nil && o.botEndpoint != "" && !loopback(o.httpListen) {
+	if ba == nil && o.botEndpoint != "" && exposed {
 		return nil, false, fmt.Errorf("--bot-app-id is required when --http-listen (%s) is not a loopback address and the bot is external: anyone who learns a conversation id could act on its call", o.httpListen)
+	}
+	if exposed && o.apiToken != "" && len(o.apiToken) < minSecret {
+		return nil, false, fmt.Errorf("--api-token has %d characters: at least %d when --http-listen (%s) is not a loopback address (openssl rand -hex 16 makes one)", len(o.apiToken), minSecret, o.httpListen)
 	}
 	useTLS, err := o.auth.tls()
 	return ba, useTLS, err

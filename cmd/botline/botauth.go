@@ -36,8 +36,13 @@ func (o *authOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.tlsKey, "http-tls-key", "", "private key (PEM) of --http-tls-cert")
 }
 
+// minSecret is the shortest secret botline takes when its HTTP listener is
+// reachable from other machines: a short one is guessed.
+const minSecret = 16
+
 // authority returns the token authority, or nil without --bot-app-id.
-func (o *authOptions) authority(issuer, dir string) (*botauth.Authority, error) {
+// exposed: --http-listen is not loopback, so every password must be long.
+func (o *authOptions) authority(issuer, dir string, exposed bool) (*botauth.Authority, error) {
 	if o.appID == "" {
 		if o.appPassword != "" || o.credentials != "" {
 			return nil, errors.New("--bot-app-password and --bot-credentials need --bot-app-id")
@@ -56,6 +61,13 @@ func (o *authOptions) authority(issuer, dir string) (*botauth.Authority, error) 
 	}
 	if len(creds[o.appID]) == 0 {
 		return nil, fmt.Errorf("--bot-app-id %s has no password: give --bot-app-password or a line in --bot-credentials", o.appID)
+	}
+	for app, pws := range creds {
+		for _, pw := range pws {
+			if exposed && len(pw) < minSecret {
+				return nil, fmt.Errorf("a password of bot app %s has %d characters: at least %d when --http-listen is not a loopback address (openssl rand -hex 16 makes one)", app, len(pw), minSecret)
+			}
+		}
 	}
 	keyPath := o.signingKey
 	if keyPath == "" {

@@ -269,3 +269,19 @@ func TestTLSRefusesWeakSuitesAndPlainSDES(t *testing.T) {
 	}
 	startGateway(t, "--srtp", "required", "--srtp-allow-plain-signalling", "--stt", "none", "--tts", "none")
 }
+
+// TestRefusesWeakSecrets: off loopback, a short --api-token or bot
+// password refuses to start, saying so in one line.
+func TestRefusesWeakSecrets(t *testing.T) {
+	for _, args := range [][]string{
+		{"--api-token", "x"},
+		{"--api-token", strings.Repeat("t", 16), "--bot-app-id", "app", "--bot-app-password", "p"},
+	} {
+		out, err := exec.Command(binary, append(args, "--http-listen", fmt.Sprintf("0.0.0.0:%d", freePort(t)),
+			"--sip-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--recordings-dir", t.TempDir(), "--tts", "none", "--stt", "none")...).CombinedOutput()
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if err == nil || len(lines) != 1 || !strings.Contains(lines[0], "characters: at least 16 when --http-listen") {
+			t.Fatalf("%v on 0.0.0.0: %v\n%s", args, err, out)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/botline/botline/channel"
+	"github.com/botline/botline/internal/auth"
 	"github.com/botline/botline/internal/metric"
 	"github.com/botline/botline/recorder"
 	"github.com/botline/botline/recorder/s3store"
@@ -52,6 +53,7 @@ var (
 	descDelivery        = desc("bot_delivery_seconds", "Time to deliver one activity to the bot (failed deliveries included).")
 	descDeliveryFailed  = desc("bot_delivery_failures_total", "Deliveries to the bot that failed after the transport's retries.")
 	descTTS             = desc("tts_seconds", "Synthesis of one prompt.")
+	descAuthFailures    = desc("http_auth_failures_total", "Wrong secrets given to the HTTP side (API token, page login, the bot's app password); ten from one address within a minute lock it out for five.")
 	descSTT             = desc("stt_seconds", "Recognition of one utterance.")
 )
 
@@ -63,7 +65,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descCallsActive, descCallsTotal, descResponses, descRefused, descSetup, descRTP,
 		descJitterMax, descConversations, descRecordings, descRecordingsDone, descRecordedSeconds, descRecordedBytes, descWebhookQueue, descWebhookPosts,
 		descDiskQueue, descDiskWaits, descUploadQueue, descUploads, descUploadedBytes, descDelivery,
-		descDeliveryFailed, descTTS, descSTT} {
+		descDeliveryFailed, descTTS, descSTT, descAuthFailures} {
 		ch <- d
 	}
 }
@@ -138,6 +140,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descUploadedBytes, float64(up.Bytes))
 	histogram(descDelivery, m.Delivery)
 	counter(descDeliveryFailed, float64(m.DeliveryFailures))
+	counter(descAuthFailures, float64(auth.Failures()))
 	histogram(descTTS, m.TTS)
 	histogram(descSTT, m.STT)
 }

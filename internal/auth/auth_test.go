@@ -93,3 +93,38 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 		t.Fatalf("no token set (loopback only): %d, want 204", c)
 	}
 }
+
+// Ten wrong secrets from one address lock it out for a while, right
+// secret or not (429); another address, and loopback, are not held up.
+func TestWrongSecretsAreThrottled(t *testing.T) {
+	h := guarded("the-right-token-123")
+	from := func(ip, authorization string) int {
+		r := request("GET", "", authorization, "")
+		r.RemoteAddr = ip + ":40000"
+		return status(h, r)
+	}
+	before := Failures()
+	for i := range 10 {
+		if c := from("192.0.2.77", "Bearer guess"); c != 401 {
+			t.Fatalf("wrong token %d: %d, want 401", i, c)
+		}
+	}
+	if c := from("192.0.2.77", "Bearer the-right-token-123"); c != 429 {
+		t.Fatalf("the right token after ten wrong ones: %d, want 429", c)
+	}
+	if c := from("192.0.2.78", "Bearer the-right-token-123"); c != 204 {
+		t.Fatalf("another address: %d, want 204", c)
+	}
+	for range 12 {
+		from("127.0.0.1", "Bearer guess")
+	}
+	if c := from("127.0.0.1", "Bearer the-right-token-123"); c != 204 {
+		t.Fatalf("loopback after wrong tokens: %d, want 204 (not throttled)", c)
+	}
+	if n := Failures() - before; n != 22 {
+		t.Fatalf("%d wrong secrets counted, want 22", n)
+	}
+	if c := from("192.0.2.79", ""); c != 401 || Failures()-before != 22 {
+		t.Fatal("a request without a secret counted as a wrong one")
+	}
+}

@@ -17,7 +17,14 @@ import (
 // this host): another site's form or script gets 403.
 func RequireBearer(token string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if token != "" && Throttled(r) {
+			TooMany(w)
+			return
+		}
 		if !Allowed(token, r) {
+			if bearer(r) || hasCookie(r) {
+				Failed(r) // a wrong secret, not a missing one
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="botline"`)
 			httpjson.Error(w, http.StatusUnauthorized, "Unauthorized", "a valid bearer token is required")
 			return
@@ -28,6 +35,11 @@ func RequireBearer(token string, h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+func hasCookie(r *http.Request) bool {
+	_, err := r.Cookie(SessionCookie)
+	return err == nil
 }
 
 // bearer reports whether r carries an Authorization bearer token (which a

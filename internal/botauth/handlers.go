@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/botline/botline/internal/auth"
 	"github.com/botline/botline/internal/httpjson"
 )
 
@@ -93,7 +94,12 @@ func (a *Authority) serveToken(w http.ResponseWriter, r *http.Request) {
 	if u, p, ok := r.BasicAuth(); ok {
 		id, secret = u, p
 	}
+	if auth.Throttled(r) {
+		auth.TooMany(w)
+		return
+	}
 	if !a.checkSecret(id, secret) {
+		auth.Failed(r)
 		oauthError(w, http.StatusUnauthorized, "invalid_client", "unknown client or wrong secret")
 		return
 	}
