@@ -49,8 +49,10 @@ func (s *Server) admit(h sipgo.RequestHandler) sipgo.RequestHandler {
 		if ip := sourceIP(req); !s.allowed(ip) {
 			s.refusals.source.Add(1)
 			s.noisy.Debug("SIP request from a source not allowed", "method", req.Method.String(), "source", req.Source())
-			if !s.cfg.AllowSilent && req.Method != sip.ACK && tx != nil {
-				respond(tx, req, 403, "Forbidden", s.log)
+			if !s.cfg.AllowSilent && req.Method != sip.ACK && tx != nil && s.mayRefuse(ip, time.Now()) {
+				s.refuse(tx, sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
+			} else if tx != nil {
+				tx.Terminate()
 			}
 			return
 		}
@@ -170,9 +172,14 @@ func newInviteLimiter(rate float64) *inviteLimiter {
 }
 
 // take reports whether ip may start a call now, and takes a token if so.
+// An IPv6 source is its /64 (a host holds one whole).
 func (l *inviteLimiter) take(ip netip.Addr, now time.Time) bool {
 	if l == nil {
 		return true
+	}
+	if ip.Is6() && !ip.Is4In6() {
+		p, _ := ip.Prefix(64)
+		ip = p.Addr()
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -242,19 +249,17 @@ func (s *Server) admitCall(req *sip.Request, tx sip.ServerTransaction, log *slog
 		case authChallenge, authStale:
 			s.refusals.unauthorized.Add(1)
 			log.Debug("INVITE challenged", "source", req.Source(), "stale", verdict == authStale)
-			if err := tx.Respond(s.cfg.Auth.challenge(req, verdict == authStale, now)); err != nil {
-				log.Debug("sip respond failed", "err", err)
-			}
+			s.refuse(tx, s.cfg.Auth.challenge(req, verdict == authStale, now))
 			return false
 		case authForbidden:
 			s.refusals.unauthorized.Add(1)
 			log.Warn("call refused", "status", 403, "reason", "wrong SIP credentials", "source", req.Source())
-			respond(tx, req, 403, "Forbidden", log)
+			s.refuse(tx, sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
 			return false
 		case authLockedOut:
 			s.refusals.lockedOut.Add(1)
 			log.Warn("call refused", "status", 403, "reason", "too many wrong SIP credentials: locked out for a while", "source", req.Source())
-			respond(tx, req, 403, "Forbidden", log)
+			s.refuse(tx, sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
 			return false
 		}
 		log.Debug("caller authenticated", "user", user)
@@ -291,4 +296,27 @@ func (s *Server) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 		return nil, nil
 	}
 	return data, nil
+}
+
+// refuse answers a request that will not be served, then drops its
+// transaction at once: a refused INVITE holds no state and gets no
+// retransmissions (over UDP a server transaction repeats a final answer
+// until an ACK, eleven times for a spoofed source that never sends one:
+// an amplifier). The answer goes back on the connection the request came
+// on.
+func (s *Server) refuse(tx sip.ServerTransaction, res *sip.Response) {
+	if err := tx.Respond(res); err != nil {
+		s.noisy.Debug("sip respond failed", "status", res.StatusCode, "err", err)
+	}
+	tx.Terminate()
+}
+
+// Refusals to sources outside the allow list are bounded: 5 a second per
+// source (an IPv6 /64) and refuseGlobalRate in all; past that a request is
+// dropped unanswered (still counted).
+const refuseGlobalRate = 200
+
+// mayRefuse reports whether a refusal to ip may be sent now.
+func (s *Server) mayRefuse(ip netip.Addr, now time.Time) bool {
+	return s.refuseLimiter.take(ip, now) && s.refuseGlobal.take(netip.Addr{}, now)
 }

@@ -316,3 +316,38 @@ func TestDigestBruteForce(t *testing.T) {
 		t.Fatalf("%d INVITEs refused as locked out, want 1", n)
 	}
 }
+
+// A refused INVITE is answered once and holds no transaction: a spoofed
+// source that never ACKs gets one 401 or 403, not a train of
+// retransmissions (UDP amplification).
+func TestRefusalsAreAnsweredOnce(t *testing.T) {
+	authAddr, _ := startServer(t, 0, func(c *sip.Config) {
+		c.Auth = sip.NewDigestAuth("botline", map[string]string{"alice": "s3cret"})
+	})
+	refusedAddr, _ := startServer(t, 0, func(c *sip.Config) { c.Allow = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")} })
+	for name, addr := range map[string]string{"401": authAddr, "403": refusedAddr} {
+		c, err := net.Dial("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		local := c.LocalAddr().String()
+		fmt.Fprintf(c, "INVITE sip:svc@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKonce%s\r\nFrom: <sip:t@%s>;tag=1\r\nTo: <sip:svc@%s>\r\nCall-ID: once-%s\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+			addr, local, name, local, addr, name)
+		answers := 0
+		buf := make([]byte, 4096)
+		c.SetReadDeadline(time.Now().Add(2500 * time.Millisecond)) // a transaction would have repeated it at 0.5 and 1.5 s
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				break
+			}
+			if strings.HasPrefix(string(buf[:n]), "SIP/2.0 "+name) {
+				answers++
+			}
+		}
+		if answers != 1 {
+			t.Errorf("%s: %d answers to one INVITE never ACKed, want 1", name, answers)
+		}
+	}
+}

@@ -137,10 +137,13 @@ type Server struct {
 	totals   totals
 	refusals refusals
 	limiter  *inviteLimiter
-	active   atomic.Int64 // calls being set up or up (MaxCalls)
-	draining atomic.Bool
-	ending   atomic.Int64  // answered calls whose end (the handler's CallEnded) has not finished
-	idle     chan struct{} // a call went and none is left (WaitIdle)
+	// refuseLimiter and refuseGlobal bound the 403s sent to sources outside
+	// the allow list, per source and in all (mayRefuse).
+	refuseLimiter, refuseGlobal *inviteLimiter
+	active                      atomic.Int64 // calls being set up or up (MaxCalls)
+	draining                    atomic.Bool
+	ending                      atomic.Int64  // answered calls whose end (the handler's CallEnded) has not finished
+	idle                        chan struct{} // a call went and none is left (WaitIdle)
 
 	responses [700]atomic.Uint64 // sent, by status code
 	setup     *metric.Histogram
@@ -269,8 +272,8 @@ func NewServer(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, noisy: noisy, calls: map[string]*Call{}, legs: map[string]*Call{}, media: cfg.Media,
 		idle:    make(chan struct{}, 1),
-		limiter: newInviteLimiter(cfg.InviteRate),
-		setup:   metric.NewHistogram(SetupBounds...),
+		limiter: newInviteLimiter(cfg.InviteRate), refuseLimiter: newInviteLimiter(5), refuseGlobal: newInviteLimiter(refuseGlobalRate),
+		setup: metric.NewHistogram(SetupBounds...),
 	}
 	tcp := &sip.TransportTCP{ReadTimeout: cfg.TCPIdleTimeout, WriteTimeout: 10 * time.Second}
 	tlsTransport := &sip.TransportTLS{TransportTCP: &sip.TransportTCP{ReadTimeout: cfg.TCPIdleTimeout, WriteTimeout: 10 * time.Second}}
