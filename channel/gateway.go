@@ -342,9 +342,13 @@ func recordingFailed(conv *conversation, err error) {
 // {"code":"RecordingFailed","message":"Recording failed: <reason>"}.
 const EventRecordingFailed = "recording.failed"
 
-// CallEnded stops the call's recording and ends the conversation.
+// CallEnded recognizes what the caller was saying as the call ended, stops
+// the call's recording and ends the conversation.
 func (g *Gateway) CallEnded(c *sip.Call, reason sip.EndReason) {
 	if conv := g.calls.byDialog(c); conv != nil {
+		if !conv.ended.Load() {
+			conv.voice.finish(lastWordsWait) // the media has stopped: the detector is free
+		}
 		end := recorder.SessionEndCallEnded
 		if reason == sip.EndTransferred {
 			end = recorder.SessionEndCallTransferred

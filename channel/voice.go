@@ -35,6 +35,7 @@ type voiceEvent struct {
 	pcm   []int16
 	arm   uint64        // evSilence: the arming it belongs to
 	mark  recorder.Mark // evSpeechStart: where the utterance starts in the recording
+	done  chan struct{} // evUtterance, when someone waits: closed once it is recognized or dropped
 }
 
 // heardUtterance is an utterance waiting for the recognizer, and where it
@@ -42,6 +43,7 @@ type voiceEvent struct {
 type heardUtterance struct {
 	pcm  []int16
 	mark recorder.Mark
+	done chan struct{} // closed once recognized; nil: nobody waits
 }
 
 // prompt is a bot message waiting to be spoken.
@@ -112,6 +114,32 @@ const maxHeard = 4
 
 // close ends the voice's goroutines; queued prompts are dropped.
 func (v *voice) close() { v.stop() }
+
+// lastWordsWait bounds how long a call's end waits for the recognition of
+// what the caller was saying as it hung up.
+const lastWordsWait = 5 * time.Second
+
+// finish recognizes what the caller was in the middle of saying when the
+// call ended, within wait: its text reaches the bot and the transcript
+// before the conversation ends. Call it once the call's media has stopped
+// (the detector is the sink's until then).
+func (v *voice) finish(wait time.Duration) {
+	pcm := v.det.Flush()
+	if pcm == nil {
+		return
+	}
+	if v.g.cfg.STT == nil {
+		speech.Release(pcm)
+		return
+	}
+	done := make(chan struct{})
+	v.push(voiceEvent{kind: evUtterance, pcm: pcm, done: done})
+	select {
+	case <-done:
+	case <-time.After(wait):
+		v.log.Warn("the caller's last words were not recognized in time", "wait", wait.String())
+	}
+}
 
 // sink is a call's AudioSink: the recorder, the voice's detector, and
 // the live listeners.
@@ -318,18 +346,22 @@ func (v *voice) run() {
 			if v.endUtterance() {
 				speech.Release(ev.pcm)
 				v.log.Info("speech ignored during prompt")
+				closeIf(ev.done)
 				continue
 			}
 			if v.g.cfg.STT != nil {
 				m := v.mark
 				m.Expect() // the transcript waits for it
 				select {
-				case v.heard <- heardUtterance{ev.pcm, m}:
+				case v.heard <- heardUtterance{ev.pcm, m, ev.done}:
 				default:
 					speech.Release(ev.pcm)
 					m.Abandon()
+					closeIf(ev.done)
 					v.log.Warn("utterance dropped: recognition is behind", "waiting", maxHeard)
 				}
+			} else {
+				closeIf(ev.done)
 			}
 		case evSilence:
 			v.mu.Lock()
@@ -341,6 +373,13 @@ func (v *voice) run() {
 				v.conv.send(&activity.Activity{Type: activity.TypeEvent, Name: activity.EventSilence, Value: val})
 			}
 		}
+	}
+}
+
+// closeIf closes done when there is one (an utterance someone waits for).
+func closeIf(done chan struct{}) {
+	if done != nil {
+		close(done)
 	}
 }
 
@@ -364,12 +403,14 @@ func (v *voice) recognizer() {
 				case u := <-v.heard:
 					speech.Release(u.pcm)
 					u.mark.Abandon()
+					closeIf(u.done)
 				default:
 					return
 				}
 			}
 		case u := <-v.heard:
 			v.recognize(u)
+			closeIf(u.done)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/botline/botline/activity"
+	"github.com/botline/botline/internal/audio"
+	"github.com/botline/botline/sip"
 )
 
 // isKey reports whether a is the key-press message for digit.
@@ -159,5 +161,32 @@ func TestRecognitionOnePerCall(t *testing.T) {
 	defer stt.mu.Unlock()
 	if stt.most != 1 {
 		t.Errorf("%d recognitions of one call ran at once, want 1", stt.most)
+	}
+}
+
+// fixedSTT recognizes every utterance as text.
+type fixedSTT struct{ text string }
+
+func (s fixedSTT) Recognize(context.Context, []int16) (string, error) { return s.text, nil }
+
+// A caller who hangs up in the middle of a sentence still reaches the bot:
+// the utterance is recognized as the call ends, before endOfConversation.
+func TestLastWordsAtHangUp(t *testing.T) {
+	c := newCall(t, Config{STT: fixedSTT{"please call me back"}})
+	s := sink{rec: c.conv.rec, v: c.conv.voice, listen: &c.conv.listen}
+	quiet, loud := make([]int16, 160), audio.Sine(300, 5000, 8000, 160)
+	for range 20 {
+		s.WriteAudio(quiet, quiet)
+	}
+	for range 60 { // 1.2 s of speech, no pause: the caller hangs up mid-sentence
+		s.WriteAudio(loud, quiet)
+	}
+	c.g.CallEnded(c.sip, sip.EndRemoteHangup)
+	a := c.bot.next(t)
+	if a.Type != activity.TypeMessage || a.Text != "please call me back" {
+		t.Fatalf("after the hang-up the bot got %s %q, want the last words", a.Type, a.Text)
+	}
+	if a := c.bot.next(t); a.Type != activity.TypeEndOfConversation {
+		t.Fatalf("then %s, want endOfConversation", a.Type)
 	}
 }

@@ -197,3 +197,48 @@ func BenchmarkSpeak(b *testing.B) {
 		}
 	}
 }
+
+// Flush hands over the utterance a call ended in the middle of; nothing
+// when no speech is in progress, or only a click was.
+func TestDetectorFlush(t *testing.T) {
+	d := NewDetector(VADConfig{KeepAudio: true})
+	quiet := make([]int16, frameSamples)
+	loud := audio.Sine(300, 5000, 8000, frameSamples)
+	if d.Flush() != nil {
+		t.Fatal("Flush with nothing heard handed over audio")
+	}
+	for range 20 {
+		d.Frame(quiet)
+	}
+	for range 2 { // a click: active, but too short to be speech
+		d.Frame(loud)
+	}
+	for range 3 {
+		d.Frame(loud)
+	}
+	d2 := NewDetector(VADConfig{KeepAudio: true})
+	for range 20 {
+		d2.Frame(quiet)
+	}
+	for range 50 { // 1 s of speech, and the call ends
+		d2.Frame(loud)
+	}
+	u := d2.Flush()
+	if sec := float64(len(u)) / 8000; sec < 0.9 || sec > 1.3 {
+		t.Fatalf("flushed %.2f s, want the second of speech and its preroll", sec)
+	}
+	Release(u)
+	if d2.Active() || d2.Flush() != nil {
+		t.Fatal("a flushed detector still holds an utterance")
+	}
+	short := NewDetector(VADConfig{KeepAudio: true})
+	for range 20 {
+		short.Frame(quiet)
+	}
+	for range 4 {
+		short.Frame(loud)
+	}
+	if u := short.Flush(); u != nil {
+		t.Fatalf("flushed %d samples of what was too short to be speech", len(u))
+	}
+}

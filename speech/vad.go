@@ -137,6 +137,24 @@ func (d *Detector) Frame(f []int16) VADEvent {
 	return VADNone
 }
 
+// Flush ends the utterance in progress as if its speech had stopped (the
+// call ended mid-word) and hands over its audio as Utterance does; nil
+// when none is in progress, or what started was too short to be speech,
+// or without KeepAudio.
+func (d *Detector) Flush() []int16 {
+	if !d.active {
+		return nil
+	}
+	d.active, d.run = false, 0
+	d.prePos, d.preFull = 0, false
+	if d.speechF < d.minF || d.buf == nil {
+		Release(d.buf)
+		d.buf = nil
+		return nil
+	}
+	return d.Utterance()
+}
+
 // Active reports whether an utterance is in progress.
 func (d *Detector) Active() bool { return d.active }
 
