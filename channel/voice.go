@@ -313,6 +313,9 @@ func (v *voice) input(speechInput bool) (ignored bool) {
 	v.playEnd = v.g.cfg.Clock.Now()
 	v.mu.Unlock()
 	dropped += v.conv.call.StopPlayback()
+	if m := v.conv.rec.Position(); m.Valid() { // the transcript says what was heard of it
+		m.InterruptBot()
+	}
 	v.log.Info("barge-in", "by", map[bool]string{true: "speech", false: "dtmf"}[speechInput], "promptsDropped", dropped)
 	return false
 }

@@ -562,3 +562,40 @@ func TestBusyRecorderDoesNotHoldTheMediaClock(t *testing.T) {
 		}
 	}
 }
+
+// A bot line barged in on ends in the transcript where playback stopped,
+// marked interrupted; a line queued after it was never heard and is not
+// there; the caller's lines stay.
+func TestTranscriptOfABargeIn(t *testing.T) {
+	dir := t.TempDir()
+	r := New(Config{Dir: dir, Transcript: true})
+	info, err := r.Do(Start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := r.Position()
+	start.Add(SideBot, "your balance is one hundred dollars and", 10645*time.Millisecond, false)
+	next := start
+	next.Offset += 10645 * time.Millisecond
+	next.Add(SideBot, "anything else?", 2*time.Second, false)
+	frame := make([]int16, 160)
+	for range 42 { // 840 ms played
+		r.WriteAudio(frame, frame)
+	}
+	at := r.Position()
+	at.Add(SideCaller, "agent", time.Second, false)
+	at.InterruptBot()
+	r.Close(SessionEndCallEnded)
+	var tr Transcript
+	b, err := os.ReadFile(filepath.Join(dir, info.RecordingID+TranscriptExt))
+	if err != nil || json.Unmarshal(b, &tr) != nil {
+		t.Fatalf("transcript: %v %s", err, b)
+	}
+	if len(tr.Utterances) != 2 {
+		t.Fatalf("%d lines, want the interrupted prompt and the caller's: %s", len(tr.Utterances), b)
+	}
+	bot, caller := tr.Utterances[0], tr.Utterances[1]
+	if bot.Side != SideBot || bot.DurationMs != 840 || !bot.Interrupted || caller.Side != SideCaller || caller.Interrupted || caller.OffsetMs != 840 {
+		t.Fatalf("lines %+v, want the prompt cut at 840 ms and interrupted, then the caller at 840 ms", tr.Utterances)
+	}
+}

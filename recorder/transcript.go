@@ -36,6 +36,9 @@ type Utterance struct {
 	// end to end, with what a pause skipped left out.
 	OffsetMs   float64 `json:"offsetMs"`
 	DurationMs float64 `json:"durationMs"`
+	// Interrupted: the caller barged in; DurationMs is what was heard,
+	// up to where playback stopped.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // transcript collects a session's utterances; recognition finishes after
@@ -98,6 +101,31 @@ func (m Mark) Add(side, text string, d time.Duration, expected bool) {
 	if expected {
 		m.s.tr.pending.Done()
 	}
+}
+
+// InterruptBot cuts the bot's lines at m, where the caller barged in and
+// playback stopped: a line playing then ends there and is marked
+// interrupted; a line queued after it was never heard and goes.
+func (m Mark) InterruptBot() {
+	if m.s == nil {
+		return
+	}
+	at := ms(m.Offset)
+	tr := &m.s.tr
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	kept := tr.utts[:0]
+	for _, u := range tr.utts {
+		switch {
+		case u.Side != SideBot || u.OffsetMs+u.DurationMs <= at:
+		case u.OffsetMs >= at:
+			continue // queued, never played
+		default:
+			u.DurationMs, u.Interrupted = at-u.OffsetMs, true
+		}
+		kept = append(kept, u)
+	}
+	tr.utts = kept
 }
 
 // transcriptWait bounds how long a finishing session waits for utterances
