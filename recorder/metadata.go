@@ -105,19 +105,27 @@ func ReadJSON(path string, v any) error {
 // writeFileAtomic writes b to path as WriteJSON does.
 func writeFileAtomic(path string, b []byte) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	f, err := createTemp(tmp)
 	if err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	_, err = f.Write(b)
 	err = errors.Join(err, f.Sync(), f.Close())
 	if err != nil {
+		os.Remove(tmp) // nothing half-written is left behind
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("rename %s: %w", filepath.Base(path), err)
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// createTemp creates the temporary file of an atomic write (a variable, so
+// a test can fill the disk).
+var createTemp = func(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
 }
 
 // syncDir makes a rename or a new file in dir durable.

@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -597,5 +598,60 @@ func TestTranscriptOfABargeIn(t *testing.T) {
 	bot, caller := tr.Utterances[0], tr.Utterances[1]
 	if bot.Side != SideBot || bot.DurationMs != 840 || !bot.Interrupted || caller.Side != SideCaller || caller.Interrupted || caller.OffsetMs != 840 {
 		t.Fatalf("lines %+v, want the prompt cut at 840 ms and interrupted, then the caller at 840 ms", tr.Utterances)
+	}
+}
+
+// A disk full at hang-up: the final metadata and manifest cannot be
+// written. Nothing half-written is left, no file-ready event goes out
+// (OnFinish waits), and once the disk takes writes again the recording is
+// finalized by itself, verifies, and is announced.
+func TestFullDiskAtHangUp(t *testing.T) {
+	var full atomic.Bool
+	defer func(c func(string) (*os.File, error), d time.Duration) { createTemp, finalRetryFirst = c, d }(createTemp, finalRetryFirst)
+	finalRetryFirst = 50 * time.Millisecond
+	orig := createTemp
+	createTemp = func(path string) (*os.File, error) {
+		if full.Load() {
+			return nil, syscall.ENOSPC
+		}
+		return orig(path)
+	}
+	_, key, _ := ed25519.GenerateKey(nil)
+	dir := t.TempDir()
+	finished := make(chan []Metadata, 2)
+	r := New(Config{Dir: dir, CallID: "call", EvidenceKey: key,
+		OnFinish: func(mds []Metadata, _ SessionEnd) { finished <- mds }})
+	info, err := r.Do(Start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 60 {
+		r.WriteAudio(frame(1000), frame(0))
+	}
+	full.Store(true)
+	if _, had, err := r.Close(SessionEndCallEnded); !had || err == nil {
+		t.Fatalf("Close on a full disk: had %v, err %v; want the failure reported", had, err)
+	}
+	select {
+	case <-finished:
+		t.Fatal("the recording was announced before its files were final")
+	case <-time.After(300 * time.Millisecond): // several retries, all refused
+	}
+	if tmps, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); len(tmps) != 0 {
+		t.Fatalf("half-written files left: %v", tmps)
+	}
+	full.Store(false)
+	var mds []Metadata
+	select {
+	case mds = <-finished:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the recording was never finalized once the disk had room")
+	}
+	md := readMetadataFile(t, info.MetadataPath)
+	if len(mds) != 1 || md.Sha256 == "" || md.EndReason == "" || mds[0].Sha256 != md.Sha256 {
+		t.Fatalf("final metadata %+v, announced %+v", md, mds)
+	}
+	if _, err := os.Stat(filepath.Join(dir, info.RecordingID+ManifestExt)); err != nil {
+		t.Fatalf("no manifest after the retry: %v", err)
 	}
 }

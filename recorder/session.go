@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/botline/botline/internal/audio"
+	"github.com/botline/botline/internal/retry"
 )
 
 // session is one recording: one WAV file and its metadata.
@@ -223,16 +224,41 @@ func (r *Recorder) closeLocked(now time.Time, end SessionEnd) *closing {
 // finalize hashes the closed file, writes its final metadata, hands it to
 // the store, waits for rolled-over chunks and tells OnFinish. It runs
 // without the recorder's lock: hashing an hour of 16 kHz stereo takes
-// ~150 ms, which must not stall the call's clock.
+// ~150 ms, which must not stall the call's clock. When the disk refuses
+// the last writes (full at hang-up), they are retried in the background
+// until it takes them, and OnFinish (the file-ready event) waits for that:
+// nothing is announced that is not final.
 func (c *closing) finalize() (Info, error) {
 	r, s, err := c.r, c.s, c.err
 	defer r.finalizing.Done()
 	if s.prevSum != nil {
 		s.md.PreviousChunkSha256 = <-s.prevSum
 	}
-	if r.cfg.Transcript {
+	chunks, ferr := c.complete()
+	if ferr != nil {
+		r.log.Error("recording not final: the disk refused its last writes; retrying until it takes them, and its file-ready event waits",
+			"recordingId", s.info.RecordingID, "err", ferr)
+		go c.retryComplete()
+		return s.info, errors.Join(err, ferr)
+	}
+	if err != nil {
+		r.log.Error("recording finalized with errors", "recordingId", s.info.RecordingID, "err", err)
+	}
+	if r.cfg.OnFinish != nil {
+		r.cfg.OnFinish(chunks, c.end)
+	}
+	return s.info, err
+}
+
+// complete writes what makes the session final: its transcript, the hash
+// and final metadata of its last chunk, and (once the chunks before it are
+// final) the signed manifest. Every write may be done again.
+func (c *closing) complete() ([]Metadata, error) {
+	r, s := c.r, c.s
+	var err error
+	if r.cfg.Transcript && !s.md.Transcript {
 		if terr := r.writeTranscript(s); terr != nil {
-			err = errors.Join(err, terr)
+			err = terr
 		} else {
 			s.md.Transcript = true
 		}
@@ -242,25 +268,43 @@ func (c *closing) finalize() (Info, error) {
 	} else {
 		s.md.Sha256 = sum
 	}
-	err = errors.Join(err, r.writeMetadata(s.info.MetadataPath, s.md))
-	if err != nil {
-		r.log.Error("recording finalize failed", "recordingId", s.info.RecordingID, "err", err)
+	if err = errors.Join(err, r.writeMetadata(s.info.MetadataPath, s.md)); err != nil {
+		return nil, err
 	}
 	r.keep(s.md, s.info)
 	s.pending.Wait() // rolled-over chunks' finalizers
-	chunks := append(s.finished, s.md)
+	chunks := append(append([]Metadata{}, s.finished...), s.md)
 	sort.Slice(chunks, func(i, j int) bool { return chunks[i].ChunkIndex < chunks[j].ChunkIndex })
 	if r.cfg.EvidenceKey != nil {
 		if merr := writeManifest(r.cfg.Dir, r.cfg.EvidenceKey, chunks); merr != nil {
-			r.log.Error("recording manifest not written", "recordingId", s.info.RecordingID, "err", merr)
-			err = errors.Join(err, merr)
+			return nil, fmt.Errorf("manifest: %w", merr)
 		}
 	}
-	if r.cfg.OnFinish != nil {
-		r.cfg.OnFinish(chunks, c.end)
-	}
-	return s.info, err
+	return chunks, nil
 }
+
+// retryComplete does complete again, 1 s apart doubling to 30 s, until it
+// succeeds, then tells OnFinish. (A process stopped meanwhile leaves the
+// recording to the next start's repair.)
+func (c *closing) retryComplete() {
+	r, s := c.r, c.s
+	b := retry.Backoff{First: finalRetryFirst, Max: 30 * time.Second}
+	for {
+		time.Sleep(b.Next())
+		chunks, err := c.complete()
+		if err != nil {
+			continue
+		}
+		r.log.Info("recording final after all: the disk took its last writes", "recordingId", s.info.RecordingID)
+		if r.cfg.OnFinish != nil {
+			r.cfg.OnFinish(chunks, c.end)
+		}
+		return
+	}
+}
+
+// finalRetryFirst is the first wait before finalizing again.
+var finalRetryFirst = time.Second
 
 // hashFile hashes a finished chunk (a variable, so a test can hold it).
 var hashFile = FileSHA256
