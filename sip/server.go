@@ -102,6 +102,10 @@ type Config struct {
 	// Request-URI was sips:, else sip: with transport=tls.
 	TLSListen string
 	TLSConfig *tls.Config
+	// TLSClientConfig, if set, is what botline's own TLS connections (a
+	// transfer's INVITE over TLS) present and verify: a client certificate
+	// for trunks that authenticate by certificate, and their CAs.
+	TLSClientConfig *tls.Config
 	// SRTP says when media is encrypted (SDES keys in the SDP).
 	SRTP SRTPMode
 	// Resolver looks up the host names of Via, Contact and the outbound
@@ -283,6 +287,9 @@ func NewServer(cfg Config) (*Server, error) {
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(noisy))}
 	if cfg.Resolver != nil {
 		uaOpts = append(uaOpts, sipgo.WithUserAgentDNSResolver(cfg.Resolver))
+	}
+	if cfg.TLSClientConfig != nil {
+		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(cfg.TLSClientConfig))
 	}
 	ua, err := sipgo.NewUA(uaOpts...)
 	if err != nil {

@@ -3,9 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
@@ -283,5 +290,64 @@ func TestRefusesWeakSecrets(t *testing.T) {
 		if err == nil || len(lines) != 1 || !strings.Contains(lines[0], "characters: at least 16 when --http-listen") {
 			t.Fatalf("%v on 0.0.0.0: %v\n%s", args, err, out)
 		}
+	}
+}
+
+// clientCert makes a self-signed client certificate for name (its own CA),
+// written as PEM into dir.
+func clientCert(t *testing.T, dir, name string) (certFile string, cert tls.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), BasicConstraintsValid: true, IsCA: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile = filepath.Join(dir, name+".pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// TestMutualTLS: with --sip-tls-client-ca the SIP TLS listener takes only
+// clients with a certificate from those CAs, and with --sip-tls-peer-name
+// only the one carrying that name.
+func TestMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := selfSignedCert(t, dir, "127.0.0.1")
+	trunkFile, trunk := clientCert(t, dir, "trunk.example")
+	otherFile, other := clientCert(t, dir, "other.example")
+	stranger := func() tls.Certificate { _, c := clientCert(t, t.TempDir(), "stranger.example"); return c }()
+	bundle := filepath.Join(dir, "cas.pem")
+	a, _ := os.ReadFile(trunkFile)
+	b, _ := os.ReadFile(otherFile)
+	os.WriteFile(bundle, append(a, b...), 0o600)
+	tlsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startGateway(t, "--sip-tls-listen", tlsAddr, "--sip-tls-cert", cert, "--sip-tls-key", key,
+		"--sip-tls-client-ca", bundle, "--sip-tls-peer-name", "trunk.example", "--stt", "none", "--tts", "none")
+	dial := func(certs ...tls.Certificate) error {
+		c, err := tls.Dial("tcp", tlsAddr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12, Certificates: certs})
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if err := dial(); err == nil {
+		t.Fatal("a client without a certificate was taken")
+	}
+	if err := dial(stranger); err == nil {
+		t.Fatal("a client certificate from no configured CA was taken")
+	}
+	if err := dial(other); err == nil {
+		t.Fatal("a certificate from the CAs but without the pinned name was taken")
+	}
+	if err := dial(trunk); err != nil {
+		t.Fatalf("the trunk's certificate was refused: %v", err)
 	}
 }

@@ -6,9 +6,11 @@ package main
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 
 	"github.com/botline/botline/sip"
@@ -21,6 +23,7 @@ type sipOptions struct {
 	tlsListen, tlsCert, tlsKey         string
 	srtp                               string
 	srtpPlainSignalling                bool
+	tlsClientCA, tlsPeerName           string
 	transferAllow                      string
 	maxCalls                           int
 	inviteRate                         float64
@@ -35,6 +38,8 @@ func (o *sipOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.tlsListen, "sip-tls-listen", "", "host:port to serve SIP over TLS too (needs --sip-tls-cert and --sip-tls-key); its calls get a sips: Contact")
 	fs.StringVar(&o.tlsCert, "sip-tls-cert", "", "PEM certificate (chain) of --sip-tls-listen")
 	fs.StringVar(&o.tlsKey, "sip-tls-key", "", "PEM private key of --sip-tls-listen")
+	fs.StringVar(&o.tlsClientCA, "sip-tls-client-ca", "", "mutual TLS: a PEM bundle of the CAs whose client certificates the SIP TLS listener requires (trunks in the Direct Routing style); botline's own TLS connections then present --sip-tls-cert and verify their peer against it")
+	fs.StringVar(&o.tlsPeerName, "sip-tls-peer-name", "", "with --sip-tls-client-ca: the name (DNS or IP) a peer's certificate must carry (pins the trunk)")
 	fs.BoolVar(&o.srtpPlainSignalling, "srtp-allow-plain-signalling", false, "allow --srtp required without --sip-tls-listen, though SDES keys then cross the network in clear")
 	fs.StringVar(&o.srtp, "srtp", "optional", "media encryption (SDES a=crypto, RFC 4568): off (plain RTP; RTP/SAVP offers get 488), optional (SRTP when offered), required (plain offers get 488)")
 	fs.StringVar(&o.transferAllow, "transfer-allow", "", "comma-separated numbers a bot may transfer calls to; a trailing * matches a prefix, * alone any (default: no transfers)")
@@ -88,6 +93,17 @@ func (o *sipOptions) apply(sipListen string, cfg *sip.Config) error {
 		}
 		cfg.TLSListen = o.tlsListen
 		cfg.TLSConfig = serverTLS(cert)
+		if o.tlsClientCA != "" {
+			if err := o.mutualTLS(cert, cfg); err != nil {
+				return err
+			}
+		}
+	}
+	if o.tlsClientCA != "" && o.tlsListen == "" {
+		return fmt.Errorf("--sip-tls-client-ca needs --sip-tls-listen")
+	}
+	if o.tlsPeerName != "" && o.tlsClientCA == "" {
+		return fmt.Errorf("--sip-tls-peer-name needs --sip-tls-client-ca")
 	}
 	mode, err := sip.ParseSRTPMode(o.srtp)
 	if err != nil {
@@ -129,4 +145,33 @@ func serverTLS(cert tls.Certificate) *tls.Config {
 		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
 		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 	}}
+}
+
+// mutualTLS makes the SIP TLS listener require a client certificate from
+// --sip-tls-client-ca's CAs (carrying --sip-tls-peer-name when given), and
+// botline's own TLS connections present cert and verify their peer the
+// same way.
+func (o *sipOptions) mutualTLS(cert tls.Certificate, cfg *sip.Config) error {
+	pem, err := os.ReadFile(o.tlsClientCA)
+	if err != nil {
+		return fmt.Errorf("--sip-tls-client-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("--sip-tls-client-ca %s: no PEM certificate in it", o.tlsClientCA)
+	}
+	name := o.tlsPeerName
+	pin := func(cs tls.ConnectionState) error {
+		if name == "" || len(cs.PeerCertificates) == 0 {
+			return nil
+		}
+		if err := cs.PeerCertificates[0].VerifyHostname(name); err != nil {
+			return fmt.Errorf("peer certificate is not %s's: %w", name, err)
+		}
+		return nil
+	}
+	cfg.TLSConfig.ClientCAs, cfg.TLSConfig.ClientAuth, cfg.TLSConfig.VerifyConnection = pool, tls.RequireAndVerifyClientCert, pin
+	cfg.TLSClientConfig = &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12,
+		CipherSuites: cfg.TLSConfig.CipherSuites, VerifyConnection: pin}
+	return nil
 }
