@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -146,71 +145,6 @@ func repeatedHeader(req *sip.Request) string {
 	return ""
 }
 
-// inviteLimiter is a token bucket per source address for new INVITEs.
-type inviteLimiter struct {
-	rate  float64 // tokens per second
-	burst float64
-
-	mu      sync.Mutex
-	buckets map[netip.Addr]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-// maxBuckets bounds the limiter's memory; past it, buckets that refilled
-// are dropped (a full bucket is the same as none).
-const maxBuckets = 4096
-
-func newInviteLimiter(rate float64) *inviteLimiter {
-	if rate <= 0 {
-		return nil
-	}
-	return &inviteLimiter{rate: rate, burst: max(2*rate, 1), buckets: map[netip.Addr]*bucket{}}
-}
-
-// take reports whether ip may start a call now, and takes a token if so.
-// An IPv6 source is its /64 (a host holds one whole).
-func (l *inviteLimiter) take(ip netip.Addr, now time.Time) bool {
-	if l == nil {
-		return true
-	}
-	if ip.Is6() && !ip.Is4In6() {
-		p, _ := ip.Prefix(64)
-		ip = p.Addr()
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[ip]
-	if b == nil {
-		if len(l.buckets) >= maxBuckets {
-			l.prune(now)
-		}
-		b = &bucket{tokens: l.burst, last: now}
-		l.buckets[ip] = b
-	}
-	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
-func (l *inviteLimiter) prune(now time.Time) {
-	for ip, b := range l.buckets {
-		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
-			delete(l.buckets, ip)
-		}
-	}
-	if len(l.buckets) >= maxBuckets { // all busy: a flood from many sources
-		clear(l.buckets)
-	}
-}
-
 // TransferAllowed reports whether patterns let a transfer dial target: a
 // pattern is a number matched exactly, or a prefix ending in *; "*" alone
 // allows every target. No patterns allow nothing.
@@ -237,7 +171,7 @@ func (s *Server) admitCall(req *sip.Request, tx sip.ServerTransaction, log *slog
 		return false
 	}
 	ip := sourceIP(req)
-	if !inPrefixes(s.cfg.Allow, ip) && !s.limiter.take(ip, now) {
+	if !inPrefixes(s.cfg.Allow, ip) && !s.limiter.Take(ip, now) {
 		s.refusals.rateLimited.Add(1)
 		log.Warn("call refused", "status", 503, "reason", "INVITE rate of the source exceeded", "source", req.Source())
 		s.respondRetry(req, tx)
@@ -302,8 +236,7 @@ func (s *Server) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 // transaction at once: a refused INVITE holds no state and gets no
 // retransmissions (over UDP a server transaction repeats a final answer
 // until an ACK, eleven times for a spoofed source that never sends one:
-// an amplifier). The answer goes back on the connection the request came
-// on.
+// an amplifier). The answer goes back on the request's connection.
 func (s *Server) refuse(tx sip.ServerTransaction, res *sip.Response) {
 	if err := tx.Respond(res); err != nil {
 		s.noisy.Debug("sip respond failed", "status", res.StatusCode, "err", err)
@@ -318,5 +251,5 @@ const refuseGlobalRate = 200
 
 // mayRefuse reports whether a refusal to ip may be sent now.
 func (s *Server) mayRefuse(ip netip.Addr, now time.Time) bool {
-	return s.refuseLimiter.take(ip, now) && s.refuseGlobal.take(netip.Addr{}, now)
+	return s.refuseLimiter.Take(ip, now) && s.refuseGlobal.Take(netip.Addr{}, now)
 }

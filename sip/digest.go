@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/botline/botline/internal/credfile"
+	"github.com/botline/botline/internal/ratelimit"
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 )
@@ -28,10 +29,9 @@ const nonceLife = 5 * time.Minute
 // Its nonces are signed and dated, so a challenge keeps no state; each
 // nonce is spent by its first use, right or wrong, and a spent or expired
 // one is challenged again (stale=true) whatever the password (no oracle).
-// The digest's uri must name the Request-URI's user and host. Failures
-// are throttled: a source outside the allow list with lockoutFailures
-// wrong answers within lockoutWindow is refused for lockoutTime, and so is
-// a user with userLockoutFailures (from anywhere).
+// The digest's uri must name the Request-URI's user and host. Wrong
+// answers lock out their source (outside the allow list) and their user
+// for a while.
 type DigestAuth struct {
 	realm string
 	// algorithms are the challenges sent, most preferred first (default
@@ -40,30 +40,20 @@ type DigestAuth struct {
 	users      map[string]string // user -> password
 	key        [32]byte          // signs nonces
 
-	mu       sync.Mutex
-	used     map[string]time.Time // spent nonces, until they expire
-	failures map[string]*failures // wrong answers, by "ip:<addr>" and "user:<name>"
-}
-
-// Throttling of wrong answers.
-const (
-	lockoutWindow       = time.Minute
-	lockoutTime         = 5 * time.Minute
-	lockoutFailures     = 10 // by one source outside the allow list, within the window
-	userLockoutFailures = 30 // for one user, from anywhere, within the window
-)
-
-// failures counts one key's wrong answers in the current window.
-type failures struct {
-	n           int
-	since       time.Time
-	lockedUntil time.Time
+	mu   sync.Mutex
+	used map[string]time.Time // spent nonces, until they expire
+	// bySource and byUser lock out wrong answers: a source outside the
+	// allow list after 10 within a minute, a user after 30 from anywhere;
+	// for five minutes.
+	bySource, byUser ratelimit.Lockout
 }
 
 // NewDigestAuth returns an authenticator for realm and users (user ->
 // password).
 func NewDigestAuth(realm string, users map[string]string) *DigestAuth {
-	a := &DigestAuth{realm: realm, users: users, used: map[string]time.Time{}, failures: map[string]*failures{}, algorithms: []string{"MD5"}}
+	a := &DigestAuth{realm: realm, users: users, used: map[string]time.Time{}, algorithms: []string{"MD5"},
+		bySource: ratelimit.Lockout{Max: 10, Window: time.Minute, Lock: 5 * time.Minute},
+		byUser:   ratelimit.Lockout{Max: 30, Window: time.Minute, Lock: 5 * time.Minute}}
 	if _, err := rand.Read(a.key[:]); err != nil {
 		panic(fmt.Sprintf("sip digest key: %v", err)) // crypto/rand never fails on Linux
 	}
@@ -139,8 +129,8 @@ func (a *DigestAuth) check(req *sip.Request, src netip.Addr, exempt bool, now ti
 	if !ok {
 		return "", authChallenge
 	}
-	srcKey, userKey := "ip:"+src.String(), "user:"+cred.Username
-	if (!exempt && a.locked(srcKey, now)) || a.locked(userKey, now) {
+	srcKey, userKey := src.String(), cred.Username
+	if (!exempt && a.bySource.Locked(srcKey, now)) || a.byUser.Locked(userKey, now) {
 		return "", authLockedOut
 	}
 	// Any use spends the nonce: one guess per challenge, and a spent or
@@ -177,43 +167,12 @@ func sameTarget(uri string, target sip.Uri) bool {
 	return u.User == target.User && strings.EqualFold(u.Host, target.Host)
 }
 
-// locked reports whether key is locked out now.
-func (a *DigestAuth) locked(key string, now time.Time) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	f := a.failures[key]
-	return f != nil && now.Before(f.lockedUntil)
-}
-
-// fail counts a wrong answer for the source (unless exempt) and the user,
-// locking out a key past its bound.
+// fail counts a wrong answer for the source (unless exempt) and the user.
 func (a *DigestAuth) fail(srcKey, userKey string, exempt bool, now time.Time) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if len(a.failures) >= 4096 {
-		for k, f := range a.failures {
-			if now.Sub(f.since) > lockoutWindow && now.After(f.lockedUntil) {
-				delete(a.failures, k)
-			}
-		}
-	}
-	count := func(key string, bound int) {
-		f := a.failures[key]
-		if f == nil || now.Sub(f.since) > lockoutWindow {
-			f = &failures{since: now, lockedUntil: time.Time{}}
-			if old := a.failures[key]; old != nil {
-				f.lockedUntil = old.lockedUntil
-			}
-			a.failures[key] = f
-		}
-		if f.n++; f.n >= bound {
-			f.lockedUntil = now.Add(lockoutTime)
-		}
-	}
 	if !exempt {
-		count(srcKey, lockoutFailures)
+		a.bySource.Fail(srcKey, now)
 	}
-	count(userKey, userLockoutFailures)
+	a.byUser.Fail(userKey, now)
 }
 
 // spend marks a nonce used; it reports false if it already was.

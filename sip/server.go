@@ -16,8 +16,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/botline/botline/internal/connguard"
 	"github.com/botline/botline/internal/lograte"
 	"github.com/botline/botline/internal/metric"
+	"github.com/botline/botline/internal/ratelimit"
 	"github.com/botline/botline/media"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -140,10 +142,10 @@ type Server struct {
 
 	totals   totals
 	refusals refusals
-	limiter  *inviteLimiter
+	limiter  *ratelimit.Limiter
 	// refuseLimiter and refuseGlobal bound the 403s sent to sources outside
 	// the allow list, per source and in all (mayRefuse).
-	refuseLimiter, refuseGlobal *inviteLimiter
+	refuseLimiter, refuseGlobal *ratelimit.Limiter
 	active                      atomic.Int64 // calls being set up or up (MaxCalls)
 	draining                    atomic.Bool
 	ending                      atomic.Int64  // answered calls whose end (the handler's CallEnded) has not finished
@@ -151,7 +153,7 @@ type Server struct {
 
 	responses [700]atomic.Uint64 // sent, by status code
 	setup     *metric.Histogram
-	conns     connStats // what the TCP and TLS listeners turned away
+	conns     connguard.Stats // what the TCP and TLS listeners turned away
 }
 
 // refusals counts the requests turned away, by why.
@@ -237,10 +239,10 @@ func (s *Server) Stats() Totals {
 	t.RefusedOverCapacity = s.refusals.overCapacity.Load()
 	t.RefusedDraining = s.refusals.draining.Load()
 	t.RefusedLockedOut = s.refusals.lockedOut.Load()
-	t.ConnRefusedSource = s.conns.refused.Load()
-	t.ConnRefusedLimit = s.conns.overLimit.Load()
-	t.ConnHandshakeFailed = s.conns.handshake.Load()
-	t.ConnAcceptErrors = s.conns.acceptErrors.Load()
+	t.ConnRefusedSource = s.conns.Refused.Load()
+	t.ConnRefusedLimit = s.conns.OverLimit.Load()
+	t.ConnHandshakeFailed = s.conns.Handshake.Load()
+	t.ConnAcceptErrors = s.conns.AcceptErrors.Load()
 	t.RTPStrangers += s.media.Strangers() // on shared ports strangers belong to no call
 	return t
 }
@@ -259,15 +261,6 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.TCPIdleTimeout <= 0 {
 		cfg.TCPIdleTimeout = 3 * time.Minute
 	}
-	if cfg.TLSHandshakeTimeout <= 0 {
-		cfg.TLSHandshakeTimeout = handshakeTimeout
-	}
-	if cfg.MaxConnections <= 0 {
-		cfg.MaxConnections = defaultMaxConns
-	}
-	if cfg.MaxConnectionsPerSource <= 0 {
-		cfg.MaxConnectionsPerSource = defaultMaxConnsPerSource
-	}
 	host, port, err := hostPort(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("sip listen: %w", err)
@@ -276,7 +269,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, noisy: noisy, calls: map[string]*Call{}, legs: map[string]*Call{}, media: cfg.Media,
 		idle:    make(chan struct{}, 1),
-		limiter: newInviteLimiter(cfg.InviteRate), refuseLimiter: newInviteLimiter(5), refuseGlobal: newInviteLimiter(refuseGlobalRate),
+		limiter: ratelimit.New(cfg.InviteRate), refuseLimiter: ratelimit.New(5), refuseGlobal: ratelimit.New(refuseGlobalRate),
 		setup: metric.NewHistogram(SetupBounds...),
 	}
 	tcp := &sip.TransportTCP{ReadTimeout: cfg.TCPIdleTimeout, WriteTimeout: 10 * time.Second}
@@ -382,7 +375,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var tl *guardedListener
+	var tl *connguard.Listener
 	if s.cfg.TLSListen != "" {
 		if tl, err = s.listenStream(ctx, s.cfg.TLSListen, s.cfg.TLSConfig); err != nil {
 			return err
@@ -519,4 +512,25 @@ func sourceIP(req *sip.Request) netip.Addr {
 		return netip.Addr{}
 	}
 	return ap.Addr()
+}
+
+// listenStream listens on addr over TCP (TLS with conf), guarded
+// (connguard: refused sources closed as accepted, connection bounds, the
+// TLS handshake bounded and off the accept loop, accept errors backed off
+// from), until ctx ends.
+func (s *Server) listenStream(ctx context.Context, addr string, conf *tls.Config) (*connguard.Listener, error) {
+	raw, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("sip listen %s: %w", addr, err)
+	}
+	l := connguard.New(raw, connguard.Config{TLS: conf, HandshakeTimeout: s.cfg.TLSHandshakeTimeout,
+		Admit: func(ip netip.Addr) (bool, bool) {
+			return s.allowed(ip), len(s.cfg.Allow) > 0 && inPrefixes(s.cfg.Allow, ip)
+		},
+		MaxConns: s.cfg.MaxConnections, MaxPerSource: s.cfg.MaxConnectionsPerSource, Stats: &s.conns, Logger: s.noisy})
+	go func() {
+		<-ctx.Done()
+		l.Close()
+	}()
+	return l, nil
 }

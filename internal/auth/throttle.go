@@ -5,9 +5,10 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/botline/botline/internal/ratelimit"
 )
 
 // Wrong secrets (API token, page login, the bot's app password) are
@@ -21,17 +22,10 @@ const (
 	lockout       = 5 * time.Minute
 )
 
-var throttle = struct {
-	mu    sync.Mutex
-	bySrc map[netip.Addr]*srcFailures
-	total atomic.Uint64 // wrong secrets, all sources
-}{bySrc: map[netip.Addr]*srcFailures{}}
-
-type srcFailures struct {
-	n           int
-	since       time.Time
-	lockedUntil time.Time
-}
+var (
+	throttle = ratelimit.Lockout{Max: maxFailures, Window: failureWindow, Lock: lockout}
+	failed   atomic.Uint64 // wrong secrets, all sources
+)
 
 func source(r *http.Request) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -49,13 +43,8 @@ func source(r *http.Request) netip.Addr {
 // Throttled reports whether r's source gave too many wrong secrets of late;
 // then the answer is 429, and TooMany writes it.
 func Throttled(r *http.Request) bool {
-	if source(r).IsLoopback() {
-		return false
-	}
-	throttle.mu.Lock()
-	defer throttle.mu.Unlock()
-	f := throttle.bySrc[source(r)]
-	return f != nil && time.Now().Before(f.lockedUntil)
+	src := source(r)
+	return !src.IsLoopback() && throttle.Locked(src.String(), time.Now())
 }
 
 // TooMany answers a throttled request: 429 with Retry-After.
@@ -66,34 +55,9 @@ func TooMany(w http.ResponseWriter) {
 
 // Failed counts a wrong secret from r's source.
 func Failed(r *http.Request) {
-	throttle.total.Add(1)
-	now := time.Now()
-	throttle.mu.Lock()
-	defer throttle.mu.Unlock()
-	if len(throttle.bySrc) >= 4096 {
-		for k, f := range throttle.bySrc {
-			if now.Sub(f.since) > failureWindow && now.After(f.lockedUntil) {
-				delete(throttle.bySrc, k)
-			}
-		}
-	}
-	src := source(r)
-	f := throttle.bySrc[src]
-	if f == nil || now.Sub(f.since) > failureWindow {
-		f = &srcFailures{since: now, lockedUntil: lockedUntil(f)}
-		throttle.bySrc[src] = f
-	}
-	if f.n++; f.n >= maxFailures {
-		f.lockedUntil = now.Add(lockout)
-	}
-}
-
-func lockedUntil(f *srcFailures) time.Time {
-	if f == nil {
-		return time.Time{}
-	}
-	return f.lockedUntil
+	failed.Add(1)
+	throttle.Fail(source(r).String(), time.Now())
 }
 
 // Failures is how many wrong secrets were given, for /metrics.
-func Failures() uint64 { return throttle.total.Load() }
+func Failures() uint64 { return failed.Load() }

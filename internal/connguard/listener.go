@@ -1,10 +1,9 @@
-package sip
+package connguard
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -13,41 +12,43 @@ import (
 	"time"
 )
 
-// This file guards the stream listeners (TCP and TLS) before sipgo sees a
-// connection: an accept error (out of file descriptors) never ends the
-// server, a source the allow list refuses is closed at once, connections
-// are bounded in all and per source, and a TLS handshake must finish
-// within handshakeTimeout, off the accept loop.
+// maxAcceptBackoff caps the wait after a failed accept.
+const maxAcceptBackoff = time.Second
 
-const (
-	// handshakeTimeout is Config.TLSHandshakeTimeout's default (a
-	// half-sent ClientHello holds a descriptor until then).
-	handshakeTimeout = 10 * time.Second
-	// defaultMaxConns and defaultMaxConnsPerSource are Config's defaults.
-	defaultMaxConns          = 4096
-	defaultMaxConnsPerSource = 64
-	// maxAcceptBackoff caps the wait after a failed accept.
-	maxAcceptBackoff = time.Second
-)
-
-// connStats count what the stream listeners turned away.
-type connStats struct {
-	refused      atomic.Uint64 // from a source the allow list refuses
-	overLimit    atomic.Uint64 // past the total or per-source bound
-	handshake    atomic.Uint64 // TLS handshakes that failed or timed out
-	acceptErrors atomic.Uint64 // accept errors (EMFILE, ...) the listener backed off from
+// Stats count what listeners turned away; share one among several.
+type Stats struct {
+	Refused      atomic.Uint64 // from a source Admit refuses
+	OverLimit    atomic.Uint64 // past the total or per-source bound
+	Handshake    atomic.Uint64 // TLS handshakes that failed or timed out
+	AcceptErrors atomic.Uint64 // accept errors (EMFILE, ...) the listener backed off from
 }
 
-// guardedListener is a TCP listener with those guards; with tlsConf set
-// the connections it hands out are TLS, handshaken.
-type guardedListener struct {
+// Config is what a Listener guards with.
+type Config struct {
+	// TLS, if set, makes the connections handed out TLS, handshaken
+	// within HandshakeTimeout (default 10 s).
+	TLS              *tls.Config
+	HandshakeTimeout time.Duration
+	// Admit says whether a source is served at all (false: closed as
+	// accepted), and whether it is exempt from MaxPerSource (an allow
+	// list's members). nil: every source, none exempt.
+	Admit func(netip.Addr) (allowed, exempt bool)
+	// MaxConns bounds the connections held at once (default 4096);
+	// MaxPerSource those from one IP (default 64).
+	MaxConns, MaxPerSource int
+	Stats                  *Stats // nil: counted nowhere
+	Logger                 *slog.Logger
+}
+
+// Listener is a TCP listener with those guards.
+type Listener struct {
 	raw     net.Listener
 	tlsConf *tls.Config
-	hsWait  time.Duration                           // TLS handshake bound
-	admit   func(netip.Addr) (allowed, exempt bool) // allow list: served at all; free of the per-source bound
+	hsWait  time.Duration
+	admit   func(netip.Addr) (allowed, exempt bool)
 	maxAll  int
 	maxPer  int
-	stats   *connStats
+	stats   *Stats
 	log     *slog.Logger
 
 	mu        sync.Mutex
@@ -60,17 +61,35 @@ type guardedListener struct {
 	err       error // why the accept loop stopped (under mu)
 }
 
-func newGuardedListener(raw net.Listener, tlsConf *tls.Config, hsWait time.Duration, admit func(netip.Addr) (bool, bool), maxAll, maxPer int,
-	stats *connStats, log *slog.Logger) *guardedListener {
-	l := &guardedListener{raw: raw, tlsConf: tlsConf, hsWait: hsWait, admit: admit, maxAll: maxAll, maxPer: maxPer, stats: stats, log: log,
-		perSource: map[netip.Addr]int{}, conns: make(chan net.Conn), done: make(chan struct{})}
+// New guards raw: it accepts from it in its own goroutine until Close.
+func New(raw net.Listener, cfg Config) *Listener {
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 10 * time.Second
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 4096
+	}
+	if cfg.MaxPerSource <= 0 {
+		cfg.MaxPerSource = 64
+	}
+	if cfg.Admit == nil {
+		cfg.Admit = func(netip.Addr) (bool, bool) { return true, false }
+	}
+	if cfg.Stats == nil {
+		cfg.Stats = &Stats{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	l := &Listener{raw: raw, tlsConf: cfg.TLS, hsWait: cfg.HandshakeTimeout, admit: cfg.Admit, maxAll: cfg.MaxConns, maxPer: cfg.MaxPerSource,
+		stats: cfg.Stats, log: cfg.Logger, perSource: map[netip.Addr]int{}, conns: make(chan net.Conn), done: make(chan struct{})}
 	go l.loop()
 	return l
 }
 
 // loop accepts until the listener is closed; an error that is not the
 // close is backed off from (5 ms doubling, at most 1 s), never returned.
-func (l *guardedListener) loop() {
+func (l *Listener) loop() {
 	backoff := 5 * time.Millisecond
 	var lastLog time.Time
 	for {
@@ -88,7 +107,7 @@ func (l *guardedListener) loop() {
 				l.Close()
 				return
 			}
-			l.stats.acceptErrors.Add(1)
+			l.stats.AcceptErrors.Add(1)
 			if time.Since(lastLog) > 10*time.Second { // a flood must not flood the log
 				lastLog = time.Now()
 				l.log.Warn("SIP connection not accepted; retrying", "listen", l.raw.Addr().String(), "err", err)
@@ -107,19 +126,19 @@ func (l *guardedListener) loop() {
 }
 
 // take admits or closes one accepted connection.
-func (l *guardedListener) take(c net.Conn) {
+func (l *Listener) take(c net.Conn) {
 	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
 	src := ap.Addr().Unmap()
 	allowed, exempt := l.admit(src)
 	if err != nil || !allowed {
-		l.stats.refused.Add(1)
+		l.stats.Refused.Add(1)
 		c.Close()
 		return
 	}
 	l.mu.Lock()
 	if l.total >= l.maxAll || (!exempt && l.perSource[src] >= l.maxPer) {
 		l.mu.Unlock()
-		l.stats.overLimit.Add(1)
+		l.stats.OverLimit.Add(1)
 		c.Close()
 		return
 	}
@@ -136,13 +155,13 @@ func (l *guardedListener) take(c net.Conn) {
 
 // handshake completes a TLS connection's handshake within
 // handshakeTimeout, then hands it out; a failure closes it.
-func (l *guardedListener) handshake(c *trackedConn) {
+func (l *Listener) handshake(c *trackedConn) {
 	tc := tls.Server(c, l.tlsConf)
 	ctx, cancel := context.WithTimeout(context.Background(), l.hsWait)
 	defer cancel()
 	_ = c.SetDeadline(time.Now().Add(l.hsWait))
 	if err := tc.HandshakeContext(ctx); err != nil {
-		l.stats.handshake.Add(1)
+		l.stats.Handshake.Add(1)
 		tc.Close()
 		return
 	}
@@ -152,7 +171,7 @@ func (l *guardedListener) handshake(c *trackedConn) {
 
 // handOut gives a connection to Accept, or closes it once the listener is
 // closed.
-func (l *guardedListener) handOut(c net.Conn) {
+func (l *Listener) handOut(c net.Conn) {
 	select {
 	case l.conns <- c:
 	case <-l.done:
@@ -160,7 +179,7 @@ func (l *guardedListener) handOut(c net.Conn) {
 	}
 }
 
-func (l *guardedListener) release(src netip.Addr) {
+func (l *Listener) release(src netip.Addr) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.total--
@@ -170,7 +189,7 @@ func (l *guardedListener) release(src netip.Addr) {
 }
 
 // Accept returns the next admitted connection.
-func (l *guardedListener) Accept() (net.Conn, error) {
+func (l *Listener) Accept() (net.Conn, error) {
 	select {
 	case c := <-l.conns:
 		return c, nil
@@ -185,7 +204,7 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 }
 
 // Close stops accepting; connections handed out stay.
-func (l *guardedListener) Close() error {
+func (l *Listener) Close() error {
 	var err error
 	l.closeOnce.Do(func() {
 		close(l.done)
@@ -195,10 +214,10 @@ func (l *guardedListener) Close() error {
 }
 
 // Addr is the listening address.
-func (l *guardedListener) Addr() net.Addr { return l.raw.Addr() }
+func (l *Listener) Addr() net.Addr { return l.raw.Addr() }
 
-// open is how many connections the listener holds now.
-func (l *guardedListener) open() int {
+// Open is how many connections the listener holds now.
+func (l *Listener) Open() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.total
@@ -215,22 +234,4 @@ func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
-}
-
-// listenStream listens on addr over TCP (TLS with conf), guarded, until ctx
-// ends.
-func (s *Server) listenStream(ctx context.Context, addr string, conf *tls.Config) (*guardedListener, error) {
-	raw, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("sip listen %s: %w", addr, err)
-	}
-	admit := func(ip netip.Addr) (bool, bool) {
-		return s.allowed(ip), len(s.cfg.Allow) > 0 && inPrefixes(s.cfg.Allow, ip)
-	}
-	l := newGuardedListener(raw, conf, s.cfg.TLSHandshakeTimeout, admit, s.cfg.MaxConnections, s.cfg.MaxConnectionsPerSource, &s.conns, s.log)
-	go func() {
-		<-ctx.Done()
-		l.Close()
-	}()
-	return l, nil
 }
