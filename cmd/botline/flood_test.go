@@ -1,13 +1,17 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/icholy/digest"
 )
 
 // TestFloodWhileACallIsRecorded: for a few seconds a source outside
@@ -89,5 +93,77 @@ func TestFloodWhileACallIsRecorded(t *testing.T) {
 			t.Fatalf("after the flood: %v goroutines (before %v), RSS %.0f MiB (before %.0f MiB)", goroutines, base["go_goroutines"],
 				rss/(1<<20), base["process_resident_memory_bytes"]/(1<<20))
 		}
+	}
+}
+
+// TestDigestBruteForceWhileACallIsRecorded: a source (127.0.0.2) guesses
+// the digest password of the gateway's one user, a challenge per guess,
+// while a SIPp caller with the right password is recorded. The guesser
+// is locked out after ten wrong answers (its later guesses, right or not,
+// are refused without a check), the user is not (one source cannot lock
+// it out), and the call's recording is whole.
+func TestDigestBruteForceWhileACallIsRecorded(t *testing.T) {
+	password := "a-long-enough-secret"
+	users := filepath.Join(t.TempDir(), "users")
+	os.WriteFile(users, []byte("alice:"+password+"\n"), 0o600)
+	gw := startGateway(t, "--sip-auth", users, "--tts", "none", "--stt", "none", "--recording-notice", "none")
+	call := sippRun(t, gw, "", filepath.Join("..", "..", "examples", "sipp", "caller-auth.xml"), "-au", "alice", "-ap", password)
+
+	d := net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP("127.0.0.2")}}
+	c, err := d.Dial("udp", gw.sipAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	local := c.LocalAddr().String()
+	target := "sip:+18005550199@" + gw.sipAddr
+	send := func(i int, authz string) string {
+		fmt.Fprintf(c, "INVITE %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKguess%d\r\nFrom: <sip:x@%s>;tag=%d\r\nTo: <%s>\r\nCall-ID: guess-%d\r\nCSeq: 1 INVITE\r\n%sMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+			target, local, i, local, i, target, i, authz)
+		buf := make([]byte, 4096)
+		for {
+			c.SetReadDeadline(time.Now().Add(3 * time.Second))
+			n, err := c.Read(buf)
+			if err != nil {
+				return ""
+			}
+			if msg := string(buf[:n]); !strings.HasPrefix(msg, "SIP/2.0 100") {
+				return msg
+			}
+		}
+	}
+	refused := 0
+	for i := range 40 { // a guess per challenge, as a cracker must
+		res := send(2*i, "")
+		_, v, ok := strings.Cut(res, "WWW-Authenticate: ")
+		if !ok {
+			t.Fatalf("guess %d: no challenge: %.80q", i, res)
+		}
+		v, _, _ = strings.Cut(v, "\r\n")
+		chal, err := digest.ParseChallenge(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cred, _ := digest.Digest(chal, digest.Options{Method: "INVITE", URI: target, Username: "alice", Password: fmt.Sprintf("guess-%d", i)})
+		if got := send(2*i+1, "Authorization: "+cred.String()+"\r\n"); strings.HasPrefix(got, "SIP/2.0 403") {
+			refused++
+		}
+	}
+	if r := <-call; r.err != nil {
+		t.Fatalf("the right caller during the guessing: %v\n%s", r.err, r.out)
+	}
+	gw.waitIdle(t)
+	wavs, _ := filepath.Glob(filepath.Join(gw.dir, "*.wav"))
+	if len(wavs) != 1 || readWAV(t, wavs[0]).duration < 6500*time.Millisecond {
+		t.Fatalf("recordings %v: want the authenticated call's, whole", wavs)
+	}
+	var st struct {
+		Unauthorized uint64 `json:"sipRefusedUnauthorized"`
+		LockedOut    uint64 `json:"sipRefusedLockedOut"`
+	}
+	_, body := gw.request(t, "GET", "/stats", "", gw.token)
+	json.Unmarshal(body, &st)
+	if refused != 40 || st.LockedOut != 30 {
+		t.Fatalf("%d of 40 guesses refused, %d of them as locked out; want all, 30 locked out (after ten wrong)", refused, st.LockedOut)
 	}
 }
