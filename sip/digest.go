@@ -29,7 +29,8 @@ const nonceLife = 5 * time.Minute
 // Its nonces are signed and dated, so a challenge keeps no state; each
 // nonce is spent by its first use, right or wrong, and a spent or expired
 // one is challenged again (stale=true) whatever the password (no oracle).
-// The digest's uri must name the Request-URI's user and host. Wrong
+// The digest's uri must name the Request-URI's host (and user, if it
+// gives one). Wrong
 // answers lock out their source (outside the allow list) and their user
 // for a while.
 type DigestAuth struct {
@@ -157,14 +158,15 @@ func (a *DigestAuth) check(req *sip.Request, src netip.Addr, exempt bool, now ti
 }
 
 // sameTarget reports whether a digest's uri names the request's target:
-// its user and host (a credential computed for another target is not one
-// for this request).
+// its host, and its user when it gives one (SIPp's default uri is the
+// host alone). A credential computed for another target is not one for
+// this request.
 func sameTarget(uri string, target sip.Uri) bool {
 	var u sip.Uri
 	if sip.ParseUri(uri, &u) != nil {
 		return false
 	}
-	return u.User == target.User && strings.EqualFold(u.Host, target.Host)
+	return (u.User == "" || u.User == target.User) && strings.EqualFold(u.Host, target.Host)
 }
 
 // fail counts a wrong answer for the source (unless exempt) and the user.

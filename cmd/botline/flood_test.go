@@ -133,7 +133,8 @@ func TestDigestBruteForceWhileACallIsRecorded(t *testing.T) {
 		}
 	}
 	refused := 0
-	for i := range 40 { // a guess per challenge, as a cracker must
+	for i := range 40 { // a guess per challenge, as a cracker must, under --sip-invite-rate (20 INVITEs a second)
+		time.Sleep(125 * time.Millisecond)
 		res := send(2*i, "")
 		_, v, ok := strings.Cut(res, "WWW-Authenticate: ")
 		if !ok {
