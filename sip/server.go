@@ -139,6 +139,9 @@ type Server struct {
 	legs  map[string]*Call // bridged transfers: the call by its outbound leg's Call-ID
 	ends  sync.WaitGroup   // answered calls not yet fully ended
 	media *media.Engine
+	// bound are the sockets Listen bound, unbind closes the stream ones.
+	bound  *listeners
+	unbind context.CancelFunc
 
 	totals   totals
 	refusals refusals
@@ -365,32 +368,67 @@ func (s *Server) dialogUA(req *sip.Request) *sipgo.DialogUA {
 	return s.tlsDialog
 }
 
-// ListenAndServe serves SIP over UDP and TCP on cfg.Listen until ctx ends,
-// then hangs up the calls still up and returns once every call has ended
-// (its handler told, its recording finalized).
-func (s *Server) ListenAndServe(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx) // closes the stream listeners
-	defer cancel()
-	tcp, err := s.listenStream(ctx, s.cfg.Listen, nil)
-	if err != nil {
+// listeners are the server's bound sockets (Listen).
+type listeners struct {
+	udp      net.PacketConn
+	tcp, tls *connguard.Listener
+}
+
+// Listen binds the SIP sockets (UDP and TCP on cfg.Listen, TLS on
+// cfg.TLSListen) so that calls can reach the server once it returns;
+// ListenAndServe serves them. ListenAndServe binds them itself when Listen
+// was not called.
+func (s *Server) Listen() error {
+	if s.bound != nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var l listeners
+	fail := func(err error) error {
+		cancel()
+		if l.udp != nil {
+			l.udp.Close()
+		}
 		return err
 	}
-	var tl *connguard.Listener
+	var err error
+	if l.tcp, err = s.listenStream(ctx, s.cfg.Listen, nil); err != nil {
+		return fail(err)
+	}
 	if s.cfg.TLSListen != "" {
-		if tl, err = s.listenStream(ctx, s.cfg.TLSListen, s.cfg.TLSConfig); err != nil {
-			return err
+		if l.tls, err = s.listenStream(ctx, s.cfg.TLSListen, s.cfg.TLSConfig); err != nil {
+			return fail(err)
 		}
 	}
-	errc := make(chan error, 3)
-	go func() { errc <- s.srv.ListenAndServe(ctx, "udp", s.cfg.Listen) }()
-	go func() { errc <- s.srv.ServeTCP(tcp) }()
-	if tl != nil {
-		go func() { errc <- s.srv.ServeTLS(tl) }()
+	if l.udp, err = net.ListenPacket("udp", s.cfg.Listen); err != nil {
+		return fail(fmt.Errorf("sip listen %s: %w", s.cfg.Listen, err))
 	}
+	s.bound, s.unbind = &l, cancel
+	return nil
+}
+
+// ListenAndServe serves SIP over UDP, TCP (and TLS) until ctx ends, then
+// hangs up the calls still up and returns once every call has ended (its
+// handler told, its recording finalized).
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	l := s.bound
+	defer s.unbind() // closes the stream listeners
+	errc := make(chan error, 3)
+	go func() { errc <- s.srv.ServeUDP(l.udp) }()
+	go func() { errc <- s.srv.ServeTCP(l.tcp) }()
+	if l.tls != nil {
+		go func() { errc <- s.srv.ServeTLS(l.tls) }()
+	}
+	var err error
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
 	}
+	l.udp.Close()
+	s.unbind()
 	s.hangupAll()
 	s.ua.Close()
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, net.ErrClosed) {

@@ -153,6 +153,9 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if err := srv.Listen(); err != nil { // bound before "botline ready": a caller that reads it can call
+		return err
+	}
 	ln, err := o.httpListener(useTLS)
 	if err != nil {
 		return err
