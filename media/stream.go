@@ -56,8 +56,9 @@ type Stream struct {
 	// ours.
 	sock   Socket
 	remote netip.AddrPort // where the caller's RTP comes from and ours goes
-	// sdpRemote is the address the caller's SDP gave: its packets are
-	// always the caller's, and once one came no other source is taken.
+	// sdpRemote is the address the caller's SDP gave (the zero AddrPort
+	// when it gave none a packet can come from): its packets are always the
+	// caller's, and once one came no other source is taken.
 	sdpRemote netip.AddrPort
 	// latched: remote is the source the caller's RTP was seen from; every
 	// other source is dropped. Until then the first packet from the SDP's
@@ -159,7 +160,7 @@ func (e *Engine) NewStream(cfg StreamConfig) *Stream {
 	}
 	m := &Stream{
 		engine: e,
-		sock:   cfg.Socket, remote: p.Remote, sdpRemote: unmap(p.Remote), remoteSSRC: p.RemoteSSRC, codec: p.Codec, dtmfPT: p.DTMF, hold: p.Hold,
+		sock:   cfg.Socket, remote: p.Remote, sdpRemote: sdpSource(p.Remote), remoteSSRC: p.RemoteSSRC, codec: p.Codec, dtmfPT: p.DTMF, hold: p.Hold,
 		log: log, signalIP: cfg.SignalIP.Unmap(),
 		timeout: cfg.Timeout, onTimeout: cfg.OnTimeout, onDTMF: cfg.OnDTMF, srtp: cfg.SRTP,
 		jb:     newJitterBuffer(uint32(playoutDelay.Milliseconds() * 8)),
@@ -254,20 +255,28 @@ func (m *Stream) receive(b []byte, from netip.AddrPort) (digit byte, pressed boo
 // to the first acceptable source (see media.latched); m.mu is held.
 func (m *Stream) fromCaller(from netip.AddrPort) bool {
 	from = unmap(from)
-	sdp := m.sdpRemote.Addr()
-	usable := sdp.IsValid() && !sdp.IsUnspecified()
-	if usable && from == m.sdpRemote { // the SDP's own address: always the caller's
+	if from == m.sdpRemote { // the SDP's own address: always the caller's
 		m.remote, m.latched = from, true
 		return true
 	}
 	if m.latched {
 		return from == m.remote && m.remote != m.sdpRemote
 	}
-	if (usable && from.Addr() == sdp) || from.Addr() == m.signalIP {
+	if from.Addr() == m.sdpRemote.Addr() || from.Addr() == m.signalIP {
 		m.remote, m.latched = from, true
 		return true
 	}
 	return false
+}
+
+// sdpSource is an SDP's address as a packet source: the zero AddrPort when
+// it names none (no address, or 0.0.0.0 on hold), which no packet matches.
+func sdpSource(a netip.AddrPort) netip.AddrPort {
+	a = unmap(a)
+	if !a.Addr().IsValid() || a.Addr().IsUnspecified() {
+		return netip.AddrPort{}
+	}
+	return a
 }
 
 // unmap is the address with an IPv4-mapped IPv6 IP as IPv4.
@@ -431,7 +440,7 @@ func (m *Stream) updateLocked(p Params) (moved bool) {
 	defer m.mu.Unlock()
 	if p.Remote.IsValid() && !p.Remote.Addr().IsUnspecified() && (p.Remote != m.remote || p.RemoteSSRC != m.remoteSSRC) {
 		m.remote, m.remoteSSRC, m.latched, moved = p.Remote, p.RemoteSSRC, false, true // a new address: latch again
-		m.sdpRemote = unmap(p.Remote)
+		m.sdpRemote = sdpSource(p.Remote)
 	}
 	if p.Codec.PayloadType != m.codec.PayloadType || p.Codec.Name != m.codec.Name {
 		m.codec = p.Codec

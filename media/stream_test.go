@@ -138,6 +138,23 @@ func (p *peer) readUntil(t *testing.T, what string, ok func(*rtp.Packet) bool) *
 	return nil
 }
 
+// waitReceived waits until the stream took n audio packets and returns
+// its counts then.
+func waitReceived(t *testing.T, s *Stream, n uint64) Stats {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		s.mu.Lock()
+		st, got := s.stats, s.rtp.Received
+		s.mu.Unlock()
+		if got == n {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d audio packets taken, want %d", got, n)
+		}
+	}
+}
+
 // newTestEngine is an engine on loopback; its shared ports (mux) are the
 // first of a range that other tests' sockets may hold, so a few ranges
 // are tried.
@@ -313,21 +330,8 @@ func TestStreamUpdateAndStrangers(t *testing.T) {
 	stranger.to = p.to
 	stranger.sendTone(t, PCMU, 500, 4)
 	p.sendTone(t, PCMA, 500, 1) // after the stranger's: once it is counted, so are they
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		s.mu.Lock()
-		n, got := s.stats.Strangers, s.rtp.Received
-		s.mu.Unlock()
-		if got == 4 {
-			if n != 4 {
-				t.Fatalf("%d strangers counted, want 4", n)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the caller's packet after the stranger's never arrived (%d received)", got)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if n := waitReceived(t, s, 4).Strangers; n != 4 {
+		t.Fatalf("%d strangers counted, want 4", n)
 	}
 }
 
@@ -419,21 +423,8 @@ func TestStreamSRTP(t *testing.T) {
 	}
 	enc2, _ := srtpContext(suite, newKey)
 	send(enc2, 2000, 3)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		s.mu.Lock()
-		failed, got := s.stats.SRTPFailed, s.rtp.Received
-		s.mu.Unlock()
-		if got == 8 {
-			if failed != 2 {
-				t.Fatalf("%d packets failed authentication, want the 2 forged", failed)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d packets taken, want 8 (5, then 3 under the new key)", got)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if failed := waitReceived(t, s, 8).SRTPFailed; failed != 2 { // 5, then 3 under the new key
+		t.Fatalf("%d packets failed authentication, want the 2 forged", failed)
 	}
 }
 
@@ -599,21 +590,9 @@ func TestSDPAddressTakesTheCallBackFromANATLatch(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	squatter.sendTone(t, PCMU, 3000, 5)
-	real.sendTone(t, PCMU, -3000, 1) // after the squatter's: once taken, theirs were judged
-	for {
-		s.mu.Lock()
-		strangers, got := s.stats.Strangers, s.rtp.Received
-		s.mu.Unlock()
-		if got == 7 {
-			if strangers != 5 {
-				t.Fatalf("%d of the other source's packets dropped, want 5", strangers)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d packets taken, want 7 (3 before the SDP's address spoke, 3 + 1 from it)", got)
-		}
-		time.Sleep(5 * time.Millisecond)
+	real.sendTone(t, PCMU, -3000, 1)                                  // after the squatter's: once taken, theirs were judged
+	if strangers := waitReceived(t, s, 7).Strangers; strangers != 5 { // 3 before the SDP's address spoke, 3 + 1 from it
+		t.Fatalf("%d of the other source's packets dropped, want 5", strangers)
 	}
 	if pkt := real.read(t); pkt.SSRC != 1234 {
 		t.Fatalf("the SDP's address gets SSRC %d, want the stream's", pkt.SSRC)
